@@ -1,0 +1,31 @@
+"""Entry point: ``python app.py`` serves mediacache with waitress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mediacache import create_app
+from mediacache.config import ConfigError
+
+log = logging.getLogger("mediacache")
+
+
+def main() -> int:
+    """Build the app and serve it until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    from waitress import serve
+
+    host, port = app.config["HOST"], app.config["PORT"]
+    log.info("mediacache listening on http://%s:%s", host, port)
+    serve(app, host=host, port=port, threads=app.config["THREADS"], ident="mediacache")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""mediacache: a self-hosted media cache service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import instance_dir_from, load_config, load_or_create_secret
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, then each concern registers itself."""
+    instance_dir = instance_dir_from(test_config)
+    app = Flask(__name__, instance_path=instance_dir, instance_relative_config=True)
+    register_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Layer the configuration, create the folders, settle the secret key."""
+    instance_config = Flask.config_class(app.instance_path)
+    instance_config.from_pyfile("config.py", silent=True)
+    config = load_config(dict(instance_config), test_config)
+    for folder in ("INSTANCE_DIR", "STATIC_CACHE", "PRIVATE_CACHE"):
+        Path(config[folder]).mkdir(parents=True, exist_ok=True)
+    config["SECRET_KEY"] = config["SECRET_KEY"] or load_or_create_secret(config["INSTANCE_DIR"])
+    app.config.update(config)
+    app.config["MAX_CONTENT_LENGTH"] = config["MAX_BODY_BYTES"]
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k not in config})
+
+
+def register_extensions(app: Flask) -> None:
+    """Database, tokens, rate limits, request ids, first-start admin."""
+    from .accounts import ensure_admin
+    from .database import init_database
+    from .extensions import db, limiter
+    from .requestid import register_request_id
+    from .tokens import register_token_callbacks
+
+    register_request_id(app)
+    init_database(app)
+    register_token_callbacks(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)
+    with app.app_context():
+        ensure_admin()
+        db.session.remove()
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every route of API.md."""
+    from .api import auth, system, users
+
+    for module in (auth, users, system):
+        app.register_blueprint(module.bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """The error envelope for every failure."""
+    from .errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """``flask --app app …`` commands."""
+    from .cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,30 @@
+"""Who may call a route: decorators over flask-jwt-extended."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask_jwt_extended import current_user, jwt_required
+
+from ..errors import Forbidden
+from ..models import User
+
+login_required = jwt_required()
+
+
+def admin_required(view):
+    """Only an admin's valid access token passes; others get 401/403."""
+
+    @wraps(view)
+    @jwt_required()
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            raise Forbidden("This route is for administrators.", code="FORBIDDEN")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def me() -> User:
+    """The account behind the current request's token."""
+    return current_user

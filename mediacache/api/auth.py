@@ -1,0 +1,105 @@
+"""Login, tokens, logout, password change, registration and the caller's own account."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask_jwt_extended import get_jwt, jwt_required
+
+from .. import accounts, tokens
+from ..errors import BadRequest, Forbidden
+from ..extensions import limiter
+from ..schemas import (
+    ChangePasswordSchema,
+    LoginSchema,
+    RegisterSchema,
+    TokenRequestSchema,
+    user_schema,
+)
+from .access import login_required, me
+from .params import load
+
+bp = Blueprint("auth", __name__, url_prefix="/api")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _register_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+# Only failed attempts count, so a busy game server logging in often is never locked out.
+@bp.post("/login")
+@bp.post("/auth/login")
+@limiter.limit(_login_limit, deduct_when=lambda response: response.status_code == 401)
+def login():
+    """Exchange a username and password for an access and a refresh token."""
+    credentials = load(LoginSchema())
+    user = accounts.authenticate(credentials["username"], credentials["password"])
+    return jsonify(status="success", message="Login successful!", **tokens.session_tokens(user))
+
+
+@bp.post("/auth/refresh")
+@jwt_required(refresh=True)
+def refresh():
+    """A new access token for a valid refresh token."""
+    return jsonify(status="success", **tokens.session_tokens(me(), with_refresh=False))
+
+
+@bp.post("/token")
+@login_required
+def long_lived_token():
+    """Mint a long-lived access token for oneself, or (admins) for another user."""
+    args = load(TokenRequestSchema())
+    caller = me()
+    user = caller
+    if args["username"] and args["username"] != caller.username:
+        if not caller.is_admin:
+            raise Forbidden("Only an administrator may mint a token for another user.")
+        user = accounts.get_user(args["username"])
+    max_hours = current_app.config["MAX_TOKEN_HOURS"]
+    hours = args["duration_hours"] or max_hours
+    if hours > max_hours:
+        raise BadRequest(f"duration_hours must be at most {max_hours} (30 days).", code="INVALID_DURATION")
+    return jsonify(tokens.long_lived_token(user, hours))
+
+
+@bp.post("/auth/logout")
+@jwt_required(verify_type=False)
+def logout():
+    """Revoke the presented token."""
+    tokens.revoke(get_jwt())
+    return "", 204
+
+
+@bp.post("/auth/change-password")
+@login_required
+def change_password():
+    """Change one's password; all older tokens stop working and fresh ones are returned."""
+    args = load(ChangePasswordSchema())
+    user = accounts.change_password(me(), args["current_password"], args["new_password"])
+    return jsonify(status="success", message="Password changed.", **tokens.session_tokens(user))
+
+
+@bp.post("/register")
+@limiter.limit(_register_limit)
+def register():
+    """Create an account if the registration setting allows it."""
+    args = load(RegisterSchema())
+    user = accounts.register(args["username"], args["password"], args["email"])
+    return jsonify(status="success", user=user_schema.dump(user), pending=not user.active), 201
+
+
+@bp.get("/users/me")
+@login_required
+def current_account():
+    """The caller's own user object."""
+    return jsonify(user_schema.dump(me()))
+
+
+@bp.get("/user_info")
+@login_required
+def user_info():
+    """The caller's username, in the legacy shape."""
+    return jsonify(status="success", user=me().username)

@@ -1,0 +1,206 @@
+"""Configuration: defaults → instance/config.py → MEDIACACHE_* environment → test mapping.
+
+Every setting is declared once in ``SETTINGS`` with its default and parser, so the
+same value can come from Python (instance file, tests) or a string (environment)
+and is validated the same way. A bad value stops start-up with a message naming
+the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+ENV_PREFIX = "MEDIACACHE_"
+SECRET_FILE_NAME = "secret_key"
+MIN_SECRET_BYTES = 32
+DAY = 86400
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; start-up must stop."""
+
+
+def parse_bool(value: Any) -> bool:
+    """Accept true/false/1/0/yes/no/on/off in any case."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def parse_int(value: Any) -> int:
+    """Accept an int or a decimal string."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    return int(value)
+
+
+def parse_optional_str(value: Any) -> str | None:
+    """Empty means unset."""
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def parse_list(value: Any) -> list[str]:
+    """A comma-separated string or a list."""
+    if isinstance(value, (list, tuple)):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value or "").split(",") if item.strip()]
+
+
+def parse_choice(*choices: str) -> Callable[[Any], str]:
+    """A parser that accepts one of ``choices`` (case-insensitive)."""
+
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def non_negative(parse: Callable[[Any], int]) -> Callable[[Any], int]:
+    """Wrap an int parser so negative values are refused."""
+
+    def check(value: Any) -> int:
+        number = parse(value)
+        if number < 0:
+            raise ValueError(f"must be 0 or more, got {number}")
+        return number
+
+    return check
+
+
+def positive(parse: Callable[[Any], int]) -> Callable[[Any], int]:
+    """Wrap an int parser so values below 1 are refused."""
+
+    def check(value: Any) -> int:
+        number = parse(value)
+        if number < 1:
+            raise ValueError(f"must be 1 or more, got {number}")
+        return number
+
+    return check
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    parse: Callable[[Any], Any]
+
+
+SETTINGS: dict[str, Setting] = {
+    "HOST": Setting("127.0.0.1", str),
+    "PORT": Setting(8080, positive(parse_int)),
+    "THREADS": Setting(8, positive(parse_int)),
+    "INSTANCE_DIR": Setting("instance", str),
+    "STATIC_CACHE": Setting("static_cache", str),
+    "PRIVATE_CACHE": Setting("private_cache", str),
+    "DATABASE_URL": Setting(None, parse_optional_str),
+    "SECRET_KEY": Setting(None, parse_optional_str),
+    "ADMIN_USERNAME": Setting("admin", str),
+    "ADMIN_PASSWORD": Setting(None, parse_optional_str),
+    "PUBLIC_URL": Setting(None, parse_optional_str),
+    "EXTERNAL_ENDPOINTS": Setting([], parse_list),
+    "DEFAULT_PROFILE": Setting("mp3", str),
+    "DEFAULT_TTL": Setting(3600, positive(parse_int)),
+    "MAX_TTL": Setting(30 * DAY, positive(parse_int)),
+    "RETENTION_DAYS": Setting(30, non_negative(parse_int)),
+    "WORKERS": Setting(2, positive(parse_int)),
+    "SWEEP_INTERVAL": Setting(60, positive(parse_int)),
+    "JOB_TIMEOUT": Setting(1800, positive(parse_int)),
+    # 0 disables the limit.
+    "MAX_DURATION": Setting(3 * 3600, non_negative(parse_int)),
+    "MAX_FILESIZE": Setting(1024**3, non_negative(parse_int)),
+    "MAX_CACHE_BYTES": Setting(0, non_negative(parse_int)),
+    "ALLOW_PRIVATE_URLS": Setting(False, parse_bool),
+    "FFMPEG": Setting(None, parse_optional_str),
+    "YTDLP_COOKIES": Setting(None, parse_optional_str),
+    "REGISTRATION": Setting("off", parse_choice("off", "approval", "open")),
+    "METRICS_PUBLIC": Setting(False, parse_bool),
+    "LOG_FORMAT": Setting("text", parse_choice("text", "json")),
+    "SCHEDULER": Setting(True, parse_bool),
+    "ACCESS_TOKEN_TTL": Setting(3600, positive(parse_int)),
+    "REFRESH_TOKEN_TTL": Setting(30 * DAY, positive(parse_int)),
+    "MAX_TOKEN_HOURS": Setting(30 * 24, positive(parse_int)),
+    "LOGIN_RATE_LIMIT": Setting("10 per minute", str),
+    "REGISTER_RATE_LIMIT": Setting("20 per hour", str),
+    "MAX_BODY_BYTES": Setting(1024 * 1024, positive(parse_int)),
+    # scrypt by default; tests use a cheap pbkdf2 so the suite stays fast.
+    "PASSWORD_HASH_METHOD": Setting("scrypt", str),
+}
+
+
+def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge the layers for every declared setting and validate each value."""
+    load_dotenv(override=False)
+    raw: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
+    raw.update({k: v for k, v in instance_config.items() if k in SETTINGS})
+    for name in SETTINGS:
+        if ENV_PREFIX + name in os.environ:
+            raw[name] = os.environ[ENV_PREFIX + name]
+    raw.update({k: v for k, v in (test_config or {}).items() if k in SETTINGS})
+
+    config: dict[str, Any] = {}
+    for name, setting in SETTINGS.items():
+        try:
+            config[name] = setting.parse(raw[name]) if raw[name] is not None else None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name}: {exc}") from None
+    for key in ("INSTANCE_DIR", "STATIC_CACHE", "PRIVATE_CACHE"):
+        config[key] = str(Path(config[key]).expanduser().resolve())
+    _validate(config)
+    return config
+
+
+def instance_dir_from(test_config: dict[str, Any] | None) -> str:
+    """The instance folder must be known before instance/config.py can be read."""
+    load_dotenv(override=False)
+    value = (test_config or {}).get("INSTANCE_DIR") or os.environ.get(ENV_PREFIX + "INSTANCE_DIR")
+    return str(Path(value or SETTINGS["INSTANCE_DIR"].default).expanduser().resolve())
+
+
+def _validate(config: dict[str, Any]) -> None:
+    """Checks that span more than one setting, or need more than a type."""
+    if config["DEFAULT_TTL"] > config["MAX_TTL"]:
+        raise ConfigError(f"{ENV_PREFIX}DEFAULT_TTL ({config['DEFAULT_TTL']}) exceeds MAX_TTL ({config['MAX_TTL']})")
+    secret = config["SECRET_KEY"]
+    if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY is {len(secret.encode())} bytes; use at least {MIN_SECRET_BYTES} "
+            f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it to have one generated"
+        )
+    public_roots = [config["PUBLIC_URL"]] if config["PUBLIC_URL"] else []
+    for url in public_roots + config["EXTERNAL_ENDPOINTS"]:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{ENV_PREFIX}PUBLIC_URL and EXTERNAL_ENDPOINTS must be http(s) URLs, got {url!r}")
+
+
+def load_or_create_secret(instance_dir: str) -> str:
+    """Read the generated secret, or create it once with mode 0600."""
+    path = Path(instance_dir) / SECRET_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fd = None
+    if fd is not None:
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+        return secret
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes; delete it to regenerate")
+    return secret

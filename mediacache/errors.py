@@ -1,0 +1,128 @@
+"""One error hierarchy, rendered into the envelope of API.md in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+# Codes for errors raised by Flask/werkzeug rather than by our own code.
+HTTP_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    416: "RANGE_NOT_SATISFIABLE",
+    429: "RATE_LIMITED",
+    431: "HEADERS_TOO_LARGE",
+}
+
+
+class APIError(Exception):
+    """An error a client should see: a stable code, an HTTP status and a helpful message."""
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class BadRequest(APIError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class Unauthorized(APIError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(APIError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(APIError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(APIError):
+    status = 409
+    code = "CONFLICT"
+
+
+class TooManyRequests(APIError):
+    status = 429
+    code = "RATE_LIMITED"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope every error response carries."""
+    return {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "request_id": g.get("request_id"),
+    }
+
+
+def error_response(code: str, message: str, status: int, details: dict[str, Any] | None = None):
+    """A JSON error response in the envelope."""
+    response = jsonify(error_body(code, message, details))
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error, ours or the framework's, as the envelope."""
+
+    @app.errorhandler(APIError)
+    def handle_api_error(exc: APIError):
+        response = error_response(exc.code, exc.message, exc.status, exc.details)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException):
+        status = exc.code or 500
+        code = HTTP_STATUS_CODES.get(status, "HTTP_ERROR")
+        message = exc.description or exc.name
+        if status == 429:
+            message = f"Too many requests ({exc.description}); wait and try again."
+        response = error_response(code, message, status)
+        if status == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        # Never leak a stack trace; keep the database usable for the next request.
+        db.session.rollback()
+        log.exception("unhandled error (request %s)", g.get("request_id"))
+        return error_response("INTERNAL_ERROR", "The server hit an unexpected error; it has been logged.", 500)

@@ -1,0 +1,101 @@
+"""JWT issuing, revocation and the checks flask-jwt-extended runs on every protected request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+
+from .errors import error_response
+from .extensions import db, jwt
+from .models import RevokedToken, User
+from .schemas import login_user_schema
+from .timeutil import isoformat
+
+
+def _claims(user: User) -> dict[str, Any]:
+    # "tv" ties the token to the password it was issued under (see User.token_version).
+    return {"username": user.username, "role": user.role, "tv": user.token_version}
+
+
+def access_token_for(user: User, lifetime: timedelta | None = None) -> str:
+    """A signed access token for ``user``."""
+    lifetime = lifetime or current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return create_access_token(identity=str(user.id), additional_claims=_claims(user), expires_delta=lifetime)
+
+
+def session_tokens(user: User, *, with_refresh: bool = True) -> dict[str, Any]:
+    """The token part of a login answer: access token, lifetime and optionally a refresh token."""
+    token = access_token_for(user)
+    body: dict[str, Any] = {
+        "token": token,
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
+    }
+    if with_refresh:
+        body["refresh_token"] = create_refresh_token(identity=str(user.id), additional_claims=_claims(user))
+    body["user"] = login_user_schema.dump(user)
+    return body
+
+
+def long_lived_token(user: User, hours: float) -> dict[str, Any]:
+    """An access token for a bot or game server, valid ``hours``."""
+    lifetime = timedelta(hours=hours)
+    expires_at = datetime.now(UTC) + lifetime
+    return {
+        "token": access_token_for(user, lifetime),
+        "expires_in": int(lifetime.total_seconds()),
+        "expires_at": isoformat(expires_at),
+    }
+
+
+def revoke(payload: dict[str, Any]) -> None:
+    """Make this token unusable from now on, across restarts."""
+    expires_at = datetime.fromtimestamp(payload["exp"], UTC).replace(tzinfo=None)
+    if db.session.get(RevokedToken, payload["jti"]) is None:
+        db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires_at))
+        db.session.commit()
+
+
+def _token_is_dead(payload: dict[str, Any]) -> bool:
+    """Revoked by logout, by a password change, or by its user being deleted or disabled."""
+    user = db.session.get(User, int(payload["sub"]))
+    if user is None or not user.active or payload.get("tv") != user.token_version:
+        return True
+    return db.session.get(RevokedToken, payload["jti"]) is not None
+
+
+def register_token_callbacks(app: Flask) -> None:
+    """Configure flask-jwt-extended: HS256 only, header only, and our error envelope."""
+    config = app.config
+    config.update(
+        JWT_SECRET_KEY=config["SECRET_KEY"],
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_COOKIE_CSRF_PROTECT=False,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=config["ACCESS_TOKEN_TTL"]),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=config["REFRESH_TOKEN_TTL"]),
+    )
+    jwt.init_app(app)
+
+    jwt.token_in_blocklist_loader(lambda _header, payload: _token_is_dead(payload))
+    jwt.user_lookup_loader(lambda _header, payload: db.session.get(User, int(payload["sub"])))
+
+    def unauthorized(message: str, code: str = "UNAUTHORIZED"):
+        response = error_response(code, message, 401)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    jwt.unauthorized_loader(
+        lambda reason: unauthorized(f"Send 'Authorization: Bearer <token>' (get one from POST /api/login): {reason}.")
+    )
+    jwt.invalid_token_loader(lambda reason: unauthorized(f"The token is not valid: {reason}."))
+    jwt.expired_token_loader(
+        lambda _h, _p: unauthorized("The token has expired; log in again or use /api/auth/refresh.", "TOKEN_EXPIRED")
+    )
+    jwt.revoked_token_loader(lambda _h, _p: unauthorized("The token has been revoked; log in again.", "TOKEN_REVOKED"))
+    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("The token's account no longer exists.", "TOKEN_REVOKED"))

@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh app on real SQLite files in tmp_path, tokens, a live server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mediacache import create_app
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings
+
+
+@pytest.fixture
+def settings(tmp_path) -> dict[str, Any]:
+    """The configuration mapping for an app rooted in this test's tmp_path."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def app(settings):
+    """A fresh application with its own database and cache folders."""
+    application = create_app(settings)
+    yield application
+    shutdown = application.extensions.get("mediacache.shutdown")
+    if shutdown:
+        shutdown()
+
+
+@pytest.fixture
+def client(app):
+    """A test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def admin_token(client) -> str:
+    """An access token of the bootstrapped admin."""
+    return login(client, "admin", ADMIN_PASSWORD)["token"]
+
+
+@pytest.fixture
+def admin(admin_token) -> dict[str, str]:
+    """Authorization headers of the admin."""
+    return auth_header(admin_token)
+
+
+@pytest.fixture
+def user_token(client, admin) -> str:
+    """An access token of a plain user created by the admin."""
+    response = client.post("/api/users", json={"username": "player", "password": "player-pass-1"}, headers=admin)
+    assert response.status_code == 201, response.json
+    return login(client, "player", "player-pass-1")["token"]
+
+
+@pytest.fixture
+def user(user_token) -> dict[str, str]:
+    """Authorization headers of the plain user."""
+    return auth_header(user_token)

@@ -1,0 +1,131 @@
+"""Helpers shared by the tests (not fixtures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ADMIN_PASSWORD = "admin-test-password"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Configuration for an app rooted in ``tmp_path``, scheduler off, fast hashing."""
+    settings = {
+        "TESTING": True,
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "STATIC_CACHE": str(tmp_path / "static_cache"),
+        "PRIVATE_CACHE": str(tmp_path / "private_cache"),
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "SCHEDULER": False,
+        "ALLOW_PRIVATE_URLS": True,
+    }
+    settings.update(overrides)
+    return settings
+
+
+def auth_header(token: str) -> dict[str, str]:
+    """The Authorization header for a bearer token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(client, username: str, password: str) -> dict[str, Any]:
+    """Log in through the API and return the answer, asserting success."""
+    response = client.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, *, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 10):
+    """One real HTTP request; returns (status, headers, parsed JSON or raw bytes)."""
+    import urllib.error
+    import urllib.request
+
+    data = None
+    headers = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, response_headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        status, response_headers, raw = exc.code, exc.headers, exc.read()
+    if response_headers.get_content_type() == "application/json":
+        return status, response_headers, json.loads(raw or b"null")
+    return status, response_headers, raw
+
+
+class LiveServer:
+    """``python app.py`` in a subprocess on a free port, as a user would start it."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "MEDIACACHE_PORT": str(self.port),
+            "MEDIACACHE_INSTANCE_DIR": str(tmp_path / "instance"),
+            "MEDIACACHE_STATIC_CACHE": str(tmp_path / "static_cache"),
+            "MEDIACACHE_PRIVATE_CACHE": str(tmp_path / "private_cache"),
+            "MEDIACACHE_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        """Start the server and wait until /health answers."""
+        log = open(self.log_path, "ab")  # noqa: SIM115 — the child keeps writing after we return
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if http("GET", self.base + "/health", timeout=1)[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop politely, then firmly."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or the OOM killer does."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __call__(self, method: str, path: str, **kwargs: Any):
+        """A request to this server."""
+        return http(method, self.base + path, **kwargs)

@@ -1,0 +1,246 @@
+"""Accounts and tokens as API.md "Authentication" describes them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt as pyjwt
+import pytest
+
+from mediacache import create_app
+from tests.helpers import ADMIN_PASSWORD, auth_header, login
+
+
+def claims_of(token: str) -> dict:
+    """The payload of a JWT, read without checking it (as a client does)."""
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def test_login_returns_tokens_and_user(client):
+    body = login(client, "admin", ADMIN_PASSWORD)
+    assert body["status"] == "success" and body["message"] == "Login successful!"
+    assert body["token"] == body["access_token"]
+    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert body["refresh_token"]
+    assert body["user"] == {"id": 1, "username": "admin", "email": None, "role": "admin"}
+
+
+def test_token_payload_has_the_claims_clients_read(client):
+    claims = claims_of(login(client, "admin", ADMIN_PASSWORD)["token"])
+    assert {"exp", "iat", "sub", "username", "role"} <= claims.keys()
+    assert claims["username"] == "admin" and claims["role"] == "admin"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert pyjwt.get_unverified_header(login(client, "admin", ADMIN_PASSWORD)["token"])["alg"] == "HS256"
+
+
+def test_login_alias_route_works(client):
+    response = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(client):
+    wrong = client.post("/api/login", json={"username": "admin", "password": "nope-nope"})
+    unknown = client.post("/api/login", json={"username": "ghost", "password": "nope-nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json["error"] == unknown.json["error"]
+    assert wrong.json["error"]["code"] == "INVALID_CREDENTIALS"
+
+
+def test_login_without_password_is_a_400_not_a_500(client):
+    response = client.post("/api/login", json={"username": "admin"})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "VALIDATION_ERROR"
+    assert "password" in response.json["error"]["message"]
+
+
+def test_repeated_failed_logins_are_rate_limited_with_retry_after(client):
+    for _ in range(10):
+        assert client.post("/api/login", json={"username": "admin", "password": "bad-guess"}).status_code == 401
+    limited = client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert limited.status_code == 429
+    assert limited.json["error"]["code"] == "RATE_LIMITED"
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_successful_logins_do_not_count_toward_the_limit(client):
+    for _ in range(15):
+        login(client, "admin", ADMIN_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer not-a-jwt",
+        "Token abc",
+        "Bearer",
+    ],
+)
+def test_malformed_authorization_gets_401(client, header):
+    response = client.get("/api/users/me", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_missing_token_gets_401(client):
+    response = client.get("/api/users/me")
+    assert response.status_code == 401 and response.json["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_expired_token_gets_token_expired(client, app, admin_token):
+    claims = claims_of(admin_token) | {"exp": int(time.time()) - 10, "iat": int(time.time()) - 100}
+    expired = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+    response = client.get("/api/users/me", headers=auth_header(expired))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED"
+
+
+def test_token_signed_with_another_key_is_refused(client, admin_token):
+    forged = pyjwt.encode(claims_of(admin_token), "x" * 48, algorithm="HS256")
+    response = client.get("/api/users/me", headers=auth_header(forged))
+    assert response.status_code == 401 and response.json["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_alg_none_token_is_refused(client, admin_token):
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims_of(admin_token))}."
+    response = client.get("/api/users/me", headers=auth_header(unsigned))
+    assert response.status_code == 401
+
+
+def test_token_in_query_string_is_not_accepted(client, admin_token):
+    response = client.get(f"/api/users/me?jwt={admin_token}&access_token={admin_token}")
+    assert response.status_code == 401
+
+
+def test_logout_revokes_the_token_even_after_a_restart(client, settings, admin_token):
+    assert client.post("/api/auth/logout", headers=auth_header(admin_token)).status_code == 204
+    response = client.get("/api/users/me", headers=auth_header(admin_token))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+    restarted = create_app(settings).test_client()
+    assert restarted.get("/api/users/me", headers=auth_header(admin_token)).status_code == 401
+
+
+def test_logout_of_one_token_leaves_the_others_working(client, admin_token):
+    other = login(client, "admin", ADMIN_PASSWORD)["token"]
+    client.post("/api/auth/logout", headers=auth_header(admin_token))
+    assert client.get("/api/users/me", headers=auth_header(other)).status_code == 200
+
+
+def test_refresh_token_gives_a_new_access_token(client):
+    body = login(client, "admin", ADMIN_PASSWORD)
+    response = client.post("/api/auth/refresh", headers=auth_header(body["refresh_token"]))
+    assert response.status_code == 200
+    assert "refresh_token" not in response.json
+    assert client.get("/api/users/me", headers=auth_header(response.json["token"])).status_code == 200
+
+
+def test_refresh_token_is_not_an_access_token_and_vice_versa(client):
+    body = login(client, "admin", ADMIN_PASSWORD)
+    assert client.get("/api/users/me", headers=auth_header(body["refresh_token"])).status_code == 401
+    assert client.post("/api/auth/refresh", headers=auth_header(body["token"])).status_code == 401
+
+
+def test_long_lived_token_for_oneself(client, user):
+    response = client.post("/api/token", json={"durationHours": 48}, headers=user)
+    assert response.status_code == 200
+    assert response.json["expires_in"] == 48 * 3600
+    assert response.json["expires_at"].endswith("Z")
+    claims = claims_of(response.json["token"])
+    assert claims["username"] == "player" and claims["exp"] - claims["iat"] == 48 * 3600
+
+
+def test_long_lived_token_is_capped_at_30_days(client, user):
+    response = client.post("/api/token", json={"duration_hours": 24 * 31}, headers=user)
+    assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_DURATION"
+
+
+def test_only_an_admin_may_mint_a_token_for_someone_else(client, admin, user):
+    assert client.post("/api/token", json={"username": "admin"}, headers=user).status_code == 403
+    response = client.post("/api/token", json={"username": "player", "duration_hours": 1}, headers=admin)
+    assert response.status_code == 200
+    me = client.get("/api/users/me", headers=auth_header(response.json["token"]))
+    assert me.json["username"] == "player"
+
+
+def test_change_password_kills_every_older_token(client, user_token):
+    other = login(client, "player", "player-pass-1")["token"]
+    response = client.post(
+        "/api/auth/change-password",
+        json={"currentPassword": "player-pass-1", "newPassword": "brand-new-pass"},
+        headers=auth_header(user_token),
+    )
+    assert response.status_code == 200
+    for old in (user_token, other):
+        assert client.get("/api/users/me", headers=auth_header(old)).status_code == 401
+    assert client.get("/api/users/me", headers=auth_header(response.json["token"])).status_code == 200
+    assert client.post("/api/login", json={"username": "player", "password": "player-pass-1"}).status_code == 401
+    login(client, "player", "brand-new-pass")
+
+
+def test_change_password_with_wrong_current_password_is_refused(client, user):
+    response = client.post(
+        "/api/auth/change-password",
+        json={"current_password": "wrong-one", "new_password": "whatever-123"},
+        headers=user,
+    )
+    assert response.status_code == 403 and response.json["error"]["code"] == "INVALID_CREDENTIALS"
+
+
+def test_users_me_and_user_info(client, user):
+    me = client.get("/api/users/me", headers=user).json
+    assert me["username"] == "player" and me["role"] == "user" and "password_hash" not in me
+    assert client.get("/api/user_info", headers=user).json == {"status": "success", "user": "player"}
+
+
+def test_registration_is_off_by_default(client):
+    response = client.post("/api/register", json={"username": "newbie", "password": "newbie-pass"})
+    assert response.status_code == 403 and response.json["error"]["code"] == "REGISTRATION_DISABLED"
+
+
+def test_open_registration_makes_an_active_account(tmp_path):
+    from tests.helpers import make_settings
+
+    client = create_app(make_settings(tmp_path, REGISTRATION="open")).test_client()
+    response = client.post("/api/register", data={"username": "newbie", "password": "newbie-pass"})
+    assert response.status_code == 201
+    login(client, "newbie", "newbie-pass")
+    taken = client.post("/api/register", json={"username": "newbie", "password": "other-pass"})
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS"
+
+
+def test_approval_registration_waits_for_an_admin(tmp_path):
+    from tests.helpers import make_settings
+
+    client = create_app(make_settings(tmp_path, REGISTRATION="approval")).test_client()
+    assert client.post("/api/register", json={"username": "newbie", "password": "newbie-pass"}).status_code == 201
+    pending = client.post("/api/login", json={"username": "newbie", "password": "newbie-pass"})
+    assert pending.status_code == 403 and pending.json["error"]["code"] == "ACCOUNT_PENDING"
+    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    assert client.patch("/api/users/newbie", json={"active": True}, headers=admin).status_code == 200
+    login(client, "newbie", "newbie-pass")
+
+
+def test_disabled_account_cannot_log_in_and_its_tokens_die(client, admin, user):
+    assert client.patch("/api/users/player", json={"active": "false"}, headers=admin).status_code == 200
+    assert client.get("/api/users/me", headers=user).status_code == 401
+    response = client.post("/api/login", json={"username": "player", "password": "player-pass-1"})
+    assert response.status_code == 403 and response.json["error"]["code"] == "ACCOUNT_DISABLED"
+
+
+def test_parameters_from_query_form_and_json_null_body(client, admin):
+    # Query string only, with a JSON body of null as some game HTTP libraries send.
+    response = client.post(
+        f"/api/login?username=admin&password={ADMIN_PASSWORD}", data="null", content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert client.get("/api/users/me", data="null", content_type="application/json", headers=admin).status_code == 200
+    form = client.post("/api/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert form.status_code == 200
+
+
+def test_query_string_wins_over_the_body(client):
+    response = client.post(f"/api/login?password={ADMIN_PASSWORD}", json={"username": "admin", "password": "wrong"})
+    assert response.status_code == 200

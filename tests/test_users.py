@@ -1,0 +1,102 @@
+"""Admin-only user management (API.md "Users")."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediacache import create_app
+from tests.helpers import auth_header, login
+
+
+def test_plain_user_gets_403_on_admin_routes(client, user):
+    for method, path in [
+        ("get", "/api/users"),
+        ("post", "/api/users"),
+        ("get", "/api/users/1"),
+        ("patch", "/api/users/1"),
+        ("delete", "/api/users/1"),
+    ]:
+        response = getattr(client, method)(path, json={}, headers=user)
+        assert response.status_code == 403, path
+        assert response.json["error"]["code"] == "FORBIDDEN"
+
+
+def test_create_user_returns_the_user_object_without_secrets(client, admin):
+    response = client.post(
+        "/api/users", json={"username": "dj.bot", "password": "long-enough", "email": "dj@example.org"}, headers=admin
+    )
+    assert response.status_code == 201
+    body = response.json
+    assert set(body) == {"id", "username", "email", "role", "active", "created_at", "last_login_at"}
+    assert body["role"] == "user" and body["active"] is True and body["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"username": "ab", "password": "long-enough"}, "username"),
+        ({"username": "bad name!", "password": "long-enough"}, "username"),
+        ({"username": "x" * 33, "password": "long-enough"}, "username"),
+        ({"username": "okname", "password": "short"}, "password"),
+        ({"username": "okname", "password": "long-enough", "role": "root"}, "role"),
+        ({"username": "okname", "password": "long-enough", "email": "not-an-email"}, "email"),
+    ],
+)
+def test_create_user_validates_input(client, admin, payload, field):
+    response = client.post("/api/users", json=payload, headers=admin)
+    assert response.status_code == 400
+    assert field in response.json["error"]["message"]
+
+
+def test_duplicate_username_is_409(client, admin, user):
+    response = client.post("/api/users", json={"username": "player", "password": "long-enough"}, headers=admin)
+    assert response.status_code == 409 and response.json["error"]["code"] == "USER_EXISTS"
+
+
+def test_list_users_filters_and_paginates(client, admin):
+    for index in range(5):
+        client.post("/api/users", json={"username": f"bot{index}", "password": "long-enough"}, headers=admin)
+    page = client.get("/api/users?limit=2&page=2&role=user", headers=admin).json
+    assert page["pagination"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "has_next": True, "has_prev": True}
+    assert [item["username"] for item in page["items"]] == ["bot2", "bot3"]
+    assert client.get("/api/users?q=bot4", headers=admin).json["pagination"]["total"] == 1
+    assert client.get("/api/users?active=no", headers=admin).json["pagination"]["total"] == 0
+    assert client.get("/api/users?limit=500", headers=admin).json["pagination"]["limit"] == 100
+
+
+def test_get_user_by_id_or_name_and_404(client, admin):
+    assert client.get("/api/users/1", headers=admin).json["username"] == "admin"
+    assert client.get("/api/users/admin", headers=admin).json["id"] == 1
+    missing = client.get("/api/users/9999", headers=admin)
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "NOT_FOUND"
+
+
+def test_patch_and_put_change_role_email_and_password(client, admin, user):
+    response = client.patch("/api/users/player", json={"role": "admin", "email": "p@example.org"}, headers=admin)
+    assert response.json["role"] == "admin" and response.json["email"] == "p@example.org"
+    assert client.put("/api/users/player", json={"password": "changed-by-admin"}, headers=admin).status_code == 200
+    assert client.get("/api/users/me", headers=user).status_code == 401
+    login(client, "player", "changed-by-admin")
+
+
+@pytest.mark.parametrize("change", [{"role": "user"}, {"active": False}])
+def test_admin_cannot_demote_or_disable_themself(client, admin, change):
+    response = client.patch("/api/users/1", json=change, headers=admin)
+    assert response.status_code == 400 and response.json["error"]["code"] == "CANNOT_MODIFY_SELF"
+
+
+def test_admin_cannot_delete_themself(client, admin):
+    response = client.delete("/api/users/1", headers=admin)
+    assert response.status_code == 400 and response.json["error"]["code"] == "CANNOT_MODIFY_SELF"
+
+
+def test_deleting_a_user_kills_their_tokens(client, admin, user):
+    assert client.delete("/api/users/player", headers=admin).json == {"status": "deleted"}
+    response = client.get("/api/users/me", headers=user)
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_users_and_tokens_survive_a_restart(settings, client, admin, user_token):
+    restarted = create_app(settings).test_client()
+    assert restarted.get("/api/users/me", headers=auth_header(user_token)).json["username"] == "player"
+    login(restarted, "player", "player-pass-1")
