@@ -21,6 +21,11 @@ def main() -> int:
         return 2
     from waitress import serve
 
+    from mediacache.jobs import get_runner
+
+    # Only the serving process runs jobs: CLI commands build the app too, but must not.
+    get_runner(app).recover()
+
     host, port = app.config["HOST"], app.config["PORT"]
     log.info("mediacache listening on http://%s:%s", host, port)
     serve(app, host=host, port=port, threads=app.config["THREADS"], ident="mediacache")

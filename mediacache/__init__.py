@@ -45,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     from .accounts import ensure_admin
     from .database import init_database
     from .extensions import db, limiter
+    from .jobs import JobRunner
     from .requestid import register_request_id
     from .tokens import register_token_callbacks
 
@@ -53,6 +54,7 @@ def register_extensions(app: Flask) -> None:
     register_token_callbacks(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
+    JobRunner(app)
     with app.app_context():
         ensure_admin()
         db.session.remove()
@@ -60,9 +62,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md."""
-    from .api import auth, system, users
+    from .api import auth, files, media, system, users, ytdlp
 
-    for module in (auth, users, system):
+    for module in (auth, users, media, ytdlp, files, system):
         app.register_blueprint(module.bp)
 
 

@@ -121,3 +121,129 @@ class LoginUserSchema(Schema):
 
 user_schema = UserSchema()
 login_user_schema = LoginUserSchema()
+
+
+# --- media ---------------------------------------------------------------------------
+
+MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed", "cancelled")
+CACHE_STATES = ("none", "live", "expired", "deleted", "purged")
+MEDIA_SORTS = ("created_at", "-created_at", "expires_at", "-expires_at", "hits", "-hits")
+MAX_EXTRA_BYTES = 4096
+
+
+class JsonObject(fields.Field):
+    """A JSON object given as an object or as a string holding one, at most 4 KiB."""
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> dict:
+        import json
+
+        if isinstance(value, str):
+            if len(value.encode()) > MAX_EXTRA_BYTES:
+                raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError('must be a JSON object, e.g. {"ckey": "player1"}') from None
+        if not isinstance(value, dict):
+            raise ValidationError('must be a JSON object, e.g. {"ckey": "player1"}')
+        if len(json.dumps(value).encode()) > MAX_EXTRA_BYTES:
+            raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
+        return value
+
+
+class QueueSchema(InputSchema):
+    url = fields.Raw(required=True)
+    ttl = fields.Integer(load_default=None, strict=False)
+    profile = fields.String(load_default=None)
+    bitrate = fields.Raw(load_default=None)
+    resolution = fields.Raw(load_default=None)
+    dont_clean_title = Bool(load_default=False)
+    extra = JsonObject(load_default=None)
+    aliases = {"dontcleantitle": "dont_clean_title"}
+    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
+
+
+class DeleteSchema(InputSchema):
+    hard = Bool(load_default=False)
+    force = Bool(load_default=False)
+
+
+class MediaFilterSchema(PageSchema):
+    valid = Bool()
+    status = fields.String(validate=validate.OneOf(MEDIA_STATUSES))
+    cache_state = fields.String(validate=validate.OneOf(CACHE_STATES))
+    profile = fields.String()
+    q = fields.String(validate=validate.Length(max=200))
+    requested_by = fields.String()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(MEDIA_SORTS))
+
+
+class LookupSchema(InputSchema):
+    url = fields.Raw(load_default=None)
+    raw = Bool(load_default=False)
+    dont_clean_title = Bool(load_default=False)
+    aliases = {"dontcleantitle": "dont_clean_title"}
+    error_codes = {"url": "INVALID_URL"}
+
+
+class MediaSchema(Schema):
+    """The media object of API.md."""
+
+    id = fields.String()
+    url = fields.String()
+    status = fields.String()
+    valid = fields.Method("get_valid")
+    cache_state = fields.String()
+    path = fields.Method("get_path")
+    endpoints = fields.Method("get_endpoints")
+    profile = fields.String()
+    bitrate = fields.Integer(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    extension = fields.String(allow_none=True)
+    mime_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    length_ms = fields.Integer(allow_none=True)
+    metadata = fields.Raw(attribute="media_metadata", allow_none=True)
+    progress = fields.Method("get_progress")
+    error = fields.Method("get_error")
+    ttl = fields.Integer()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+    completed_at = UtcDateTime()
+    expires_at = UtcDateTime()
+    deleted_at = UtcDateTime()
+    retained_until = UtcDateTime()
+    requested_by = fields.String(allow_none=True)
+    hits = fields.Integer()
+    last_accessed_at = UtcDateTime()
+
+    def get_valid(self, media) -> bool:
+        from .entries import is_valid
+
+        return is_valid(media)
+
+    def get_path(self, media) -> str | None:
+        from .entries import web_path
+
+        return web_path(media)
+
+    def get_endpoints(self, media) -> list[str]:
+        from .entries import public_roots, web_path
+
+        path = web_path(media)
+        return [root + path for root in public_roots()] if path else []
+
+    def get_progress(self, media):
+        from flask import current_app
+
+        from .jobs import RUNNING_STATES, get_runner
+
+        if media.status not in RUNNING_STATES:
+            return None
+        return get_runner(current_app).live_progress(media.id) or media.progress
+
+    def get_error(self, media):
+        return {"code": media.error_code, "message": media.error_message} if media.error_code else None
+
+
+media_schema = MediaSchema()

@@ -8,6 +8,7 @@ import pytest
 
 from mediacache import create_app
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings
+from tests.media_server import MediaServer, generate_media
 
 
 @pytest.fixture
@@ -21,9 +22,7 @@ def app(settings):
     """A fresh application with its own database and cache folders."""
     application = create_app(settings)
     yield application
-    shutdown = application.extensions.get("mediacache.shutdown")
-    if shutdown:
-        shutdown()
+    application.extensions["mediacache.jobs"].shutdown()
 
 
 @pytest.fixture
@@ -56,3 +55,19 @@ def user_token(client, admin) -> str:
 def user(user_token) -> dict[str, str]:
     """Authorization headers of the plain user."""
     return auth_header(user_token)
+
+
+@pytest.fixture(scope="session")
+def media_folder(tmp_path_factory):
+    """Media generated once per test session with ffmpeg."""
+    folder = tmp_path_factory.mktemp("origin")
+    generate_media(folder)
+    return folder
+
+
+@pytest.fixture
+def media_server(media_folder):
+    """A loopback HTTP origin serving the generated media (fresh request log per test)."""
+    server = MediaServer(media_folder).start()
+    yield server
+    server.stop()

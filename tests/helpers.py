@@ -129,3 +129,18 @@ class LiveServer:
     def __call__(self, method: str, path: str, **kwargs: Any):
         """A request to this server."""
         return http(method, self.base + path, **kwargs)
+
+
+TERMINAL_STATES = ("completed", "failed", "cancelled")
+
+
+def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERMINAL_STATES, timeout: float = 90):
+    """Poll GET /api/media/<id> (as a game server does) until its status is one of ``until``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/media/{media_id}", headers=headers).json
+        if body["status"] in until:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"entry still {body['status']} after {timeout}s: {body}")
+        time.sleep(0.05)

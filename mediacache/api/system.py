@@ -1,9 +1,14 @@
-"""Liveness routes: cheap, unauthenticated."""
+"""Service routes: liveness and what this server offers."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
+from .. import __version__, entries
+from ..pagination import MAX_LIMIT
+from ..profiles import PROFILES
+from ..schemas import MAX_EXTRA_BYTES
+from ..settings import get_setting
 from ..timeutil import isoformat, utcnow
 
 bp = Blueprint("system", __name__)
@@ -19,3 +24,27 @@ def ping():
 def liveness():
     """Liveness for process supervisors; touches nothing."""
     return jsonify(status="ok", timestamp=isoformat(utcnow()))
+
+
+@bp.get("/api")
+@bp.get("/api/")
+def service_info():
+    """What this server offers: profiles, limits, where files are served, cache counts."""
+    return jsonify(
+        status="OK",
+        version=__version__,
+        media_profiles=[profile.describe() for profile in PROFILES.values()],
+        default_profile=current_app.config["DEFAULT_PROFILE"],
+        cache_stats=entries.cache_stats(),
+        cache_endpoints=[root + "/cache/" for root in entries.public_roots()],
+        limits={
+            "default_ttl": get_setting("default_ttl"),
+            "max_ttl": get_setting("max_ttl"),
+            "retention_days": get_setting("retention_days"),
+            "max_duration": get_setting("max_duration"),
+            "max_filesize": get_setting("max_filesize"),
+            "workers": get_setting("workers"),
+            "max_extra_bytes": MAX_EXTRA_BYTES,
+            "max_page_size": MAX_LIMIT,
+        },
+    )

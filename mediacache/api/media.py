@@ -1,0 +1,72 @@
+"""The media cache routes: queue, read, list, delete, retry, download."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, send_file
+
+from .. import entries, storage
+from ..errors import NotFound, error_body
+from ..schemas import DeleteSchema, MediaFilterSchema, QueueSchema, media_schema
+from .access import login_required, me
+from .params import load
+
+bp = Blueprint("media", __name__, url_prefix="/api/media")
+
+
+@bp.post("/queue")
+@login_required
+def queue():
+    """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
+    outcome = entries.queue(me(), load(QueueSchema()))
+    body = media_schema.dump(outcome.media) | outcome.extras
+    if outcome.error is not None:
+        body["error"] = error_body(outcome.error.code, outcome.error.message)["error"]
+    response = jsonify(body)
+    response.status_code = outcome.status
+    if outcome.status == 201:
+        response.headers["Location"] = f"/api/media/{outcome.media.id}"
+    return response
+
+
+@bp.get("")
+@bp.get("/")
+@login_required
+def list_media():
+    """Entries, filtered, sorted and paginated."""
+    return jsonify(entries.list_entries(load(MediaFilterSchema()), media_schema.dump))
+
+
+@bp.get("/<media_id>")
+@login_required
+def get_media(media_id: str):
+    """One entry; poll this until status is completed or failed."""
+    return jsonify(media_schema.dump(entries.get_entry(media_id)))
+
+
+@bp.delete("/<media_id>")
+@login_required
+def delete_media(media_id: str):
+    """Stop serving an entry (soft by default; hard=true removes the file; force=true cancels a job)."""
+    args = load(DeleteSchema())
+    entries.delete(me(), media_id, hard=args["hard"], force=args["force"])
+    return "", 204
+
+
+@bp.post("/<media_id>/retry")
+@login_required
+def retry_media(media_id: str):
+    """Queue a failed or cancelled entry again."""
+    return jsonify(media_schema.dump(entries.retry(media_id))), 202
+
+
+@bp.get("/<media_id>/download")
+@login_required
+def download_media(media_id: str):
+    """The file as an attachment named ``Artist - Title.ext``."""
+    media = entries.get_entry(media_id)
+    path = storage.live_file(media.id, media.file_name) if entries.is_valid(media) else None
+    if path is None:
+        raise NotFound("This entry has no file being served; queue it again to restore it.")
+    meta = media.media_metadata or {}
+    name = storage.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
+    return send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)

@@ -1,0 +1,356 @@
+"""The only code that runs yt-dlp and ffmpeg: extract, download, probe, transcode, map errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadCancelled, DownloadError
+
+from .profiles import SourceStreams, Variant
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class JobError(Exception):
+    """A job failed for a reason the client should see as ``error.code``/``error.message``."""
+
+    def __init__(self, code: str, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class JobCancelled(Exception):
+    """The job was cancelled by a client or an admin."""
+
+
+class _Stop(DownloadCancelled):
+    """Raised inside yt-dlp's progress hook to stop a download; carries the reason."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+@dataclass
+class Control:
+    """What a running job can be stopped by: a cancel event and a deadline."""
+
+    cancel: threading.Event
+    deadline: float  # time.monotonic()
+    max_filesize: int = 0
+
+    def check(self) -> None:
+        """Raise if the job must stop now."""
+        if self.cancel.is_set():
+            raise JobCancelled()
+        if time.monotonic() > self.deadline:
+            raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504)
+
+
+# --- ffmpeg ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def find_ffmpeg(configured: str | None) -> str:
+    """The configured ffmpeg, else the system's, else the binary shipped by imageio-ffmpeg."""
+    if configured:
+        if not (shutil.which(configured) or os.access(configured, os.X_OK)):
+            raise JobError("FFMPEG_MISSING", f"MEDIACACHE_FFMPEG={configured} is not an executable.", 500)
+        return shutil.which(configured) or configured
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_dir_for_ytdlp(ffmpeg: str, instance_dir: str) -> str:
+    """A folder with the binary named ``ffmpeg``: yt-dlp identifies its tools by file name."""
+    if Path(ffmpeg).name == "ffmpeg":
+        return str(Path(ffmpeg).parent)
+    folder = Path(instance_dir) / "bin"
+    folder.mkdir(exist_ok=True)
+    link = folder / "ffmpeg"
+    if not link.exists() or link.resolve() != Path(ffmpeg).resolve():
+        link.unlink(missing_ok=True)
+        link.symlink_to(ffmpeg)
+    return str(folder)
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_OVERALL_BITRATE = re.compile(r"bitrate: (\d+) kb/s")
+_STREAM = re.compile(r"Stream #\d+:\d+\S*: (Audio|Video): (\w+)(.*)")
+_KBPS = re.compile(r"(\d+) kb/s")
+_SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
+_SAMPLE_RATE = re.compile(r"(\d+) Hz")
+_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
+_GLOBAL_TAG = re.compile(r"^    (\w+)\s*: (.*)$")
+
+
+def _global_tags(report: str) -> dict[str, str]:
+    """The input's own tags: the "Metadata:" block before its first stream."""
+    tags: dict[str, str] = {}
+    in_block = False
+    for line in report.splitlines():
+        if line.startswith("  Metadata:"):
+            in_block = True
+        elif in_block and (match := _GLOBAL_TAG.match(line)):
+            tags.setdefault(match.group(1).lower(), match.group(2).strip())
+        elif in_block:
+            break
+    return tags
+
+
+def probe(ffmpeg: str, path: Path) -> SourceStreams:
+    """Codecs, picture height, bitrate and duration of a media file, read by ``ffmpeg -i``."""
+    result = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, timeout=60
+    )
+    report = result.stderr
+    audio_codec = video_codec = None
+    height = audio_bitrate = sample_rate = channels = None
+    for kind, codec, rest in _STREAM.findall(report):
+        if kind == "Audio" and audio_codec is None:
+            audio_codec = codec
+            rate = _KBPS.search(rest)
+            audio_bitrate = int(rate.group(1)) * 1000 if rate else None
+            hertz = _SAMPLE_RATE.search(rest)
+            sample_rate = int(hertz.group(1)) if hertz else None
+            channels = next((count for name, count in _CHANNELS.items() if f" {name}," in rest + ","), None)
+        elif kind == "Video" and video_codec is None and "attached pic" not in rest:
+            video_codec = codec
+            size = _SIZE.search(rest)
+            height = int(size.group(2)) if size else None
+    duration_match = _DURATION.search(report)
+    duration = None
+    if duration_match:
+        hours, minutes, seconds = duration_match.groups()
+        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    overall = _OVERALL_BITRATE.search(report)
+    bitrate = audio_bitrate or (int(overall.group(1)) * 1000 if overall and video_codec is None else None)
+    return SourceStreams(
+        audio_codec, video_codec, height, bitrate, duration, sample_rate, channels, _global_tags(report)
+    )
+
+
+def convert(
+    ffmpeg: str,
+    source: Path,
+    target: Path,
+    output_args: list[str],
+    tags: dict[str, str],
+    duration: float | None,
+    on_progress: ProgressCallback,
+    control: Control,
+) -> None:
+    """Run ffmpeg once, reporting progress; killed at once on cancel or timeout."""
+    metadata_args: list[str] = ["-map_metadata", "0"]
+    for key, value in tags.items():
+        if value:
+            metadata_args += ["-metadata", f"{key}={value}"]
+    command = [
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(source),
+        *output_args, *metadata_args, "-progress", "pipe:1", "-nostats", str(target),
+    ]  # fmt: skip
+    errors_path = target.with_suffix(".ffmpeg.log")
+    with open(errors_path, "wb") as errors:
+        # A new session so a kill reaches ffmpeg and anything it spawned.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+        watchdog = threading.Thread(
+            target=_kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
+        )
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                key, _, value = line.decode(errors="replace").strip().partition("=")
+                if key == "out_time_us" and value.isdigit() and duration:
+                    on_progress({"stage": "transcode", "percent": min(100.0, int(value) / 1e6 / duration * 100)})
+            process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    control.check()
+    if process.returncode != 0:
+        detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}", 500)
+    errors_path.unlink(missing_ok=True)
+
+
+def _kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
+    while process.poll() is None:
+        if control.cancel.is_set() or time.monotonic() > control.deadline:
+            process.kill()
+            return
+        time.sleep(0.1)
+
+
+# --- yt-dlp ---------------------------------------------------------------------------
+
+
+class _QuietLogger:
+    """yt-dlp's messages go to our log at debug level; errors surface as exceptions."""
+
+    def debug(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    info = debug
+
+    def warning(self, message: str) -> None:
+        log.debug("yt-dlp warning: %s", message)
+
+    def error(self, message: str) -> None:
+        log.debug("yt-dlp error: %s", message)
+
+
+def base_options(config: dict[str, Any]) -> dict[str, Any]:
+    """yt-dlp options every call shares: quiet, no playlists, no local files, our ffmpeg."""
+    options: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "logger": _QuietLogger(),
+        "noplaylist": True,
+        "extract_flat": "in_playlist",
+        "enable_file_urls": False,
+        "socket_timeout": 20,
+        "retries": 2,
+        "cachedir": False,
+        "color": {"stderr": "never", "stdout": "never"},
+    }
+    if config.get("YTDLP_COOKIES"):
+        options["cookiefile"] = config["YTDLP_COOKIES"]
+    return options
+
+
+def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
+    """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved."""
+    try:
+        with yt_dlp.YoutubeDL(base_options(config)) as ydl:
+            return ydl.sanitize_info(ydl.extract_info(url, download=False))
+    except DownloadError as exc:
+        raise map_ytdlp_error(exc) from None
+
+
+def _format_for(variant: Variant) -> str:
+    if not variant.profile.is_video:
+        return "bestaudio/best"
+    height = variant.height
+    return f"bv*[height<={height}]+ba/b[height<={height}]/wv*+ba/w"
+
+
+def download(
+    url: str,
+    workdir: Path,
+    variant: Variant,
+    config: dict[str, Any],
+    on_progress: ProgressCallback,
+    control: Control,
+    inspect: Callable[[dict[str, Any]], None],
+) -> tuple[dict[str, Any], Path]:
+    """One extraction, a check of its info by ``inspect``, then the download into ``workdir``."""
+
+    def hook(status: dict[str, Any]) -> None:
+        try:
+            control.check()
+        except (JobCancelled, JobError) as exc:
+            raise _Stop(exc) from None
+        downloaded = status.get("downloaded_bytes") or 0
+        if control.max_filesize and downloaded > control.max_filesize:
+            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes.", 413))
+        total = status.get("total_bytes") or status.get("total_bytes_estimate")
+        on_progress(
+            {
+                "stage": "download",
+                "percent": round(downloaded / total * 100, 1) if total else None,
+                "downloaded_bytes": downloaded,
+                "total_bytes": total,
+                "speed": status.get("speed"),
+                "eta": status.get("eta"),
+            }
+        )
+
+    ffmpeg = find_ffmpeg(config.get("FFMPEG"))
+    options = base_options(config) | {
+        "format": _format_for(variant),
+        "paths": {"home": str(workdir), "temp": str(workdir)},
+        # The name is ours: nothing the source says becomes part of a path.
+        "outtmpl": {"default": "source.%(ext)s"},
+        "progress_hooks": [hook],
+        "ffmpeg_location": ffmpeg_dir_for_ytdlp(ffmpeg, config["INSTANCE_DIR"]),
+        "merge_output_format": "mkv",
+        "overwrites": True,
+        "updatetime": False,
+    }
+    if control.max_filesize:
+        options["max_filesize"] = control.max_filesize
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:
+            info = ydl.extract_info(url, download=False)
+            inspect(info)
+            control.check()
+            result = ydl.process_ie_result(info, download=True)
+    except _Stop as stop:
+        raise stop.reason from None
+    except DownloadError as exc:
+        if isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
+            raise exc.exc_info[1].reason from None
+        raise map_ytdlp_error(exc) from None
+    return ydl.sanitize_info(result), _downloaded_file(result, workdir)
+
+
+def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
+    paths = [item.get("filepath") for item in result.get("requested_downloads") or []]
+    for candidate in [*paths, *sorted(str(p) for p in workdir.glob("source.*"))]:
+        if candidate and Path(candidate).is_file() and Path(candidate).resolve().parent == workdir.resolve():
+            return Path(candidate)
+    raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.", 404)
+
+
+# yt-dlp reports failures as text; these patterns turn them into the codes of API.md.
+_ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
+    (re.compile(r"is not a valid URL|No suitable extractor", re.I), "INVALID_URL", 400),
+    (re.compile(r"Unsupported URL", re.I), "UNSUPPORTED_URL", 422),
+    (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE", 403),
+    (
+        re.compile(r"age[- ]restrict|confirm your age|inappropriate for some users", re.I),
+        "ACCESS_DENIED_AGE_RESTRICTED",
+        403,
+    ),
+    (re.compile(r"timed? ?out|timeout", re.I), "UPSTREAM_TIMEOUT", 504),
+    (
+        re.compile(
+            r"HTTP Error (404|410)|not available|unavailable|has been removed|does not exist|"
+            r"no video formats|Requested format is not available",
+            re.I,
+        ),
+        "MEDIA_UNAVAILABLE",
+        404,
+    ),
+    (re.compile(r"HTTP Error 403", re.I), "ACCESS_DENIED_PRIVATE", 403),
+]
+
+
+def map_ytdlp_error(exc: Exception) -> JobError:
+    """The API error for a yt-dlp failure; the message keeps yt-dlp's reason, not its trace."""
+    text = re.sub(r"^ERROR:\s*", "", str(exc)).strip()
+    text = re.sub(r"\s*\(caused by .*$", "", text, flags=re.S)
+    for pattern, code, status in _ERROR_PATTERNS:
+        if pattern.search(text):
+            return JobError(code, text[:500], status)
+    return JobError("UPSTREAM_ERROR", text[:500] or "The source site returned an error.", 502)

@@ -1,0 +1,272 @@
+"""Operations on cache entries that the media routes call: queue, read, list, delete, retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, not_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import storage, urls
+from .activity import record_activity
+from .errors import APIError, BadRequest, Conflict, Forbidden, NotFound
+from .extensions import db
+from .jobs import RUNNING_STATES, get_runner
+from .models import Media, RequestLog, User
+from .pagination import paginate
+from .profiles import resolve_variant
+from .settings import get_setting
+from .timeutil import utcnow
+
+RETRYABLE_STATES = ("failed", "cancelled")
+
+
+@dataclass
+class QueueOutcome:
+    """What a queue call did, for the route to render."""
+
+    status: int
+    media: Media
+    error: APIError | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def is_valid(media: Media) -> bool:
+    """Whether the entry's file is being served right now."""
+    return (
+        media.status == "completed"
+        and media.cache_state == "live"
+        and (media.expires_at is None or media.expires_at > utcnow())
+    )
+
+
+def _valid_clause():
+    return and_(Media.status == "completed", Media.cache_state == "live", Media.expires_at > utcnow())
+
+
+def get_entry(media_id: str) -> Media:
+    """An entry by id, else 404."""
+    media = db.session.get(Media, media_id) if len(media_id) <= 36 else None
+    if media is None:
+        raise NotFound(f"No media entry {media_id!r}.")
+    return media
+
+
+def find_servable(media_id: str, file_name: str) -> Media | None:
+    """The entry behind a public file URL, if that file is being served right now."""
+    media = db.session.get(Media, media_id) if storage.is_entry_id(media_id) else None
+    if media is None or media.file_name != file_name or not is_valid(media):
+        return None
+    return media
+
+
+def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
+    """Create, restore, re-queue or report the entry for a URL and variant."""
+    source_url = urls.check_url(args["url"])
+    urls.refuse_playlist(source_url)
+    variant = resolve_variant(
+        args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
+    )
+    ttl = _settle_ttl(args["ttl"])
+    if not current_app.config["ALLOW_PRIVATE_URLS"]:
+        urls.refuse_private_target(source_url)
+    url = urls.normalize_url(source_url)
+
+    existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))
+    if existing is None:
+        media = Media(
+            url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
+            bitrate=variant.bitrate, resolution=variant.resolution, dont_clean_title=args["dont_clean_title"],
+            ttl=ttl, requested_by=user.username, status="pending", cache_state="none",
+        )  # fmt: skip
+        db.session.add(media)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Another request created it between our look-up and our insert: it won, we report it.
+            db.session.rollback()
+            existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))
+        else:
+            get_runner(current_app).submit(media.id)
+            return _logged(user, args, QueueOutcome(201, media))
+    return _logged(user, args, _reuse(existing, ttl, args["dont_clean_title"]))
+
+
+def _settle_ttl(requested: int | None) -> int:
+    max_ttl = get_setting("max_ttl")
+    ttl = get_setting("default_ttl") if requested is None else requested
+    if not 1 <= ttl <= max_ttl:
+        raise BadRequest(f"ttl must be between 1 and {max_ttl} seconds.", code="INVALID_TTL")
+    return min(ttl, max_ttl)
+
+
+def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
+    """An entry for this URL and variant exists: answer with it, restore it or run it again."""
+    if media.status in RUNNING_STATES:
+        return QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
+    if media.status == "completed" and media.cache_state == "live":
+        if storage.live_file(media.id, media.file_name) is not None:
+            return QueueOutcome(409, media, Conflict("This media is already cached.", code="ALREADY_CACHED"))
+    elif media.status == "completed" and media.cache_state in ("expired", "deleted"):
+        if storage.retained_file_exists(media.id, media.file_name) and _restore(media, ttl):
+            return QueueOutcome(200, media, extras={"restored": True})
+    return _requeue(media, ttl, dont_clean_title)
+
+
+def _restore(media: Media, ttl: int) -> bool:
+    """Move a retained file back and restart its TTL, without downloading."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Media)
+        .where(Media.id == media.id, Media.status == "completed", Media.cache_state == media.cache_state)
+        .values(cache_state="live", ttl=ttl, expires_at=now + timedelta(seconds=ttl), deleted_at=None,
+                retained_until=None, updated_at=now)
+    ).rowcount == 1  # fmt: skip
+    db.session.commit()
+    if claimed and not storage.restore_from_private(media.id, media.file_name):
+        db.session.refresh(media)  # the file vanished meanwhile: the caller re-queues from the new state
+        return False
+    db.session.refresh(media)
+    return claimed
+
+
+def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
+    """A failed, cancelled, purged or lost entry: run its job again (202)."""
+    claimed = db.session.execute(
+        update(Media)
+        .where(Media.id == media.id, Media.status == media.status, Media.cache_state == media.cache_state)
+        .values(status="pending", cache_state="none", ttl=ttl, dont_clean_title=dont_clean_title,
+                error_code=None, error_message=None, progress=None, file_name=None, size_bytes=None,
+                expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow())
+    ).rowcount == 1  # fmt: skip
+    db.session.commit()
+    db.session.refresh(media)
+    if not claimed:
+        # Someone else changed it first; report what it is now.
+        return (
+            _reuse(media, ttl, dont_clean_title)
+            if media.status not in RUNNING_STATES
+            else QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
+        )
+    storage.delete_files(media.id)
+    get_runner(current_app).submit(media.id)
+    return QueueOutcome(202, media)
+
+
+def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOutcome:
+    """Every queue call goes into the caller's request log with its ``extra`` notes."""
+    code = outcome.error.code if outcome.error else {201: "CREATED", 200: "RESTORED", 202: "REQUEUED"}[outcome.status]
+    db.session.add(RequestLog(
+        user_id=user.id, username=user.username, media_id=outcome.media.id, url=str(args["url"])[:2048],
+        profile=outcome.media.profile, status_code=outcome.status, outcome=code, extra=args.get("extra"),
+    ))  # fmt: skip
+    db.session.commit()
+    return outcome
+
+
+def retry(media_id: str) -> Media:
+    """Queue a failed or cancelled entry again."""
+    media = get_entry(media_id)
+    if media.status not in RETRYABLE_STATES:
+        raise Conflict(
+            f"Only failed or cancelled entries can be retried; this one is {media.status}.", code="NOT_RETRYABLE"
+        )
+    outcome = _requeue(media, media.ttl, media.dont_clean_title)
+    if outcome.status != 202:
+        raise Conflict("The entry changed while retrying; fetch it again.", code="NOT_RETRYABLE")
+    return outcome.media
+
+
+def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
+    """Stop serving an entry's file: keep it privately (soft) or remove it (hard)."""
+    media = get_entry(media_id)
+    if not user.is_admin and media.requested_by != user.username:
+        raise Forbidden("You may delete only entries you requested.")
+    if media.status in RUNNING_STATES:
+        if not force:
+            raise Conflict("The job is still running; pass force=true to cancel it.", code="JOB_RUNNING")
+        db.session.execute(
+            update(Media).where(Media.id == media.id, Media.status.in_(RUNNING_STATES))
+            .values(status="cancelled", progress=None, updated_at=utcnow())
+        )  # fmt: skip
+        db.session.commit()
+        get_runner(current_app).cancel(media.id)
+        db.session.refresh(media)
+    now = utcnow()
+    if hard:
+        storage.delete_files(media.id)
+        if media.cache_state != "none":
+            media.cache_state = "purged"
+        media.retained_until = None
+    elif media.cache_state == "live":
+        storage.move_to_private(media.id)
+        media.cache_state = "deleted"
+        media.retained_until = now + timedelta(days=get_setting("retention_days"))
+    elif media.cache_state == "expired":
+        media.cache_state = "deleted"
+    media.deleted_at = now
+    record_activity("media_deleted", actor=user.username, target=media.id, hard=hard, url=media.url)
+    db.session.commit()
+
+
+def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
+    """One page of entries, filtered and sorted as the client asked."""
+    query = select(Media)
+    for name in ("status", "cache_state", "profile", "requested_by"):
+        if name in filters:
+            query = query.where(getattr(Media, name) == filters[name])
+    if "valid" in filters:
+        query = query.where(_valid_clause() if filters["valid"] else not_(_valid_clause()))
+    if filters.get("q"):
+        pattern = f"%{filters['q']}%"
+        query = query.where(or_(
+            Media.url.ilike(pattern),
+            Media.media_metadata["title"].as_string().ilike(pattern),
+            Media.media_metadata["artist"].as_string().ilike(pattern),
+        ))  # fmt: skip
+    sort = filters["sort"]
+    column = getattr(Media, sort.lstrip("-"))
+    query = query.order_by(column.desc() if sort.startswith("-") else column.asc(), Media.id)
+    return paginate(query, filters["page"], filters["limit"], render)
+
+
+def public_roots() -> list[str]:
+    """Base URLs the files are reachable under: the public URL (else this request's host), then any CDN roots."""
+    from flask import has_request_context, request
+
+    config = current_app.config
+    primary = config["PUBLIC_URL"] or (request.host_url if has_request_context() else None)
+    roots = [primary] if primary else []
+    return [root.rstrip("/") for root in roots + config["EXTERNAL_ENDPOINTS"]]
+
+
+def web_path(media: Media) -> str | None:
+    """``/cache/<id>/<file>`` while the entry is served, else None."""
+    from urllib.parse import quote
+
+    return f"/cache/{media.id}/{quote(media.file_name)}" if is_valid(media) and media.file_name else None
+
+
+def cache_stats() -> dict[str, Any]:
+    """Entry counts by cache state and the bytes live and retained."""
+    from sqlalchemy import func
+
+    rows = db.session.execute(
+        select(Media.cache_state, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)).group_by(
+            Media.cache_state
+        )
+    ).all()
+    counts = {state: count for state, count, _ in rows}
+    size = {state: total for state, _, total in rows}
+    return {
+        "total": sum(counts.values()),
+        "live": counts.get("live", 0),
+        "expired": counts.get("expired", 0),
+        "deleted": counts.get("deleted", 0),
+        "purged": counts.get("purged", 0),
+        "bytes_live": int(size.get("live", 0)),
+        "bytes_private": int(size.get("expired", 0)) + int(size.get("deleted", 0)),
+    }

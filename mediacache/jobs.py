@@ -1,0 +1,153 @@
+"""The job runner: a ThreadPoolExecutor as a Flask extension, fed entry ids."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select, update
+
+from .extensions import db
+from .models import Media
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "mediacache.jobs"
+RUNNING_STATES = ("pending", "downloading", "processing")
+PROGRESS_WRITE_INTERVAL = 1.0
+
+
+class JobRunner:
+    """Runs one job per entry id on a pool of named worker threads."""
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self.app: Flask | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._cancel: dict[str, threading.Event] = {}
+        self._progress: dict[str, dict[str, Any]] = {}
+        self._futures: dict[str, Future] = {}
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Attach to the app; the pool starts with the first job."""
+        self.app = app
+        app.extensions[EXTENSION_KEY] = self
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool, created on first use so CLI commands never start threads."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.app.config["WORKERS"], thread_name_prefix="mediacache-job"
+                )
+            return self._executor
+
+    def submit(self, media_id: str) -> None:
+        """Run the entry's job as soon as a worker is free."""
+        with self._lock:
+            self._cancel.setdefault(media_id, threading.Event())
+        future = self.executor.submit(self._run, media_id)
+        self._futures[media_id] = future
+        future.add_done_callback(lambda _: self._futures.pop(media_id, None))
+
+    def cancel(self, media_id: str) -> None:
+        """Ask a running job to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
+        with self._lock:
+            event = self._cancel.get(media_id)
+        if event is not None:
+            event.set()
+
+    def live_progress(self, media_id: str) -> dict[str, Any] | None:
+        """The freshest progress of a job running in this process."""
+        return self._progress.get(media_id)
+
+    def pending_count(self) -> int:
+        """Jobs submitted and not yet finished."""
+        return sum(1 for future in list(self._futures.values()) if not future.done())
+
+    def wait_idle(self, timeout: float = 60) -> bool:
+        """Block until no job is running (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.pending_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self.pending_count()
+
+    def shutdown(self) -> None:
+        """Cancel every job and wait for the workers to leave."""
+        with self._lock:
+            events = list(self._cancel.values())
+            executor, self._executor = self._executor, None
+        for event in events:
+            event.set()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def recover(self) -> int:
+        """After a restart: jobs cut off mid-way go back to pending and every pending job is resubmitted."""
+        from . import storage
+
+        with self.app.app_context():
+            storage.remove_all_temp_dirs()
+            db.session.execute(
+                update(Media)
+                .where(Media.status.in_(("downloading", "processing")))
+                .values(status="pending", progress=None, updated_at=utcnow())
+            )
+            db.session.commit()
+            pending = db.session.scalars(select(Media.id).where(Media.status == "pending")).all()
+            db.session.remove()
+        for media_id in pending:
+            self.submit(media_id)
+        if pending:
+            log.info("resubmitted %d interrupted job(s)", len(pending))
+        return len(pending)
+
+    def _run(self, media_id: str) -> None:
+        from .pipeline import process_entry
+
+        reporter = ProgressReporter(self, media_id)
+        try:
+            with self.app.app_context():
+                try:
+                    process_entry(media_id, self._cancel[media_id], reporter)
+                finally:
+                    db.session.remove()
+        except Exception:  # a worker must survive anything one job throws
+            log.exception("job %s crashed", media_id)
+        finally:
+            with self._lock:
+                self._cancel.pop(media_id, None)
+                self._progress.pop(media_id, None)
+
+
+class ProgressReporter:
+    """Keeps a job's progress in memory and writes it to the row at most once a second."""
+
+    def __init__(self, runner: JobRunner, media_id: str) -> None:
+        self.runner, self.media_id = runner, media_id
+        self._last_write = 0.0
+
+    def __call__(self, progress: dict[str, Any]) -> None:
+        """Record progress; persist it if the last write is old enough."""
+        progress = {key: value for key, value in progress.items()}
+        if isinstance(progress.get("percent"), float):
+            progress["percent"] = round(progress["percent"], 1)
+        self.runner._progress[self.media_id] = progress
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+            self._last_write = now
+            db.session.execute(update(Media).where(Media.id == self.media_id).values(progress=progress))
+            db.session.commit()
+
+
+def get_runner(app: Flask) -> JobRunner:
+    """The app's job runner."""
+    return app.extensions[EXTENSION_KEY]

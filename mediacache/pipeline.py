@@ -1,0 +1,160 @@
+"""One job, start to finish: claim the entry, download, convert, read the real metadata, publish."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import update
+
+from . import downloader, metadata, storage
+from .downloader import Control, JobCancelled, JobError
+from .extensions import db
+from .models import Media
+from .profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
+from .settings import get_setting
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def variant_of(media: Media) -> Variant:
+    """The variant an entry was queued with."""
+    return Variant(PROFILES[media.profile], media.bitrate, media.resolution)
+
+
+def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> bool:
+    """A conditional update: succeeds only if the row is still in one of ``from_states``."""
+    result = db.session.execute(
+        update(Media).where(Media.id == media_id, Media.status.in_(from_states)).values(updated_at=utcnow(), **values)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def process_entry(media_id: str, cancel: threading.Event, report) -> None:
+    """Run the job of one entry; every outcome ends in a final status on the row."""
+    # Claiming with a conditional update means a row is never run twice, even if submitted twice.
+    if not _transition(media_id, ("pending",), status="downloading", error_code=None, error_message=None):
+        return
+    media = db.session.get(Media, media_id)
+    control = Control(
+        cancel=cancel,
+        deadline=time.monotonic() + current_app.config["JOB_TIMEOUT"],
+        max_filesize=get_setting("max_filesize"),
+    )
+    workdir = storage.fresh_temp_dir(media_id)
+    try:
+        _produce(media, workdir, control, report)
+    except JobCancelled:
+        _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
+    except JobError as exc:
+        _fail(media_id, exc.code, exc.message)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            _fail(media_id, "STORAGE_FULL", "The disk filled up while this file was being made.")
+        else:
+            log.exception("job %s: file error", media_id)
+            _fail(media_id, "INTERNAL_ERROR", "A file operation failed on the server.")
+    except Exception:
+        log.exception("job %s failed unexpectedly", media_id)
+        _fail(media_id, "INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
+    finally:
+        storage.remove_temp_dir(media_id)
+
+
+def _fail(media_id: str, code: str, message: str) -> None:
+    _transition(
+        media_id, ("downloading", "processing"),
+        status="failed", error_code=code, error_message=message, progress=None,
+    )  # fmt: skip
+
+
+def _produce(media: Media, workdir: Path, control: Control, report) -> None:
+    config = current_app.config
+    variant = variant_of(media)
+    max_duration = get_setting("max_duration")
+
+    def inspect(info: dict[str, Any]) -> None:
+        if info.get("_type") in ("playlist", "multi_video"):
+            raise JobError(
+                "PLAYLIST_NOT_SUPPORTED",
+                "This URL is a playlist or feed; GET /api/ytdlp?url=… lists its items to queue one by one.",
+                400,
+            )
+        duration = info.get("duration")
+        if max_duration and duration and duration > max_duration:
+            raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.", 413)
+
+    info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
+    _transition(media.id, ("downloading",), status="processing")
+    ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
+    streams = downloader.probe(ffmpeg, source)
+    if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
+        raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
+    if variant.profile.is_video and streams.video_codec is None:
+        raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.", 422)
+
+    source_tags = metadata.read_tags(source) or streams.tags
+    described = metadata.describe_info(info, clean=not media.dont_clean_title, file_tags=source_tags)
+    remux = can_remux(variant, streams)
+    extension = variant.profile.extension
+    output = workdir / f"output.{extension}"
+    tags = {
+        "title": described["title"],
+        "artist": described["artist"],
+        "album": described["album"],
+        "album_artist": ", ".join(described["albumArtist"]),
+        "date": str(described["year"] or ""),
+        "genre": ", ".join(described["genre"]),
+    }
+    duration = streams.duration or info.get("duration")
+    downloader.convert(ffmpeg, source, output, ffmpeg_output_args(variant, remux), tags, duration, report, control)
+
+    facts = _file_facts(ffmpeg, output, variant)
+    file_metadata = described | facts | {"tags": metadata.read_tags(output)}
+    file_name = storage.safe_file_name(described["artist"], described["title"], extension)
+    size = output.stat().st_size
+    control.check()
+    storage.publish(media.id, output, file_name)
+    now = utcnow()
+    completed = _transition(
+        media.id, ("processing",),
+        status="completed", cache_state="live", file_name=file_name, extension=extension,
+        mime_type=variant.profile.mime_type, size_bytes=size,
+        length_ms=round(facts["duration"] * 1000) if facts.get("duration") else None,
+        media_metadata=file_metadata, progress=None, transcode_mode="remux" if remux else "encode",
+        completed_at=now, expires_at=now + timedelta(seconds=media.ttl),
+        deleted_at=None, retained_until=None,
+    )  # fmt: skip
+    if not completed:
+        # Cancelled or deleted while we worked: the file must not linger.
+        storage.delete_files(media.id)
+
+
+def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:
+    """Length, codec, bitrate, sample rate and channels of the finished file."""
+    facts = metadata.read_stream_info(output)
+    if not all(facts.get(key) for key in ("duration", "sample_rate", "channels")):
+        # mutagen reads no Matroska/WebM and no Opus sample rate; ffmpeg's own report fills the gaps.
+        streams = downloader.probe(ffmpeg, output)
+        probed = {
+            "duration": streams.duration,
+            "bitrate": streams.bitrate,
+            "sample_rate": streams.sample_rate,
+            "channels": streams.channels,
+        }
+        facts = {key: facts.get(key) or probed[key] for key in probed}
+    return {
+        "duration": facts.get("duration"),
+        "codec": variant.profile.audio_codec,
+        "bitrate": facts.get("bitrate") or variant.bitrate,
+        "sample_rate": facts.get("sample_rate"),
+        "channels": facts.get("channels"),
+    }

@@ -1,0 +1,155 @@
+"""The only code that touches static_cache/ and private_cache/.
+
+Layout: ``static_cache/<id>/<file>`` is served; ``static_cache/.tmp/<id>/`` holds a job's
+work in progress (same filesystem, so publishing is one ``os.replace``);
+``private_cache/<id>/`` holds expired and soft-deleted files, never served.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+
+from flask import current_app
+
+TEMP_DIR_NAME = ".tmp"
+_ENTRY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UNSAFE_NAME_CHARS = re.compile(r"[^\w]+", re.UNICODE)
+_ATTACHMENT_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+MAX_NAME_LENGTH = 120
+
+
+def _root(key: str) -> Path:
+    return Path(current_app.config[key])
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an entry id (a UUID)."""
+    return bool(_ENTRY_ID.match(text))
+
+
+def _entry_dir(root: Path, media_id: str) -> Path:
+    # Ids are generated UUIDs; anything else is refused before it can become a path.
+    if not is_entry_id(media_id):
+        raise ValueError(f"not an entry id: {media_id!r}")
+    return root / media_id
+
+
+def live_dir(media_id: str) -> Path:
+    """The served folder of one entry."""
+    return _entry_dir(_root("STATIC_CACHE"), media_id)
+
+
+def private_dir(media_id: str) -> Path:
+    """The never-served folder of one entry's retained file."""
+    return _entry_dir(_root("PRIVATE_CACHE"), media_id)
+
+
+def temp_root() -> Path:
+    """Where every job's work in progress lives."""
+    return _root("STATIC_CACHE") / TEMP_DIR_NAME
+
+
+def fresh_temp_dir(media_id: str) -> Path:
+    """An empty work folder for one job (anything left from an earlier attempt is removed)."""
+    path = _entry_dir(temp_root(), media_id)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def remove_temp_dir(media_id: str) -> None:
+    """Drop a job's work folder and everything in it."""
+    shutil.rmtree(_entry_dir(temp_root(), media_id), ignore_errors=True)
+
+
+def remove_all_temp_dirs() -> int:
+    """Start-up clean-up: no job runs yet, so every work folder is a crash leftover."""
+    root = temp_root()
+    if not root.exists():
+        return 0
+    leftovers = list(root.iterdir())
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` really resolves inside ``folder`` (symlinks followed)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def publish(media_id: str, finished: Path, file_name: str) -> Path:
+    """Move a finished file into the served folder in one atomic rename."""
+    target_dir = live_dir(media_id)
+    if target_dir.exists():
+        shutil.rmtree(target_dir)  # an older version of this entry whose row was reset
+    target_dir.mkdir(parents=True)
+    target = target_dir / file_name
+    os.replace(finished, target)
+    return target
+
+
+def live_file(media_id: str, file_name: str) -> Path | None:
+    """The served file of an entry if it exists and is a plain file inside its folder."""
+    folder = live_dir(media_id)
+    path = folder / file_name
+    if path.name != file_name or path.is_symlink() or not path.is_file() or not inside(path, folder):
+        return None
+    return path
+
+
+def move_to_private(media_id: str) -> bool:
+    """Stop serving an entry's file but keep it: one rename into private_cache/."""
+    source, target = live_dir(media_id), private_dir(media_id)
+    if not source.exists():
+        return False
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    return True
+
+
+def restore_from_private(media_id: str, file_name: str) -> bool:
+    """Serve a retained file again: one rename back into static_cache/."""
+    source, target = private_dir(media_id), live_dir(media_id)
+    if not (source / file_name).is_file():
+        return False
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(source, target)
+    return True
+
+
+def retained_file_exists(media_id: str, file_name: str | None) -> bool:
+    """Whether a retained copy is still on disk."""
+    return bool(file_name) and (private_dir(media_id) / file_name).is_file()
+
+
+def delete_files(media_id: str) -> None:
+    """Remove every copy of an entry: live, retained and in progress."""
+    for path in (live_dir(media_id), private_dir(media_id), _entry_dir(temp_root(), media_id)):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def safe_file_name(artist: str | None, title: str | None, extension: str) -> str:
+    """``artist-title.ext`` from words only: nothing from the source can become a path."""
+    words = " ".join(part for part in (artist, title) if part)
+    text = unicodedata.normalize("NFKC", words).lower()
+    slug = _UNSAFE_NAME_CHARS.sub("-", text).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
+    return f"{slug or 'media'}.{extension}"
+
+
+def attachment_name(artist: str | None, title: str | None, extension: str) -> str:
+    """``Artist - Title.ext`` for a download, with characters no filesystem accepts removed."""
+    words = " - ".join(part for part in (artist, title) if part) or "media"
+    clean = _ATTACHMENT_UNSAFE.sub(" ", words).strip(" .")[:MAX_NAME_LENGTH]
+    return f"{clean or 'media'}.{extension}"
