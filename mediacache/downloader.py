@@ -333,6 +333,8 @@ _ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
         403,
     ),
     (re.compile(r"timed? ?out|timeout", re.I), "UPSTREAM_TIMEOUT", 504),
+    # Before the "unavailable" pattern: "503 Service Unavailable" is the origin failing, not the media missing.
+    (re.compile(r"HTTP Error (5\d\d|429)", re.I), "UPSTREAM_ERROR", 502),
     (
         re.compile(
             r"HTTP Error (404|410)|not available|unavailable|has been removed|does not exist|"

@@ -107,26 +107,31 @@ def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     """An entry for this URL and variant exists: answer with it, restore it or run it again."""
     if media.status in RUNNING_STATES:
         return QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
-    if media.status == "completed" and media.cache_state == "live":
-        if storage.live_file(media.id, media.file_name) is not None:
+    if media.status == "completed":
+        has_live_file = media.cache_state == "live" and storage.live_file(media.id, media.file_name) is not None
+        if has_live_file and is_valid(media):
             return QueueOutcome(409, media, Conflict("This media is already cached.", code="ALREADY_CACHED"))
-    elif media.status == "completed" and media.cache_state in ("expired", "deleted"):
-        if storage.retained_file_exists(media.id, media.file_name) and _restore(media, ttl):
+        # Past its TTL but not yet swept, or retained privately: serve it again without a download.
+        restorable = has_live_file or (
+            media.cache_state in ("expired", "deleted") and storage.retained_file_exists(media.id, media.file_name)
+        )
+        if restorable and _restore(media, ttl):
             return QueueOutcome(200, media, extras={"restored": True})
     return _requeue(media, ttl, dont_clean_title)
 
 
 def _restore(media: Media, ttl: int) -> bool:
-    """Move a retained file back and restart its TTL, without downloading."""
+    """Restart the TTL of a completed entry, moving its retained file back if it was moved away."""
     now = utcnow()
+    previous_state = media.cache_state
     claimed = db.session.execute(
         update(Media)
-        .where(Media.id == media.id, Media.status == "completed", Media.cache_state == media.cache_state)
+        .where(Media.id == media.id, Media.status == "completed", Media.cache_state == previous_state)
         .values(cache_state="live", ttl=ttl, expires_at=now + timedelta(seconds=ttl), deleted_at=None,
                 retained_until=None, updated_at=now)
     ).rowcount == 1  # fmt: skip
     db.session.commit()
-    if claimed and not storage.restore_from_private(media.id, media.file_name):
+    if claimed and previous_state != "live" and not storage.restore_from_private(media.id, media.file_name):
         db.session.refresh(media)  # the file vanished meanwhile: the caller re-queues from the new state
         return False
     db.session.refresh(media)

@@ -51,8 +51,6 @@ def check_url(raw: object) -> str:
     url = raw.strip()
     if len(url) > MAX_URL_LENGTH:
         raise BadRequest(f"The URL is longer than {MAX_URL_LENGTH} characters.", code="INVALID_URL")
-    if any(ord(char) < 0x20 or char == "\x7f" for char in url):
-        raise BadRequest("The URL contains control characters.", code="INVALID_URL")
     scheme, _, rest = url.partition(":")
     if not rest or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*$", scheme):
         raise BadRequest(f"{url!r} is not a URL; pass an http:// or https:// link.", code="INVALID_URL")
@@ -60,6 +58,8 @@ def check_url(raw: object) -> str:
         raise BadRequest(
             f"Scheme {scheme!r} is not allowed; only http and https URLs are fetched.", code="UNSUPPORTED_SCHEME"
         )
+    if any(char.isspace() or ord(char) < 0x20 or char == "\x7f" for char in url):
+        raise BadRequest("The URL contains spaces or control characters; percent-encode them.", code="INVALID_URL")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 — raises ValueError on a malformed port

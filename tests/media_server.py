@@ -7,6 +7,7 @@ records every request so tests can count downloads.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -182,10 +183,8 @@ class MediaServer:
             request.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         request.end_headers()
         if not head:
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 request.wfile.write(data[start : end + 1])
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
     def _trickle(self, request, file: Path, head: bool) -> None:
         if not file.is_file():

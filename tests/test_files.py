@@ -1,0 +1,107 @@
+"""GET|HEAD /cache/<id>/<file>: public, conditional, ranged, only while valid, never outside static_cache/."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import wait_for_entry
+
+
+@pytest.fixture
+def served(client, admin, media_server):
+    """A completed entry whose file is being served."""
+    response = client.post(
+        "/api/media/queue", json={"url": media_server.url("/media/tone.mp3"), "ttl": 600}, headers=admin
+    )
+    body = wait_for_entry(client, response.json["id"], admin)
+    assert body["status"] == "completed"
+    return body
+
+
+def test_file_is_public_with_type_cors_and_bounded_cache_control(client, served):
+    response = client.get(served["path"])
+    assert response.status_code == 200
+    assert response.mimetype == "audio/mpeg"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert int(response.headers["Content-Length"]) == served["size_bytes"]
+    max_age = response.cache_control.max_age
+    assert 0 < max_age <= 600
+    assert response.headers["ETag"] and response.headers["Last-Modified"]
+
+
+def test_head_gives_the_headers_without_a_body(client, served):
+    response = client.head(served["path"])
+    assert response.status_code == 200 and response.data == b""
+    assert int(response.headers["Content-Length"]) == served["size_bytes"]
+
+
+def test_range_request_gets_206_with_the_exact_bytes(client, served):
+    whole = client.get(served["path"]).data
+    response = client.get(served["path"], headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.data == whole[100:200]
+    assert response.headers["Content-Range"] == f"bytes 100-199/{len(whole)}"
+
+
+def test_suffix_range_and_unsatisfiable_range(client, served):
+    whole = client.get(served["path"]).data
+    assert client.get(served["path"], headers={"Range": "bytes=-10"}).data == whole[-10:]
+    response = client.get(served["path"], headers={"Range": f"bytes={len(whole) + 10}-"})
+    assert response.status_code == 416
+
+
+def test_conditional_requests_get_304(client, served):
+    first = client.get(served["path"])
+    assert client.get(served["path"], headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    since = first.headers["Last-Modified"]
+    assert client.get(served["path"], headers={"If-Modified-Since": since}).status_code == 304
+
+
+def test_deleted_entry_file_is_404(client, admin, served):
+    client.delete(f"/api/media/{served['id']}", headers=admin)
+    response = client.get(served["path"])
+    assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
+
+
+def test_file_past_its_ttl_is_not_served_even_before_the_sweep(app, client, served):
+    from datetime import timedelta
+
+    from mediacache.extensions import db
+    from mediacache.models import Media
+
+    with app.app_context():
+        media = db.session.get(Media, served["id"])
+        media.expires_at = media.expires_at - timedelta(hours=1)
+        db.session.commit()
+    assert client.get(served["path"]).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "other.mp3",
+        "..%2F..%2Finstance%2Fmediacache.db",
+        "%2e%2e/%2e%2e/instance/secret_key",
+        "..\\..\\x",
+        "%252e%252e%252fsecret_key",
+        "a%00.mp3",
+    ],
+)
+def test_wrong_or_escaping_names_are_404(client, served, suffix):
+    response = client.get(f"/cache/{served['id']}/{suffix}")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cache/../instance/mediacache.db",
+        "/cache/.tmp/x",
+        "/cache/x/../../secret_key",
+        "/private_cache/",
+        "/instance/secret_key",
+    ],
+)
+def test_nothing_outside_the_entry_folder_is_reachable(client, served, path):
+    assert client.get(path).status_code == 404

@@ -1,0 +1,56 @@
+"""GET|POST /api/ytdlp: metadata without downloading."""
+
+from __future__ import annotations
+
+
+def test_single_file_gives_one_metadata_object(client, admin, media_server):
+    response = client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}, headers=admin)
+    assert response.status_code == 200
+    assert response.json["url"] == media_server.url("/media/tone.mp3")
+    assert {"title", "artist", "album", "albumArtist", "year", "genre", "duration"} <= response.json.keys()
+
+
+def test_feed_gives_a_list_of_items_with_their_urls(client, admin, media_server):
+    response = client.post("/api/ytdlp", json={"url": media_server.url("/feed.rss")}, headers=admin)
+    assert response.status_code == 200
+    items = response.json
+    assert [item["title"] for item in items] == ["Episode 1", "Episode 2", "Episode 3"]
+    assert items[0]["url"] == media_server.url("/media/episode1.mp3")
+
+
+def test_raw_gives_yt_dlps_own_json(client, admin, media_server):
+    response = client.get(
+        "/api/ytdlp", query_string={"url": media_server.url("/feed.rss"), "raw": "true"}, headers=admin
+    )
+    assert response.json["_type"] == "playlist" and len(response.json["entries"]) == 3
+
+
+def test_a_repeat_lookup_is_answered_from_the_cache(client, admin, media_server):
+    url = media_server.url("/page.html")
+    client.get("/api/ytdlp", query_string={"url": url}, headers=admin)
+    seen = len(media_server.requests)
+    client.get("/api/ytdlp", query_string={"url": url}, headers=admin)
+    assert len(media_server.requests) == seen
+
+
+def test_lookup_by_entry_id(client, admin, media_server):
+    from tests.helpers import wait_for_entry
+
+    queued = client.post("/api/media/queue", json={"url": media_server.url("/media/other.mp3")}, headers=admin).json
+    wait_for_entry(client, queued["id"], admin)
+    response = client.get(f"/api/ytdlp/{queued['id']}", headers=admin)
+    assert response.status_code == 200 and response.json["url"] == media_server.url("/media/other.mp3")
+    assert client.get("/api/ytdlp/not-an-id!", headers=admin).json["error"]["code"] == "INVALID_URL"
+
+
+def test_failures_map_to_api_codes(client, admin, media_server):
+    missing = client.get("/api/ytdlp", query_string={"url": media_server.url("/status/404")}, headers=admin)
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "MEDIA_UNAVAILABLE"
+    broken = client.get("/api/ytdlp", query_string={"url": media_server.url("/status/503")}, headers=admin)
+    assert broken.status_code == 502 and broken.json["error"]["code"] == "UPSTREAM_ERROR"
+    bad = client.get("/api/ytdlp", query_string={"url": "ftp://x"}, headers=admin)
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "UNSUPPORTED_SCHEME"
+
+
+def test_lookup_needs_a_token(client, media_server):
+    assert client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}).status_code == 401
