@@ -21,10 +21,11 @@ def main() -> int:
         return 2
     from waitress import serve
 
-    from mediacache.jobs import get_runner
+    from mediacache.lifecycle import recover_on_start, start_scheduler
 
-    # Only the serving process runs jobs: CLI commands build the app too, but must not.
-    get_runner(app).recover()
+    # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
+    recover_on_start(app)
+    start_scheduler(app)
 
     host, port = app.config["HOST"], app.config["PORT"]
     log.info("mediacache listening on http://%s:%s", host, port)

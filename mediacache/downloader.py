@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -23,6 +25,7 @@ from .profiles import SourceStreams, Variant
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
+LOW_DISK_BYTES = 256 * 1024
 
 
 class JobError(Exception):
@@ -183,11 +186,14 @@ def convert(
             process.wait()
         finally:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                _kill_group(process)
+            process.wait()
     control.check()
     if process.returncode != 0:
         detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
+        if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < LOW_DISK_BYTES:
+            raise JobError("STORAGE_FULL", "The disk filled up while converting this file.", 507)
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}", 500)
     errors_path.unlink(missing_ok=True)
 
@@ -195,9 +201,15 @@ def convert(
 def _kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
     while process.poll() is None:
         if control.cancel.is_set() or time.monotonic() > control.deadline:
-            process.kill()
+            _kill_group(process)
             return
         time.sleep(0.1)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill ffmpeg and anything it started (it leads its own process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 # --- yt-dlp ---------------------------------------------------------------------------
@@ -228,7 +240,8 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
         "noplaylist": True,
         "extract_flat": "in_playlist",
         "enable_file_urls": False,
-        "socket_timeout": 20,
+        # A stalled socket must not hold a worker long past the job's time limit.
+        "socket_timeout": max(1, min(20, config.get("JOB_TIMEOUT", 60) // 3)),
         "retries": 2,
         "cachedir": False,
         "color": {"stderr": "never", "stdout": "never"},
@@ -324,6 +337,7 @@ def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
 
 # yt-dlp reports failures as text; these patterns turn them into the codes of API.md.
 _ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
+    (re.compile(r"No space left on device|Disk quota exceeded", re.I), "STORAGE_FULL", 507),
     (re.compile(r"is not a valid URL|No suitable extractor", re.I), "INVALID_URL", 400),
     (re.compile(r"Unsupported URL", re.I), "UNSUPPORTED_URL", 422),
     (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE", 403),

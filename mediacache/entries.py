@@ -77,6 +77,7 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
 
     existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))
     if existing is None:
+        _require_room()
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
             bitrate=variant.bitrate, resolution=variant.resolution, dont_clean_title=args["dont_clean_title"],
@@ -93,6 +94,17 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
             get_runner(current_app).submit(media.id)
             return _logged(user, args, QueueOutcome(201, media))
     return _logged(user, args, _reuse(existing, ttl, args["dont_clean_title"]))
+
+
+def _require_room() -> None:
+    """New work needs room under MAX_CACHE_BYTES for a file of typical size (retained files are purged to make it)."""
+    from .lifecycle import make_room, typical_file_size
+
+    if not make_room(max(1, typical_file_size())):
+        raise APIError(
+            "The cache is full of files still being served; try again when some expire.",
+            code="STORAGE_FULL", status=507,
+        )  # fmt: skip
 
 
 def _settle_ttl(requested: int | None) -> int:
@@ -140,6 +152,7 @@ def _restore(media: Media, ttl: int) -> bool:
 
 def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     """A failed, cancelled, purged or lost entry: run its job again (202)."""
+    _require_room()
     claimed = db.session.execute(
         update(Media)
         .where(Media.id == media.id, Media.status == media.status, Media.cache_state == media.cache_state)
@@ -193,28 +206,43 @@ def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
     if media.status in RUNNING_STATES:
         if not force:
             raise Conflict("The job is still running; pass force=true to cancel it.", code="JOB_RUNNING")
-        db.session.execute(
-            update(Media).where(Media.id == media.id, Media.status.in_(RUNNING_STATES))
-            .values(status="cancelled", progress=None, updated_at=utcnow())
-        )  # fmt: skip
-        db.session.commit()
+        _conditional(media.id, Media.status.in_(RUNNING_STATES), status="cancelled", progress=None)
         get_runner(current_app).cancel(media.id)
-        db.session.refresh(media)
-    now = utcnow()
     if hard:
-        storage.delete_files(media.id)
-        if media.cache_state != "none":
-            media.cache_state = "purged"
-        media.retained_until = None
-    elif media.cache_state == "live":
-        storage.move_to_private(media.id)
-        media.cache_state = "deleted"
-        media.retained_until = now + timedelta(days=get_setting("retention_days"))
-    elif media.cache_state == "expired":
-        media.cache_state = "deleted"
-    media.deleted_at = now
+        _delete_hard(media.id)
+    else:
+        _delete_soft(media.id)
     record_activity("media_deleted", actor=user.username, target=media.id, hard=hard, url=media.url)
     db.session.commit()
+
+
+def _delete_soft(media_id: str) -> None:
+    """Claim the state change first; only the request that wins it moves the file."""
+    now = utcnow()
+    retained_until = now + timedelta(days=get_setting("retention_days"))
+    claimed = _conditional(media_id, Media.cache_state == "live",
+                           cache_state="deleted", deleted_at=now, retained_until=retained_until)  # fmt: skip
+    if claimed:
+        storage.move_to_private(media_id)
+        return
+    if not _conditional(media_id, Media.cache_state == "expired", cache_state="deleted", deleted_at=now):
+        _conditional(media_id, Media.deleted_at.is_(None), deleted_at=now)
+
+
+def _delete_hard(media_id: str) -> None:
+    now = utcnow()
+    _conditional(media_id, Media.cache_state != "none", cache_state="purged", retained_until=None, deleted_at=now)
+    _conditional(media_id, Media.deleted_at.is_(None), deleted_at=now)
+    storage.delete_files(media_id)
+
+
+def _conditional(media_id: str, condition, **values: Any) -> bool:
+    """Update the row only if ``condition`` still holds; True if it did."""
+    changed = db.session.execute(
+        update(Media).where(Media.id == media_id, condition).values(updated_at=utcnow(), **values)
+    ).rowcount
+    db.session.commit()
+    return changed == 1
 
 
 def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:

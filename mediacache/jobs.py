@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 
 from .extensions import db
 from .models import Media
-from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +89,13 @@ class JobRunner:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def recover(self) -> int:
-        """After a restart: jobs cut off mid-way go back to pending and every pending job is resubmitted."""
-        from . import storage
-
+    def resubmit_pending(self) -> int:
+        """Submit every pending entry (after a restart, nothing in memory knows them)."""
         with self.app.app_context():
-            storage.remove_all_temp_dirs()
-            db.session.execute(
-                update(Media)
-                .where(Media.status.in_(("downloading", "processing")))
-                .values(status="pending", progress=None, updated_at=utcnow())
-            )
-            db.session.commit()
             pending = db.session.scalars(select(Media.id).where(Media.status == "pending")).all()
             db.session.remove()
         for media_id in pending:
             self.submit(media_id)
-        if pending:
-            log.info("resubmitted %d interrupted job(s)", len(pending))
         return len(pending)
 
     def _run(self, media_id: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from . import downloader, metadata, storage
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
+from .lifecycle import make_room
 from .models import Media
 from .profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
 from .settings import get_setting
@@ -122,6 +123,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     file_name = storage.safe_file_name(described["artist"], described["title"], extension)
     size = output.stat().st_size
     control.check()
+    if not make_room(size):
+        raise JobError("STORAGE_FULL", f"No room for {size} more bytes under the cache size limit.", 507)
     storage.publish(media.id, output, file_name)
     now = utcnow()
     completed = _transition(

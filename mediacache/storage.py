@@ -77,6 +77,22 @@ def remove_all_temp_dirs() -> int:
     return len(leftovers)
 
 
+def _entry_dirs(root: Path) -> list[Path]:
+    if not root.exists():
+        return []
+    return [path for path in root.iterdir() if path.is_dir() and is_entry_id(path.name)]
+
+
+def static_entry_dirs() -> list[Path]:
+    """Every entry folder in static_cache/ (the temp folder excluded)."""
+    return _entry_dirs(_root("STATIC_CACHE"))
+
+
+def private_entry_dirs() -> list[Path]:
+    """Every entry folder in private_cache/."""
+    return _entry_dirs(_root("PRIVATE_CACHE"))
+
+
 def inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` really resolves inside ``folder`` (symlinks followed)."""
     try:
@@ -114,7 +130,10 @@ def move_to_private(media_id: str) -> bool:
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, target)
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        return False  # moved or removed by someone else in the meantime
     return True
 
 
@@ -125,7 +144,10 @@ def restore_from_private(media_id: str, file_name: str) -> bool:
         return False
     if target.exists():
         shutil.rmtree(target)
-    os.replace(source, target)
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        return False
     return True
 
 

@@ -1,0 +1,121 @@
+"""Jobs: claimed once, cancellable, bounded by the job timeout, never leaving an ffmpeg behind."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mediacache import create_app
+from mediacache.downloader import Control, JobCancelled, JobError, convert, find_ffmpeg
+from mediacache.extensions import db
+from mediacache.models import Media
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line contains ``marker`` (ffmpeg children we might have leaked)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture
+def stalled_source(tmp_path):
+    """A FIFO nobody writes to: ffmpeg reading it blocks forever, like a stuck transcode."""
+    fifo = tmp_path / f"stalled-{uuid.uuid4().hex}.mp3"
+    os.mkfifo(fifo)
+    return fifo
+
+
+@pytest.mark.parametrize("stop", ["cancel", "deadline"])
+def test_a_stopped_transcode_kills_ffmpeg(tmp_path, stalled_source, stop):
+    cancel = threading.Event()
+    control = Control(cancel=cancel, deadline=time.monotonic() + (1.0 if stop == "deadline" else 3600))
+    if stop == "cancel":
+        threading.Timer(1.0, cancel.set).start()
+    expected = JobCancelled if stop == "cancel" else JobError
+    with pytest.raises(expected):
+        convert(find_ffmpeg(None), stalled_source, tmp_path / "out.ogg", ["-c:a", "libopus"], {}, 3.0,
+                lambda progress: None, control)  # fmt: skip
+    assert processes_mentioning(stalled_source.name) == []
+
+
+def test_job_timeout_fails_a_trickling_download_and_cleans_up(tmp_path, media_server):
+    media_server.trickle_delay = 0.2
+    app = create_app(make_settings(tmp_path, JOB_TIMEOUT=2))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    response = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")}, headers=headers)
+    body = wait_for_entry(client, response.json["id"], headers, timeout=30)
+    assert body["status"] == "failed" and body["error"]["code"] == "TIMEOUT"
+    assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / body["id"]).exists()
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_a_hanging_source_cannot_hold_a_worker(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, JOB_TIMEOUT=3, WORKERS=1))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    hanging = client.post("/api/media/queue", json={"url": media_server.url("/hang")}, headers=headers).json
+    after = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
+    failed = wait_for_entry(client, hanging["id"], headers, timeout=30)
+    assert failed["status"] == "failed" and failed["error"]["code"] in ("TIMEOUT", "UPSTREAM_TIMEOUT")
+    # The only worker was freed: the next job ran.
+    assert wait_for_entry(client, after["id"], headers, timeout=30)["status"] == "completed"
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_cancelled_download_leaves_no_temp_files_and_no_processes(app, client, admin, media_server):
+    media_server.trickle_delay = 0.1
+    media_id = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")},
+                           headers=admin).json["id"]  # fmt: skip
+    wait_for_entry(client, media_id, admin, until=("downloading",))
+    client.delete(f"/api/media/{media_id}?force=true", headers=admin)
+    assert app.extensions["mediacache.jobs"].wait_idle(20)
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "cancelled"
+    assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / media_id).exists()
+    assert processes_mentioning(media_id) == []
+
+
+def test_an_entry_submitted_twice_runs_once(app, client, admin, media_server):
+    baseline = client.post("/api/media/queue", json={"url": media_server.url("/media/other.mp3")}, headers=admin)
+    wait_for_entry(client, baseline.json["id"], admin)
+    per_job = media_server.downloads("/media/other.mp3")
+
+    media_id = str(uuid.uuid4())
+    url = media_server.url("/media/tone.mp3")
+    with app.app_context():
+        db.session.add(Media(id=media_id, url=url, source_url=url, variant="mp3:192000:", profile="mp3",
+                             bitrate=192000, ttl=60, status="pending", cache_state="none"))  # fmt: skip
+        db.session.commit()
+    runner = app.extensions["mediacache.jobs"]
+    runner.submit(media_id)
+    runner.submit(media_id)
+    assert wait_for_entry(client, media_id, admin)["status"] == "completed"
+    assert runner.wait_idle(20)
+    assert media_server.downloads("/media/tone.mp3") == per_job
+
+
+def test_worker_threads_are_named(app, client, admin, media_server):
+    seen = []
+    original = app.extensions["mediacache.jobs"]._run
+
+    def spy(media_id):
+        seen.append(threading.current_thread().name)
+        return original(media_id)
+
+    app.extensions["mediacache.jobs"]._run = spy
+    body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
+    wait_for_entry(client, body["id"], admin)
+    assert seen and seen[0].startswith("mediacache-job")

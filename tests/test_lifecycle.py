@@ -1,0 +1,240 @@
+"""Expiry, retention, restore, recovery and capacity (DESIGN.md "The life of an entry")."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+
+from mediacache import create_app, lifecycle
+from mediacache.extensions import db
+from mediacache.models import Media
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+
+
+def completed(client, headers, url, **params):
+    """Queue and wait for a completed entry."""
+    response = client.post("/api/media/queue", json={"url": url, **params}, headers=headers)
+    assert response.status_code in (201, 202), response.json
+    body = wait_for_entry(client, response.json["id"], headers)
+    assert body["status"] == "completed", body["error"]
+    return body
+
+
+def shift(app, media_id, **deltas):
+    """Move an entry's timestamps into the past, as if time had passed."""
+    with app.app_context():
+        media = db.session.get(Media, media_id)
+        for name, delta in deltas.items():
+            setattr(media, name, getattr(media, name) - delta)
+        db.session.commit()
+
+
+def sweep(app, function):
+    """Run one sweep function the way the scheduler does."""
+    with app.app_context():
+        try:
+            return function()
+        finally:
+            db.session.remove()
+
+
+def test_expiry_moves_the_file_to_the_private_cache_and_stops_serving_it(app, client, admin, media_server):
+    body = completed(client, admin, media_server.url("/media/tone.mp3"), ttl=60)
+    shift(app, body["id"], expires_at=timedelta(minutes=5))
+    assert sweep(app, lifecycle.expire_due_entries) == 1
+    after = client.get(f"/api/media/{body['id']}", headers=admin).json
+    assert (after["cache_state"], after["valid"], after["path"]) == ("expired", False, None)
+    assert after["retained_until"].endswith("Z")
+    assert client.get(body["path"]).status_code == 404
+    assert not (Path(app.config["STATIC_CACHE"]) / body["id"]).exists()
+    assert (Path(app.config["PRIVATE_CACHE"]) / body["id"] / Path(body["path"]).name).is_file()
+
+
+def test_a_sweep_with_nothing_due_touches_no_rows(app, client, admin, media_server):
+    completed(client, admin, media_server.url("/media/tone.mp3"), ttl=3600)
+    writes = []
+    with app.app_context():
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda c, cur, statement, *a: writes.append(statement) if statement.startswith("UPDATE") else None,
+        )
+    assert sweep(app, lifecycle.run_sweep) == {"expired": 0, "purged": 0}
+    assert writes == []
+
+
+def test_the_expiry_and_purge_queries_use_their_indexes(app):
+    with app.app_context():
+        for sql in (
+            "SELECT id FROM media WHERE cache_state = 'live' AND expires_at <= '2030-01-01'",
+            "SELECT id FROM media WHERE cache_state IN ('expired', 'deleted') AND retained_until <= '2030-01-01'",
+        ):
+            plan = " ".join(row[-1] for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert "USING INDEX ix_media_state_" in plan or "USING COVERING INDEX ix_media_state_" in plan, plan
+
+
+def test_retention_purges_the_private_file_but_keeps_the_row(app, client, admin, media_server):
+    body = completed(client, admin, media_server.url("/media/tone.mp3"))
+    client.delete(f"/api/media/{body['id']}", headers=admin)
+    assert sweep(app, lifecycle.purge_retained_files) == 0  # retained for 30 days
+    shift(app, body["id"], retained_until=timedelta(days=31))
+    assert sweep(app, lifecycle.purge_retained_files) == 1
+    after = client.get(f"/api/media/{body['id']}", headers=admin).json
+    assert after["cache_state"] == "purged" and after["retained_until"] is None
+    assert not (Path(app.config["PRIVATE_CACHE"]) / body["id"]).exists()
+    assert client.get("/api/media?cache_state=purged", headers=admin).json["pagination"]["total"] == 1
+
+
+def test_expired_entry_is_restored_by_one_rename_with_its_ttl_restarted(app, client, admin, media_server):
+    url = media_server.url("/media/tone.mp3")
+    body = completed(client, admin, url, ttl=60)
+    downloads = media_server.downloads("/media/tone.mp3")
+    shift(app, body["id"], expires_at=timedelta(minutes=5))
+    sweep(app, lifecycle.expire_due_entries)
+    response = client.post("/api/media/queue", json={"url": url, "ttl": 300}, headers=admin)
+    assert response.status_code == 200 and response.json["restored"] is True and response.json["id"] == body["id"]
+    assert response.json["valid"] and client.get(response.json["path"]).status_code == 200
+    assert media_server.downloads("/media/tone.mp3") == downloads
+
+
+def test_purged_entry_is_downloaded_again(app, client, admin, media_server):
+    url = media_server.url("/media/tone.mp3")
+    body = completed(client, admin, url, ttl=60)
+    shift(app, body["id"], expires_at=timedelta(minutes=5))
+    sweep(app, lifecycle.expire_due_entries)
+    shift(app, body["id"], retained_until=timedelta(days=40))
+    sweep(app, lifecycle.purge_retained_files)
+    response = client.post("/api/media/queue", json={"url": url}, headers=admin)
+    assert response.status_code == 202 and response.json["id"] == body["id"]
+    assert wait_for_entry(client, body["id"], admin)["valid"] is True
+
+
+def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, media_server):
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    done = completed(client, headers, media_server.url("/media/tone.mp3"))
+    lost = completed(client, headers, media_server.url("/media/other.mp3"))
+    retained = completed(client, headers, media_server.url("/media/tone.webm"))
+    client.delete(f"/api/media/{retained['id']}", headers=headers)
+    app.extensions["mediacache.jobs"].shutdown()
+
+    # What a crash leaves behind: a row cut off mid-job with a partial file, a vanished file,
+    # a retained file that vanished, and folders nobody knows.
+    static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+    interrupted = str(uuid.uuid4())
+    with app.app_context():
+        db.session.add(
+            Media(
+                id=interrupted,
+                url=media_server.url("/media/episode1.mp3"),
+                source_url=media_server.url("/media/episode1.mp3"),
+                variant="mp3:192000:",
+                profile="mp3",
+                bitrate=192000,
+                ttl=600,
+                status="processing",
+                cache_state="none",
+            )
+        )
+        db.session.commit()
+    (static / ".tmp" / interrupted).mkdir(parents=True)
+    (static / ".tmp" / interrupted / "source.mp3").write_bytes(b"partial")
+    shutil.rmtree(static / lost["id"])
+    shutil.rmtree(private / retained["id"])
+    orphan_live, orphan_private = static / str(uuid.uuid4()), private / str(uuid.uuid4())
+    orphan_live.mkdir()
+    orphan_private.mkdir()
+
+    restarted = create_app(settings)
+    summary = lifecycle.recover_on_start(restarted)
+    assert summary["reset"] == 1 and summary["requeued"] == 1 and summary["marked_purged"] == 1
+    assert summary["orphans_removed"] == 2
+    client = restarted.test_client()
+    assert wait_for_entry(client, interrupted, headers)["status"] == "completed"
+    assert wait_for_entry(client, lost["id"], headers)["valid"] is True
+    assert client.get(f"/api/media/{retained['id']}", headers=headers).json["cache_state"] == "purged"
+    assert client.get(f"/api/media/{done['id']}", headers=headers).json["valid"] is True
+    assert not orphan_live.exists() and not orphan_private.exists()
+    assert list((static / ".tmp").iterdir()) == []
+    restarted.extensions["mediacache.jobs"].shutdown()
+
+
+def test_retained_files_are_purged_oldest_first_to_make_room(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=120_000))  # room for two ~49 KB files
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    first = completed(client, headers, media_server.url("/media/tone.mp3"))
+    second = completed(client, headers, media_server.url("/media/other.mp3"))
+    client.delete(f"/api/media/{first['id']}", headers=headers)
+    client.delete(f"/api/media/{second['id']}", headers=headers)
+    shift(app, first["id"], retained_until=timedelta(days=1))  # the older one
+    third = completed(client, headers, media_server.url("/media/episode1.mp3"))
+    assert third["valid"]
+    states = {b["id"]: b["cache_state"] for b in client.get("/api/media", headers=headers).json["items"]}
+    assert states[first["id"]] == "purged" and states[second["id"]] == "deleted"
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_when_live_files_fill_the_cache_new_queue_calls_get_507(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=60_000))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    response = client.post("/api/media/queue", json={"url": media_server.url("/media/other.mp3")}, headers=headers)
+    assert response.status_code == 507 and response.json["error"]["code"] == "STORAGE_FULL"
+    assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True  # never evicted
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=100_000))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    response = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3"), "profile": "flac"},
+                           headers=headers)  # fmt: skip
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "STORAGE_FULL"
+    assert not (Path(app.config["STATIC_CACHE"]) / failed["id"]).exists()
+    assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs for the caches, where the machine allows mounting one."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.decode().strip() or 'not permitted'})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_real_enospc_fails_only_that_entry_and_leaves_no_partial_files(tmp_path, tiny_disk, media_server):
+    settings = make_settings(tmp_path, STATIC_CACHE=str(tiny_disk / "static"), PRIVATE_CACHE=str(tiny_disk / "private"))
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    small = completed(client, headers, media_server.url("/media/tone.mp3"))
+    # 30 s as FLAC is several MiB: it cannot fit on the 1 MiB disk.
+    response = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3"), "profile": "flac"},
+                           headers=headers)  # fmt: skip
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "STORAGE_FULL"
+    assert not (tiny_disk / "static" / ".tmp" / failed["id"]).exists()
+    assert not (tiny_disk / "static" / failed["id"]).exists()
+    assert client.get(f"/api/media/{small['id']}", headers=headers).json["valid"] is True
+    assert client.get(small["path"]).status_code == 200
+    assert client.get("/api/users/me", headers=headers).status_code == 200  # the database is fine
+    app.extensions["mediacache.jobs"].shutdown()

@@ -1,0 +1,47 @@
+"""The periodic sweeps: one table, once per process, off when configured."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from mediacache import create_app, lifecycle
+from mediacache.extensions import db
+from mediacache.models import Media
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+
+
+def test_scheduler_starts_once_with_every_job_of_the_table(tmp_path):
+    app = create_app(make_settings(tmp_path, SCHEDULER=True))
+    try:
+        first = lifecycle.start_scheduler(app)
+        assert lifecycle.start_scheduler(app) is first
+        assert sorted(job.id for job in first.get_jobs()) == sorted(job.id for job in lifecycle.PERIODIC_JOBS)
+    finally:
+        lifecycle.stop_scheduler(app)
+
+
+def test_scheduler_can_be_turned_off(tmp_path):
+    app = create_app(make_settings(tmp_path, SCHEDULER=False))
+    assert lifecycle.start_scheduler(app) is None
+
+
+def test_scheduled_sweep_expires_entries_on_its_own(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, SCHEDULER=True, SWEEP_INTERVAL=1))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
+    wait_for_entry(client, body["id"], headers)
+    with app.app_context():
+        media = db.session.get(Media, body["id"])
+        media.expires_at -= timedelta(hours=2)
+        db.session.commit()
+    lifecycle.start_scheduler(app)
+    try:
+        deadline = time.monotonic() + 20
+        while client.get(f"/api/media/{body['id']}", headers=headers).json["cache_state"] != "expired":
+            assert time.monotonic() < deadline, "the scheduler never swept the expired entry"
+            time.sleep(0.1)
+    finally:
+        lifecycle.stop_scheduler(app)
+        app.extensions["mediacache.jobs"].shutdown()
