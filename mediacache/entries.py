@@ -15,6 +15,7 @@ from .activity import record_activity
 from .errors import APIError, BadRequest, Conflict, Forbidden, NotFound
 from .extensions import db
 from .jobs import RUNNING_STATES, get_runner
+from .locking import entry_lock
 from .models import Media, RequestLog, User
 from .pagination import paginate
 from .profiles import resolve_variant
@@ -93,7 +94,10 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
         else:
             get_runner(current_app).submit(media.id)
             return _logged(user, args, QueueOutcome(201, media))
-    return _logged(user, args, _reuse(existing, ttl, args["dont_clean_title"]))
+    with entry_lock(existing.id):
+        db.session.refresh(existing)  # the state as it is now that no one else is deciding about it
+        outcome = _reuse(existing, ttl, args["dont_clean_title"])
+    return _logged(user, args, outcome)
 
 
 def _require_room() -> None:
@@ -135,7 +139,7 @@ def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
 def _restore(media: Media, ttl: int) -> bool:
     """Restart the TTL of a completed entry, moving its retained file back if it was moved away."""
     now = utcnow()
-    previous_state = media.cache_state
+    previous_state, file_name = media.cache_state, media.file_name
     claimed = db.session.execute(
         update(Media)
         .where(Media.id == media.id, Media.status == "completed", Media.cache_state == previous_state)
@@ -143,7 +147,7 @@ def _restore(media: Media, ttl: int) -> bool:
                 retained_until=None, updated_at=now)
     ).rowcount == 1  # fmt: skip
     db.session.commit()
-    if claimed and previous_state != "live" and not storage.restore_from_private(media.id, media.file_name):
+    if claimed and previous_state != "live" and not storage.restore_from_private(media.id, file_name):
         db.session.refresh(media)  # the file vanished meanwhile: the caller re-queues from the new state
         return False
     db.session.refresh(media)
@@ -187,7 +191,11 @@ def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOut
 
 def retry(media_id: str) -> Media:
     """Queue a failed or cancelled entry again."""
-    media = get_entry(media_id)
+    with entry_lock(media_id):
+        return _retry(get_entry(media_id))
+
+
+def _retry(media: Media) -> Media:
     if media.status not in RETRYABLE_STATES:
         raise Conflict(
             f"Only failed or cancelled entries can be retried; this one is {media.status}.", code="NOT_RETRYABLE"
@@ -200,7 +208,11 @@ def retry(media_id: str) -> Media:
 
 def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
     """Stop serving an entry's file: keep it privately (soft) or remove it (hard)."""
-    media = get_entry(media_id)
+    with entry_lock(media_id):
+        _delete(user, get_entry(media_id), hard=hard, force=force)
+
+
+def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
     if not user.is_admin and media.requested_by != user.username:
         raise Forbidden("You may delete only entries you requested.")
     if media.status in RUNNING_STATES:

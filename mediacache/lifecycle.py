@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from . import storage
 from .extensions import db
 from .jobs import RUNNING_STATES, get_runner
+from .locking import entry_lock
 from .models import Media, RevokedToken
 from .settings import get_setting
 from .timeutil import utcnow
@@ -39,16 +40,17 @@ def expire_due_entries() -> int:
     retained_until = now + timedelta(days=get_setting("retention_days"))
     expired = 0
     for media_id in due:
-        # Row first, then the file: a crash in between leaves a file reconcile moves, never a row that lies.
-        changed = db.session.execute(
-            update(Media)
-            .where(Media.id == media_id, Media.cache_state == "live", Media.expires_at <= now)
-            .values(cache_state="expired", retained_until=retained_until, updated_at=now)
-        ).rowcount  # fmt: skip
-        db.session.commit()
-        if changed:
-            storage.move_to_private(media_id)
-            expired += 1
+        with entry_lock(media_id):
+            # Row first, then the file: a crash in between leaves a file reconcile moves, never a row that lies.
+            changed = db.session.execute(
+                update(Media)
+                .where(Media.id == media_id, Media.cache_state == "live", Media.expires_at <= now)
+                .values(cache_state="expired", retained_until=retained_until, updated_at=now)
+            ).rowcount  # fmt: skip
+            db.session.commit()
+            if changed:
+                storage.move_to_private(media_id)
+                expired += 1
     return expired
 
 
@@ -61,15 +63,18 @@ def purge_retained_files() -> int:
     return sum(_purge(media_id) for media_id in due)
 
 
-def _purge(media_id: str) -> int:
-    changed = db.session.execute(
-        update(Media)
-        .where(Media.id == media_id, Media.cache_state.in_(RETAINED_STATES))
-        .values(cache_state="purged", retained_until=None, updated_at=utcnow())
-    ).rowcount  # fmt: skip
-    db.session.commit()
-    if changed:
-        shutil.rmtree(storage.private_dir(media_id), ignore_errors=True)
+def _purge(media_id: str, *, wait: bool = True) -> int:
+    with entry_lock(media_id, wait=wait) as locked:
+        if not locked:
+            return 0
+        changed = db.session.execute(
+            update(Media)
+            .where(Media.id == media_id, Media.cache_state.in_(RETAINED_STATES))
+            .values(cache_state="purged", retained_until=None, updated_at=utcnow())
+        ).rowcount  # fmt: skip
+        db.session.commit()
+        if changed:
+            shutil.rmtree(storage.private_dir(media_id), ignore_errors=True)
     return changed
 
 
@@ -111,7 +116,8 @@ def make_room(needed: int) -> bool:
     for media_id, size in candidates:
         if used + needed <= limit:
             break
-        if _purge(media_id):
+        # Never wait here: the caller may hold another entry's lock, and that one may be purging too.
+        if _purge(media_id, wait=False):
             used -= size or 0
     return used + needed <= limit
 
