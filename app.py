@@ -13,7 +13,11 @@ log = logging.getLogger("mediacache")
 
 def main() -> int:
     """Build the app and serve it until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import os
+
+    from mediacache.logconfig import configure_logging
+
+    configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
     try:
         app = create_app()
     except ConfigError as exc:

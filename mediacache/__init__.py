@@ -41,30 +41,40 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, tokens, rate limits, request ids, first-start admin."""
+    """Database, tokens, rate limits, request ids, jobs, metrics, first-start admin."""
+    from .accounting import AccessCounter
     from .accounts import ensure_admin
     from .database import init_database
     from .extensions import db, limiter
     from .jobs import JobRunner
+    from .logconfig import register_request_logging
+    from .metrics import Metrics
     from .requestid import register_request_id
+    from .security import register_security_headers
+    from .settings import get_setting
     from .tokens import register_token_callbacks
 
     register_request_id(app)
+    register_request_logging(app)
+    register_security_headers(app)
     init_database(app)
     register_token_callbacks(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
-    JobRunner(app)
+    runner = JobRunner(app)
+    AccessCounter(app)
+    Metrics(app)
     with app.app_context():
         ensure_admin()
+        runner.size = get_setting("workers")  # an admin's runtime override outlives restarts
         db.session.remove()
 
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md."""
-    from .api import auth, files, media, system, users, ytdlp
+    from .api import admin, auth, files, media, service, system, users, ytdlp
 
-    for module in (auth, users, media, ytdlp, files, system):
+    for module in (auth, users, media, ytdlp, files, system, service, admin):
         app.register_blueprint(module.bp)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from .extensions import db
 
@@ -38,3 +42,59 @@ def register_cli(app: Flask) -> None:
         user.token_version += 1
         db.session.commit()
         click.echo(f"password set for {username}")
+
+    @app.cli.command("sweep")
+    def sweep() -> None:
+        """Expire due entries and purge files past retention now."""
+        from .lifecycle import run_sweep
+
+        click.echo(json.dumps(run_sweep()))
+
+    @app.cli.command("purge")
+    @click.option("--all-retained", is_flag=True, help="Purge every retained file, not only those past retention.")
+    @click.option("--id", "media_ids", multiple=True, help="Hard-delete this entry's files (repeatable).")
+    def purge(all_retained: bool, media_ids: tuple[str, ...]) -> None:
+        """Purge retained files past their retention (or all of them, or given entries)."""
+        from sqlalchemy import select
+
+        from . import entries, lifecycle
+        from .errors import APIError
+        from .models import Media
+
+        if media_ids:
+            for media_id in media_ids:
+                try:
+                    entries.hard_delete(media_id)
+                except APIError as exc:
+                    raise click.ClickException(exc.message) from None
+            click.echo(json.dumps({"purged": list(media_ids)}))
+            return
+        if all_retained:
+            ids = db.session.scalars(select(Media.id).where(Media.cache_state.in_(lifecycle.RETAINED_STATES))).all()
+            click.echo(json.dumps({"purged": sum(lifecycle.purge_entry_files(media_id) for media_id in ids)}))
+            return
+        click.echo(json.dumps({"purged": lifecycle.purge_retained_files()}))
+
+    @app.cli.command("stats")
+    def stats() -> None:
+        """Print conversion and cache statistics as JSON."""
+        from .reporting import conversion_stats
+
+        click.echo(json.dumps(conversion_stats(), indent=2))
+
+    @app.cli.command("backup")
+    @click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+    def backup(destination: Path) -> None:
+        """Copy the live SQLite database safely with SQLite's backup API (never a plain file copy)."""
+        uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
+        if not uri.startswith("sqlite:///"):
+            raise click.ClickException("backup handles SQLite; use your database's own tools (e.g. pg_dump)")
+        source = sqlite3.connect(uri.removeprefix("sqlite:///"))
+        target = sqlite3.connect(destination)
+        try:
+            with target:
+                source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        click.echo(f"backed up to {destination}")

@@ -228,6 +228,15 @@ def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
     db.session.commit()
 
 
+def hard_delete(media_id: str) -> None:
+    """Remove an entry's files at once, cancelling its job if one runs (the CLI's purge --id)."""
+    with entry_lock(media_id):
+        get_entry(media_id)
+        if _conditional(media_id, Media.status.in_(RUNNING_STATES), status="cancelled", progress=None):
+            get_runner(current_app).cancel(media_id)
+        _delete_hard(media_id)
+
+
 def _delete_soft(media_id: str) -> None:
     """Claim the state change first; only the request that wins it moves the file."""
     now = utcnow()

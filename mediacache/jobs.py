@@ -31,12 +31,15 @@ class JobRunner:
         self._cancel: dict[str, threading.Event] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._futures: dict[str, Future] = {}
+        self._busy = 0
+        self.size = 0
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         """Attach to the app; the pool starts with the first job."""
         self.app = app
+        self.size = app.config["WORKERS"]
         app.extensions[EXTENSION_KEY] = self
 
     @property
@@ -44,10 +47,24 @@ class JobRunner:
         """The pool, created on first use so CLI commands never start threads."""
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.app.config["WORKERS"], thread_name_prefix="mediacache-job"
-                )
+                self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
             return self._executor
+
+    def resize(self, workers: int) -> None:
+        """Change the pool size without a restart: new jobs go to a new pool, the old one drains."""
+        with self._lock:
+            old, self._executor = self._executor, None
+            self.size = workers
+        if old is not None:
+            old.shutdown(wait=False)  # queued jobs of the old pool still run; nothing is dropped
+
+    def busy_count(self) -> int:
+        """Workers running a job right now."""
+        return self._busy
+
+    def waiting_count(self) -> int:
+        """Jobs submitted and waiting for a worker."""
+        return max(0, self.pending_count() - self._busy)
 
     def submit(self, media_id: str) -> None:
         """Run the entry's job as soon as a worker is free."""
@@ -99,21 +116,30 @@ class JobRunner:
         return len(pending)
 
     def _run(self, media_id: str) -> None:
+        from .metrics import get_metrics
         from .pipeline import process_entry
 
         reporter = ProgressReporter(self, media_id)
+        started = time.monotonic()
+        outcome = "crashed"
+        with self._lock:
+            self._busy += 1
         try:
             with self.app.app_context():
                 try:
-                    process_entry(media_id, self._cancel[media_id], reporter)
+                    outcome = process_entry(media_id, self._cancel[media_id], reporter)
                 finally:
                     db.session.remove()
         except Exception:  # a worker must survive anything one job throws
             log.exception("job %s crashed", media_id)
         finally:
             with self._lock:
+                self._busy -= 1
                 self._cancel.pop(media_id, None)
                 self._progress.pop(media_id, None)
+            metrics = get_metrics(self.app)
+            if metrics is not None and outcome != "skipped":
+                metrics.job_finished(outcome, time.monotonic() - started)
 
 
 class ProgressReporter:

@@ -18,9 +18,11 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, select, update
 
 from . import storage
+from .accounting import flush_access_counts
 from .extensions import db
 from .jobs import RUNNING_STATES, get_runner
 from .locking import entry_lock
+from .metrics import get_metrics
 from .models import Media, RevokedToken
 from .settings import get_setting
 from .timeutil import utcnow
@@ -28,6 +30,7 @@ from .timeutil import utcnow
 log = logging.getLogger(__name__)
 
 RETAINED_STATES = ("expired", "deleted")
+ACCESS_FLUSH_INTERVAL = 10
 FILE_STATES = ("live", *RETAINED_STATES)
 
 
@@ -60,10 +63,11 @@ def purge_retained_files() -> int:
     due = db.session.execute(
         select(Media.id).where(Media.cache_state.in_(RETAINED_STATES), Media.retained_until <= now)
     ).scalars().all()  # fmt: skip
-    return sum(_purge(media_id) for media_id in due)
+    return sum(purge_entry_files(media_id) for media_id in due)
 
 
-def _purge(media_id: str, *, wait: bool = True) -> int:
+def purge_entry_files(media_id: str, *, wait: bool = True) -> int:
+    """Purge one retained entry's file now (0 if it is not retained, or busy and ``wait`` is off)."""
     with entry_lock(media_id, wait=wait) as locked:
         if not locked:
             return 0
@@ -117,7 +121,7 @@ def make_room(needed: int) -> bool:
         if used + needed <= limit:
             break
         # Never wait here: the caller may hold another entry's lock, and that one may be purging too.
-        if _purge(media_id, wait=False):
+        if purge_entry_files(media_id, wait=False):
             used -= size or 0
     return used + needed <= limit
 
@@ -145,7 +149,7 @@ def reconcile_storage() -> dict[str, int]:
                 storage.move_to_private(media_id)  # crashed between the row update and the move
                 result["moved_to_private"] += 1
             else:
-                result["marked_purged"] += _purge(media_id)
+                result["marked_purged"] += purge_entry_files(media_id)
     folders = ((storage.static_entry_dirs(), ("live",)), (storage.private_entry_dirs(), RETAINED_STATES))
     for entry_dirs, keep_states in folders:
         for path in entry_dirs:
@@ -213,6 +217,7 @@ PERIODIC_JOBS = (
     PeriodicJob("purge-retained", purge_retained_files, lambda config: config["SWEEP_INTERVAL"]),
     PeriodicJob("reconcile-storage", reconcile_storage, lambda config: 3600),
     PeriodicJob("purge-revoked-tokens", purge_expired_tokens, lambda config: 3600),
+    PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL),
 )
 
 SCHEDULER_KEY = "mediacache.scheduler"
@@ -240,7 +245,10 @@ def _in_app_context(app: Flask, job: PeriodicJob) -> Callable[[], None]:
         with app.app_context():
             try:
                 outcome = job.run()
-                if outcome:
+                metrics = get_metrics(app)
+                if metrics is not None:
+                    metrics.sweeps.labels(job.id).inc()
+                if outcome and job.id != "flush-access-counts":
                     log.info("%s: %s", job.id, outcome)
             except Exception:
                 log.exception("periodic job %s failed", job.id)
@@ -251,7 +259,10 @@ def _in_app_context(app: Flask, job: PeriodicJob) -> Callable[[], None]:
 
 
 def stop_scheduler(app: Flask) -> None:
-    """Stop the periodic jobs, if running."""
+    """Stop the periodic jobs, if running, and keep the hits counted since the last flush."""
     scheduler = app.extensions.pop(SCHEDULER_KEY, None)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
+    with app.app_context():
+        flush_access_counts()
+        db.session.remove()

@@ -39,11 +39,11 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
     return result.rowcount == 1
 
 
-def process_entry(media_id: str, cancel: threading.Event, report) -> None:
-    """Run the job of one entry; every outcome ends in a final status on the row."""
+def process_entry(media_id: str, cancel: threading.Event, report) -> str:
+    """Run the job of one entry; every outcome ends in a final status on the row, which is returned."""
     # Claiming with a conditional update means a row is never run twice, even if submitted twice.
     if not _transition(media_id, ("pending",), status="downloading", error_code=None, error_message=None):
-        return
+        return "skipped"
     media = db.session.get(Media, media_id)
     control = Control(
         cancel=cancel,
@@ -53,28 +53,32 @@ def process_entry(media_id: str, cancel: threading.Event, report) -> None:
     workdir = storage.fresh_temp_dir(media_id)
     try:
         _produce(media, workdir, control, report)
+        outcome = "completed"
     except JobCancelled:
         _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
+        outcome = "cancelled"
     except JobError as exc:
-        _fail(media_id, exc.code, exc.message)
+        outcome = _fail(media_id, exc.code, exc.message)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            _fail(media_id, "STORAGE_FULL", "The disk filled up while this file was being made.")
+            outcome = _fail(media_id, "STORAGE_FULL", "The disk filled up while this file was being made.")
         else:
             log.exception("job %s: file error", media_id)
-            _fail(media_id, "INTERNAL_ERROR", "A file operation failed on the server.")
+            outcome = _fail(media_id, "INTERNAL_ERROR", "A file operation failed on the server.")
     except Exception:
         log.exception("job %s failed unexpectedly", media_id)
-        _fail(media_id, "INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
+        outcome = _fail(media_id, "INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
     finally:
         storage.remove_temp_dir(media_id)
+    return outcome
 
 
-def _fail(media_id: str, code: str, message: str) -> None:
+def _fail(media_id: str, code: str, message: str) -> str:
     _transition(
         media_id, ("downloading", "processing"),
         status="failed", error_code=code, error_message=message, progress=None,
     )  # fmt: skip
+    return "failed"
 
 
 def _produce(media: Media, workdir: Path, control: Control, report) -> None:

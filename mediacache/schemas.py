@@ -214,8 +214,8 @@ class MediaSchema(Schema):
     deleted_at = UtcDateTime()
     retained_until = UtcDateTime()
     requested_by = fields.String(allow_none=True)
-    hits = fields.Integer()
-    last_accessed_at = UtcDateTime()
+    hits = fields.Method("get_hits")
+    last_accessed_at = fields.Method("get_last_accessed_at")
 
     def get_valid(self, media) -> bool:
         from .entries import is_valid
@@ -242,8 +242,42 @@ class MediaSchema(Schema):
             return None
         return get_runner(current_app).live_progress(media.id) or media.progress
 
+    def get_hits(self, media) -> int:
+        # Hits since the last batch flush are still in memory; a client sees them at once.
+        from .accounting import get_access_counter
+
+        return (media.hits or 0) + get_access_counter().pending(media.id)[0]
+
+    def get_last_accessed_at(self, media) -> str | None:
+        from .accounting import get_access_counter
+
+        return isoformat(get_access_counter().pending(media.id)[1] or media.last_accessed_at)
+
     def get_error(self, media):
         return {"code": media.error_code, "message": media.error_message} if media.error_code else None
 
 
 media_schema = MediaSchema()
+
+
+class IdsSchema(InputSchema):
+    ids = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
+                      validate=validate.Length(min=1, max=1000))  # fmt: skip
+
+
+class SettingValueSchema(InputSchema):
+    value = fields.Raw(required=True, allow_none=True)
+    error_codes = {"value": "INVALID_SETTING"}
+
+
+class ActivityFilterSchema(PageSchema):
+    action = fields.String()
+    actor = fields.String()
+
+
+class LogFilterSchema(PageSchema):
+    since = fields.DateTime(load_default=None)
+    until = fields.DateTime(load_default=None)
+    user = fields.String(load_default=None)
+    format = fields.String(load_default="text", validate=validate.OneOf(("text", "json")))
+    error_codes = {"since": "VALIDATION_ERROR", "until": "VALIDATION_ERROR"}

@@ -8,11 +8,13 @@ from flask_jwt_extended import get_jwt, jwt_required
 from .. import accounts, tokens
 from ..errors import BadRequest, Forbidden
 from ..extensions import limiter
+from ..openapi import LoginResponse, TokenResponse, documented
 from ..schemas import (
     ChangePasswordSchema,
     LoginSchema,
     RegisterSchema,
     TokenRequestSchema,
+    UserSchema,
     user_schema,
 )
 from .access import login_required, me
@@ -33,6 +35,13 @@ def _register_limit() -> str:
 @bp.post("/login")
 @bp.post("/auth/login")
 @limiter.limit(_login_limit, deduct_when=lambda response: response.status_code == 401)
+@documented(
+    "Log in with a username and password",
+    params=LoginSchema,
+    response=LoginResponse,
+    auth="none",
+    errors=("VALIDATION_ERROR", "INVALID_CREDENTIALS", "ACCOUNT_PENDING", "ACCOUNT_DISABLED", "RATE_LIMITED"),
+)
 def login():
     """Exchange a username and password for an access and a refresh token."""
     credentials = load(LoginSchema())
@@ -42,6 +51,11 @@ def login():
 
 @bp.post("/auth/refresh")
 @jwt_required(refresh=True)
+@documented(
+    "A new access token for a refresh token (Authorization: Bearer <refresh_token>)",
+    response=LoginResponse,
+    auth="refresh",
+)
 def refresh():
     """A new access token for a valid refresh token."""
     return jsonify(status="success", **tokens.session_tokens(me(), with_refresh=False))
@@ -49,6 +63,12 @@ def refresh():
 
 @bp.post("/token")
 @login_required
+@documented(
+    "Mint a long-lived access token (at most 30 days)",
+    params=TokenRequestSchema,
+    response=TokenResponse,
+    errors=("INVALID_DURATION", "FORBIDDEN", "NOT_FOUND"),
+)
 def long_lived_token():
     """Mint a long-lived access token for oneself, or (admins) for another user."""
     args = load(TokenRequestSchema())
@@ -67,6 +87,7 @@ def long_lived_token():
 
 @bp.post("/auth/logout")
 @jwt_required(verify_type=False)
+@documented("Revoke the presented token", status=204)
 def logout():
     """Revoke the presented token."""
     tokens.revoke(get_jwt())
@@ -75,6 +96,12 @@ def logout():
 
 @bp.post("/auth/change-password")
 @login_required
+@documented(
+    "Change one's password; every older token stops working",
+    params=ChangePasswordSchema,
+    response=LoginResponse,
+    errors=("VALIDATION_ERROR", "INVALID_CREDENTIALS"),
+)
 def change_password():
     """Change one's password; all older tokens stop working and fresh ones are returned."""
     args = load(ChangePasswordSchema())
@@ -84,6 +111,13 @@ def change_password():
 
 @bp.post("/register")
 @limiter.limit(_register_limit)
+@documented(
+    "Create an account (when registration is approval or open)",
+    params=RegisterSchema,
+    status=201,
+    auth="none",
+    errors=("VALIDATION_ERROR", "REGISTRATION_DISABLED", "USER_EXISTS", "RATE_LIMITED"),
+)
 def register():
     """Create an account if the registration setting allows it."""
     args = load(RegisterSchema())
@@ -93,6 +127,7 @@ def register():
 
 @bp.get("/users/me")
 @login_required
+@documented("The caller's user object", response=UserSchema)
 def current_account():
     """The caller's own user object."""
     return jsonify(user_schema.dump(me()))
@@ -100,6 +135,7 @@ def current_account():
 
 @bp.get("/user_info")
 @login_required
+@documented("The caller's username (legacy shape)")
 def user_info():
     """The caller's username, in the legacy shape."""
     return jsonify(status="success", user=me().username)

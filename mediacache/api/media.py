@@ -6,7 +6,8 @@ from flask import Blueprint, jsonify, send_file
 
 from .. import entries, storage
 from ..errors import NotFound, error_body
-from ..schemas import DeleteSchema, MediaFilterSchema, QueueSchema, media_schema
+from ..openapi import documented, page_of
+from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema, media_schema
 from .access import login_required, me
 from .params import load
 
@@ -15,6 +16,15 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 
 @bp.post("/queue")
 @login_required
+@documented(
+    "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
+    params=QueueSchema, response=MediaSchema, status=201,
+    extra_responses={200: ("Restored from the private cache (restored: true).", MediaSchema),
+                     202: ("Failed, purged or lost: queued again.", MediaSchema)},
+    errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
+            "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED",
+            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "STORAGE_FULL"),
+)  # fmt: skip
 def queue():
     """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
     outcome = entries.queue(me(), load(QueueSchema()))
@@ -31,6 +41,12 @@ def queue():
 @bp.get("")
 @bp.get("/")
 @login_required
+@documented(
+    "Entries, filtered, sorted and paginated",
+    params=MediaFilterSchema,
+    response=page_of(MediaSchema),
+    errors=("VALIDATION_ERROR",),
+)
 def list_media():
     """Entries, filtered, sorted and paginated."""
     return jsonify(entries.list_entries(load(MediaFilterSchema()), media_schema.dump))
@@ -38,6 +54,7 @@ def list_media():
 
 @bp.get("/<media_id>")
 @login_required
+@documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
 def get_media(media_id: str):
     """One entry; poll this until status is completed or failed."""
     return jsonify(media_schema.dump(entries.get_entry(media_id)))
@@ -45,6 +62,12 @@ def get_media(media_id: str):
 
 @bp.delete("/<media_id>")
 @login_required
+@documented(
+    "Stop serving an entry (soft; hard=true removes the file; force=true cancels a running job)",
+    params=DeleteSchema,
+    status=204,
+    errors=("NOT_FOUND", "FORBIDDEN", "JOB_RUNNING"),
+)
 def delete_media(media_id: str):
     """Stop serving an entry (soft by default; hard=true removes the file; force=true cancels a job)."""
     args = load(DeleteSchema())
@@ -54,6 +77,12 @@ def delete_media(media_id: str):
 
 @bp.post("/<media_id>/retry")
 @login_required
+@documented(
+    "Queue a failed or cancelled entry again",
+    response=MediaSchema,
+    status=202,
+    errors=("NOT_FOUND", "NOT_RETRYABLE", "STORAGE_FULL"),
+)
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again."""
     return jsonify(media_schema.dump(entries.retry(media_id))), 202
@@ -61,6 +90,11 @@ def retry_media(media_id: str):
 
 @bp.get("/<media_id>/download")
 @login_required
+@documented(
+    "The file as an attachment named 'Artist - Title.ext'",
+    content_type="application/octet-stream",
+    errors=("NOT_FOUND",),
+)
 def download_media(media_id: str):
     """The file as an attachment named ``Artist - Title.ext``."""
     media = entries.get_entry(media_id)

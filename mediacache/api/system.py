@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__, entries
+from ..openapi import documented
 from ..pagination import MAX_LIMIT
 from ..profiles import PROFILES
 from ..schemas import MAX_EXTRA_BYTES
@@ -15,12 +16,14 @@ bp = Blueprint("system", __name__)
 
 
 @bp.get("/api/ping")
+@documented("The server answers", auth="none")
 def ping():
     """The server answers."""
     return jsonify(status="ok", message="server is alive")
 
 
 @bp.get("/health")
+@documented("Liveness for process supervisors", auth="none")
 def liveness():
     """Liveness for process supervisors; touches nothing."""
     return jsonify(status="ok", timestamp=isoformat(utcnow()))
@@ -28,6 +31,7 @@ def liveness():
 
 @bp.get("/api")
 @bp.get("/api/")
+@documented("What this server offers: profiles, limits, file roots, cache counts", auth="none")
 def service_info():
     """What this server offers: profiles, limits, where files are served, cache counts."""
     return jsonify(

@@ -5,15 +5,26 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import lookup
+from ..openapi import Metadata, documented
 from ..schemas import LookupSchema
 from .access import login_required
 from .params import load
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
 
+LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPPORTED_URL", "MEDIA_UNAVAILABLE",
+                 "ACCESS_DENIED_PRIVATE", "ACCESS_DENIED_AGE_RESTRICTED", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT",
+                 "RATE_LIMITED")  # fmt: skip
+
 
 @bp.route("", methods=["GET", "POST"])
 @login_required
+@documented(
+    "Metadata without downloading: an object, or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
+    params=LookupSchema,
+    response=Metadata,
+    errors=LOOKUP_ERRORS,
+)
 def lookup_url():
     """Normalized metadata for ``url``: an object, or a list for a playlist/feed."""
     args = load(LookupSchema())
@@ -22,6 +33,12 @@ def lookup_url():
 
 @bp.route("/<ref>", methods=["GET", "POST"])
 @login_required
+@documented(
+    "The same for a cache entry's id or a YouTube video id",
+    params=LookupSchema,
+    response=Metadata,
+    errors=LOOKUP_ERRORS,
+)
 def lookup_reference(ref: str):
     """The same for a cache entry's id or a YouTube video id."""
     args = load(LookupSchema())

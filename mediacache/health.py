@@ -1,0 +1,106 @@
+"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import text
+
+from .extensions import db
+
+LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
+_FFMPEG_VERSION_TTL = 300
+_ffmpeg_version: dict[str, tuple[float, str]] = {}
+
+
+def _check(name: str, function) -> dict[str, Any]:
+    try:
+        return function()
+    except Exception as exc:  # a health check reports failures, it never raises them
+        return {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def check_database() -> dict[str, Any]:
+    """The database answers a query."""
+    started = time.perf_counter()
+    db.session.execute(text("SELECT 1"))
+    return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def check_disk() -> dict[str, Any]:
+    """Both cache folders are writable; free space is reported."""
+    folders = {}
+    for key in ("STATIC_CACHE", "PRIVATE_CACHE"):
+        folder = Path(current_app.config[key])
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".health-"):
+            pass
+        usage = shutil.disk_usage(folder)
+        folders[key.lower()] = {"free_bytes": usage.free, "total_bytes": usage.total}
+    free = min(item["free_bytes"] for item in folders.values())
+    status = "degraded" if free < LOW_DISK_BYTES else "healthy"
+    return {"status": status, "free_bytes": free, "folders": folders}
+
+
+def check_ffmpeg() -> dict[str, Any]:
+    """ffmpeg is found and runs."""
+    from .downloader import find_ffmpeg
+
+    path = find_ffmpeg(current_app.config["FFMPEG"])
+    cached = _ffmpeg_version.get(path)
+    if cached is None or cached[0] < time.monotonic():
+        output = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=10)
+        version = (output.stdout.splitlines() or ["unknown"])[0]
+        cached = (time.monotonic() + _FFMPEG_VERSION_TTL, version)
+        _ffmpeg_version[path] = cached
+    return {"status": "healthy", "path": path, "version": cached[1]}
+
+
+def check_ytdlp() -> dict[str, Any]:
+    """The yt-dlp library imports; its version tells when it is time to upgrade."""
+    from yt_dlp.version import __version__
+
+    return {"status": "healthy", "version": __version__}
+
+
+def check_scheduler() -> dict[str, Any]:
+    """The periodic sweeps run (or are turned off on purpose)."""
+    from .lifecycle import SCHEDULER_KEY
+
+    if not current_app.config["SCHEDULER"]:
+        return {"status": "healthy", "running": False, "note": "disabled by MEDIACACHE_SCHEDULER"}
+    scheduler = current_app.extensions.get(SCHEDULER_KEY)
+    if scheduler is None or not scheduler.running:
+        return {"status": "degraded", "running": False, "note": "expiry sweeps are not running"}
+    return {"status": "healthy", "running": True, "jobs": [job.id for job in scheduler.get_jobs()]}
+
+
+def check_workers() -> dict[str, Any]:
+    """The job pool: size, busy and waiting."""
+    from .jobs import get_runner
+
+    runner = get_runner(current_app)
+    return {"status": "healthy", "size": runner.size, "busy": runner.busy_count(), "waiting": runner.waiting_count()}
+
+
+CHECKS = {
+    "database": check_database,
+    "disk": check_disk,
+    "ffmpeg": check_ffmpeg,
+    "yt_dlp": check_ytdlp,
+    "scheduler": check_scheduler,
+    "workers": check_workers,
+}
+
+
+def health_report() -> dict[str, Any]:
+    """Every check, and the worst status among them."""
+    checks = {name: _check(name, function) for name, function in CHECKS.items()}
+    statuses = {check["status"] for check in checks.values()}
+    overall = "unhealthy" if "unhealthy" in statuses else "degraded" if "degraded" in statuses else "healthy"
+    return {"status": overall, "checks": checks}

@@ -1,0 +1,94 @@
+"""Prometheus metrics: requests, jobs, queue, workers, cache bytes, sweeps.
+
+Each app gets its own registry so several apps (tests, instances) never share counters.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, current_app, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+EXTENSION_KEY = "mediacache.metrics"
+
+
+class Metrics:
+    """The app's metric objects; views and jobs report through it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "mediacache_http_requests_total", "HTTP requests by route and status.",
+            ["method", "route", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "mediacache_http_request_duration_seconds", "HTTP request latency by route.",
+            ["method", "route"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.jobs = Counter("mediacache_jobs_total", "Finished jobs by outcome.", ["outcome"], registry=self.registry)
+        self.job_duration = Histogram(
+            "mediacache_job_duration_seconds", "Job wall time by outcome.", ["outcome"], registry=self.registry,
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+        )  # fmt: skip
+        self.sweeps = Counter("mediacache_sweep_runs_total", "Periodic job runs.", ["job"], registry=self.registry)
+        self.registry.register(_StateCollector(app))
+        app.extensions[EXTENSION_KEY] = self
+        app.before_request(self._start_timer)
+        app.after_request(self._observe)
+
+    def _start_timer(self) -> None:
+        g.metrics_started = time.perf_counter()
+
+    def _observe(self, response):
+        started = g.pop("metrics_started", None)
+        if started is not None:
+            route = request.url_rule.rule if request.url_rule else "<unmatched>"
+            self.requests.labels(request.method, route, str(response.status_code)).inc()
+            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    def job_finished(self, outcome: str, seconds: float) -> None:
+        """Count a finished job."""
+        self.jobs.labels(outcome).inc()
+        self.job_duration.labels(outcome).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    """Gauges read at scrape time: queue depth, busy workers, cache bytes."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from .extensions import db
+        from .jobs import get_runner
+        from .lifecycle import retained_bytes, used_bytes
+
+        runner = get_runner(self.app)
+        with self.app.app_context():
+            try:
+                retained = retained_bytes()
+                live = used_bytes() - retained
+            finally:
+                db.session.remove()
+        yield GaugeMetricFamily("mediacache_queue_depth", "Jobs waiting for a worker.", value=runner.waiting_count())
+        yield GaugeMetricFamily("mediacache_workers_busy", "Workers running a job.", value=runner.busy_count())
+        yield GaugeMetricFamily("mediacache_workers", "Size of the worker pool.", value=runner.size)
+        yield GaugeMetricFamily("mediacache_cache_bytes_live", "Bytes of files being served.", value=live)
+        yield GaugeMetricFamily("mediacache_cache_bytes_retained", "Bytes of files kept privately.", value=retained)
+
+
+def get_metrics(app: Flask | None = None) -> Metrics | None:
+    """The app's metrics, if enabled."""
+    return (app or current_app).extensions.get(EXTENSION_KEY)
