@@ -48,7 +48,11 @@ def find_user_by_name(username: str) -> User | None:
 def get_user(ref: str | int) -> User:
     """An account by numeric id or by username, else 404."""
     text = str(ref)
-    user = db.session.get(User, int(text)) if text.isdigit() else find_user_by_name(text)
+    if text.isascii() and text.isdigit():
+        # Longer than any real id, and past SQLite's 64-bit integers: simply not found.
+        user = db.session.get(User, int(text)) if len(text) <= 18 else None
+    else:
+        user = find_user_by_name(text)
     if user is None:
         raise NotFound(f"No user {text!r}.", code="NOT_FOUND")
     return user

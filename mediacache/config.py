@@ -8,6 +8,7 @@ the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -126,6 +127,15 @@ SETTINGS: dict[str, Setting] = {
     "MAX_FILESIZE": Setting(1024**3, non_negative(parse_int)),
     "MAX_CACHE_BYTES": Setting(0, non_negative(parse_int)),
     "ALLOW_PRIVATE_URLS": Setting(False, parse_bool),
+    # CIDRs exempt from the private-address refusal, e.g. a NAS on the LAN: 192.168.1.10/32.
+    "ALLOWED_NETWORKS": Setting([], parse_list),
+    "ALLOWED_DOMAINS": Setting([], parse_list),
+    "BLOCKED_DOMAINS": Setting([], parse_list),
+    "ALLOWED_EXTRACTORS": Setting([], parse_list),
+    "BLOCKED_EXTRACTORS": Setting([], parse_list),
+    "QUEUE_RATE_LIMIT": Setting("60 per minute", str),
+    "LOOKUP_RATE_LIMIT": Setting("30 per minute", str),
+    "MAX_PENDING_PER_USER": Setting(20, non_negative(parse_int)),
     "FFMPEG": Setting(None, parse_optional_str),
     "YTDLP_COOKIES": Setting(None, parse_optional_str),
     "REGISTRATION": Setting("off", parse_choice("off", "approval", "open")),
@@ -182,6 +192,13 @@ def _validate(config: dict[str, Any]) -> None:
             f"{ENV_PREFIX}SECRET_KEY is {len(secret.encode())} bytes; use at least {MIN_SECRET_BYTES} "
             f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it to have one generated"
         )
+    for network in config["ALLOWED_NETWORKS"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}ALLOWED_NETWORKS: {network!r} is not a network (e.g. 192.168.1.0/24)"
+            ) from None
     public_roots = [config["PUBLIC_URL"]] if config["PUBLIC_URL"] else []
     for url in public_roots + config["EXTERNAL_ENDPOINTS"]:
         if not url.startswith(("http://", "https://")):

@@ -20,6 +20,8 @@ from typing import Any
 import yt_dlp
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
+from . import netguard
+from .netguard import AddressPolicy
 from .profiles import SourceStreams, Variant
 
 log = logging.getLogger(__name__)
@@ -230,8 +232,18 @@ class _QuietLogger:
         log.debug("yt-dlp error: %s", message)
 
 
+# Protocols yt-dlp downloads itself, through the guarded connection factory. Anything else
+# (rtmp, rtsp, mms, ...) would hand the URL to ffmpeg, which connects without our checks.
+NATIVE_PROTOCOLS = {"http", "https", "m3u8_native", "http_dash_segments", "http_dash_segments_generator"}
+# Source containers we accept into a temp dir; nothing else is ever written.
+MEDIA_EXTENSIONS = {
+    "mp3", "m4a", "mp4", "m4v", "webm", "weba", "ogg", "oga", "opus", "flac", "wav", "aac", "mka", "mkv",
+    "mov", "3gp", "ts", "mpga", "aiff", "aif", "wma", "wmv", "avi", "flv", "caf", "alac",
+}  # fmt: skip
+
+
 def base_options(config: dict[str, Any]) -> dict[str, Any]:
-    """yt-dlp options every call shares: quiet, no playlists, no local files, our ffmpeg."""
+    """yt-dlp options every call shares: quiet, no playlists, no local files, native downloads only."""
     options: dict[str, Any] = {
         "quiet": True,
         "no_warnings": True,
@@ -245,19 +257,45 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
         "retries": 2,
         "cachedir": False,
         "color": {"stderr": "never", "stdout": "never"},
+        "hls_prefer_native": True,
+        "external_downloader": {"default": "native"},
+        "allowed_extractors": _extractors(config),
     }
     if config.get("YTDLP_COOKIES"):
         options["cookiefile"] = config["YTDLP_COOKIES"]
     return options
 
 
+def _extractors(config: dict[str, Any]) -> list[str]:
+    """yt-dlp's allowed_extractors: the allow list (or all enabled ones) less the blocked ones."""
+    allowed = [name.lower() for name in config.get("ALLOWED_EXTRACTORS") or []] or ["default"]
+    return allowed + [f"-{name.lower()}" for name in config.get("BLOCKED_EXTRACTORS") or []]
+
+
+def check_formats(info: dict[str, Any]) -> None:
+    """Refuse what would be fetched outside our guard, or written under an unexpected extension."""
+    for chosen in info.get("requested_formats") or [info]:
+        protocol = chosen.get("protocol") or "https"
+        if not set(protocol.split("+")) <= NATIVE_PROTOCOLS:
+            raise JobError("UNSUPPORTED_URL", f"The media is only offered over {protocol}, which is not fetched.", 422)
+        if (chosen.get("ext") or "").lower() not in MEDIA_EXTENSIONS:
+            raise JobError("UNSUPPORTED_URL", f"The source is a {chosen.get('ext')!r} file, not audio or video.", 422)
+
+
+def _policy_error(policy: AddressPolicy) -> JobError | None:
+    if policy.refused:
+        return JobError("URL_NOT_ALLOWED", f"A connection was refused: {policy.refused[-1]}.", 403)
+    return None
+
+
 def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
     """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved."""
+    policy = AddressPolicy.from_config(config)
     try:
-        with yt_dlp.YoutubeDL(base_options(config)) as ydl:
+        with netguard.enforced(policy), yt_dlp.YoutubeDL(base_options(config)) as ydl:
             return ydl.sanitize_info(ydl.extract_info(url, download=False))
     except DownloadError as exc:
-        raise map_ytdlp_error(exc) from None
+        raise _policy_error(policy) or map_ytdlp_error(exc) from None
 
 
 def _format_for(variant: Variant) -> str:
@@ -284,9 +322,11 @@ def download(
         except (JobCancelled, JobError) as exc:
             raise _Stop(exc) from None
         downloaded = status.get("downloaded_bytes") or 0
-        if control.max_filesize and downloaded > control.max_filesize:
-            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes.", 413))
         total = status.get("total_bytes") or status.get("total_bytes_estimate")
+        # Counted bytes are the truth (a server may send no length, or lie); an announced
+        # length over the limit stops the download before it starts.
+        if control.max_filesize and max(downloaded, status.get("total_bytes") or 0) > control.max_filesize:
+            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes.", 413))
         on_progress(
             {
                 "stage": "download",
@@ -310,12 +350,12 @@ def download(
         "overwrites": True,
         "updatetime": False,
     }
-    if control.max_filesize:
-        options["max_filesize"] = control.max_filesize
+    policy = AddressPolicy.from_config(config)
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with netguard.enforced(policy), yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(url, download=False)
             inspect(info)
+            check_formats(info)
             control.check()
             result = ydl.process_ie_result(info, download=True)
     except _Stop as stop:
@@ -323,7 +363,7 @@ def download(
     except DownloadError as exc:
         if isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
             raise exc.exc_info[1].reason from None
-        raise map_ytdlp_error(exc) from None
+        raise _policy_error(policy) or map_ytdlp_error(exc) from None
     return ydl.sanitize_info(result), _downloaded_file(result, workdir)
 
 
@@ -338,8 +378,8 @@ def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
 # yt-dlp reports failures as text; these patterns turn them into the codes of API.md.
 _ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
     (re.compile(r"No space left on device|Disk quota exceeded", re.I), "STORAGE_FULL", 507),
-    (re.compile(r"is not a valid URL|No suitable extractor", re.I), "INVALID_URL", 400),
-    (re.compile(r"Unsupported URL", re.I), "UNSUPPORTED_URL", 422),
+    (re.compile(r"is not a valid URL", re.I), "INVALID_URL", 400),
+    (re.compile(r"Unsupported URL|No suitable extractor", re.I), "UNSUPPORTED_URL", 422),
     (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE", 403),
     (
         re.compile(r"age[- ]restrict|confirm your age|inappropriate for some users", re.I),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, not_, or_, select, update
+from sqlalchemy import and_, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import storage, urls
@@ -72,12 +72,12 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
         args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
     )
     ttl = _settle_ttl(args["ttl"])
-    if not current_app.config["ALLOW_PRIVATE_URLS"]:
-        urls.refuse_private_target(source_url)
+    urls.refuse_forbidden_target(source_url, current_app.config)
     url = urls.normalize_url(source_url)
 
     existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))
     if existing is None:
+        _limit_pending(user)
         _require_room()
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
@@ -98,6 +98,22 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
         db.session.refresh(existing)  # the state as it is now that no one else is deciding about it
         outcome = _reuse(existing, ttl, args["dont_clean_title"])
     return _logged(user, args, outcome)
+
+
+def _limit_pending(user: User) -> None:
+    """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once."""
+    limit = current_app.config["MAX_PENDING_PER_USER"]
+    if not limit:
+        return
+    running = db.session.scalar(
+        select(func.count()).where(Media.requested_by == user.username, Media.status.in_(RUNNING_STATES))
+    )
+    if running >= limit:
+        raise APIError(
+            f"You already have {running} jobs waiting or running (the limit is {limit}); "
+            "queue more when some have finished.",
+            code="TOO_MANY_PENDING", status=429, headers={"Retry-After": "10"},
+        )  # fmt: skip
 
 
 def _require_room() -> None:
@@ -306,8 +322,6 @@ def web_path(media: Media) -> str | None:
 
 def cache_stats() -> dict[str, Any]:
     """Entry counts by cache state and the bytes live and retained."""
-    from sqlalchemy import func
-
     rows = db.session.execute(
         select(Media.cache_state, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)).group_by(
             Media.cache_state

@@ -54,8 +54,7 @@ def url_for_reference(ref: str) -> str:
 def lookup(raw_url: Any, *, raw: bool, clean: bool) -> dict[str, Any] | list[dict[str, Any]]:
     """Normalized metadata for one item, a list for a playlist or feed, or yt-dlp's own JSON."""
     url = urls.check_url(raw_url)
-    if not current_app.config["ALLOW_PRIVATE_URLS"]:
-        urls.refuse_private_target(url)
+    urls.refuse_forbidden_target(url, current_app.config)
     info = _extract_cached(urls.fetch_url(url))
     if raw:
         return info

@@ -103,6 +103,9 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     streams = downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
         raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
+    if max_duration and streams.duration and streams.duration > max_duration:
+        # Direct files carry no duration until they are here; the limit holds all the same.
+        raise JobError("TOO_LONG", f"The source is {int(streams.duration)} s long; the limit is {max_duration} s.", 413)
     if variant.profile.is_video and streams.video_codec is None:
         raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.", 422)
 

@@ -92,8 +92,8 @@ class UserUpdateSchema(InputSchema):
 
 
 class PageSchema(InputSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1_000_000))
 
 
 class UserFilterSchema(PageSchema):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import BadRequest, Forbidden
@@ -120,28 +118,15 @@ def fetch_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped:
-            return _address_is_public(address.ipv4_mapped)
-        if address in ipaddress.IPv6Network("64:ff9b::/96"):
-            return _address_is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return address.is_global and not address.is_multicast
+def refuse_forbidden_target(url: str, config: dict) -> None:
+    """Refuse, before any connection, a URL whose host the address policy forbids (DNS failure included)."""
+    from .netguard import AddressPolicy, AddressRefused
 
-
-def refuse_private_target(url: str) -> None:
-    """Refuse a URL whose host is, or resolves to, a non-public address (fails closed on DNS errors)."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        raise Forbidden(f"{host} is a local address; mediacache fetches public URLs only.", code="URL_NOT_ALLOWED")
+    policy = AddressPolicy.from_config(config)
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        raise Forbidden(f"The host {host!r} could not be resolved.", code="URL_NOT_ALLOWED") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not _address_is_public(address):
-            raise Forbidden(
-                f"{host} resolves to a private or local address ({address}); only public URLs are fetched.",
-                code="URL_NOT_ALLOWED",
-            )
+        policy.resolve(urlsplit(url).hostname or "", None)
+    except AddressRefused:
+        raise Forbidden(
+            f"This URL is not allowed: {policy.refused[-1]}. mediacache fetches public http(s) URLs only.",
+            code="URL_NOT_ALLOWED",
+        ) from None

@@ -8,12 +8,14 @@ records every request so tests can count downloads.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from mediacache.downloader import find_ffmpeg
 
@@ -63,7 +65,7 @@ def generate_media(folder: Path, long_seconds: int = 30) -> None:
 class MediaServer:
     """A threaded HTTP server on 127.0.0.1 serving the generated media and the special routes."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
         self.folder = folder
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
@@ -83,9 +85,9 @@ class MediaServer:
             def do_GET(self) -> None:
                 server.handle(self, head=False)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.base = f"http://{host}:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="media-server", daemon=True)
 
     def start(self) -> MediaServer:
@@ -115,6 +117,22 @@ class MediaServer:
             self.requests.append(("HEAD" if head else "GET", path))
         if path.startswith("/media/"):
             return self._send_file(request, self.folder / path.removeprefix("/media/"), head)
+        if path == "/redirect-to":
+            target = parse_qs(urlsplit(request.path).query).get("url", [""])[0]
+            return self._send(request, 302, b"", headers={"Location": target})
+        if path == "/hls.m3u8":
+            segment = parse_qs(urlsplit(request.path).query).get("segment", [""])[0]
+            playlist = f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXTINF:3.0,\n{segment}\n#EXT-X-ENDLIST\n"
+            return self._send(request, 200, playlist.encode(), "application/vnd.apple.mpegurl", head)
+        if path == "/jsonld.html":
+            return self._send(request, 200, self._json_ld_page(), CONTENT_TYPES[".html"], head)
+        if path.startswith("/nolength/"):
+            return self._send_unsized(request, self.folder / path.removeprefix("/nolength/"), head)
+        if path.startswith("/as/"):
+            # /as/<content-type-with-underscores>/<name>: a file served under a chosen type.
+            kind = path.split("/")[2]
+            data = (self.folder / "tone.mp3").read_bytes()
+            return self._send(request, 200, data, kind.replace("_", "/"), head)
         if path.startswith("/redirect/"):
             return self._send(request, 302, b"", headers={"Location": "/media/" + path.removeprefix("/redirect/")})
         if path.startswith("/status/"):
@@ -134,6 +152,31 @@ class MediaServer:
         if path.startswith("/trickle/"):
             return self._trickle(request, self.folder / path.removeprefix("/trickle/"), head)
         return self._send(request, 404, b"not found", "text/plain")
+
+    def _json_ld_page(self) -> bytes:
+        """A page describing its media in JSON-LD, with a duration yt-dlp reads before downloading."""
+        data = {
+            "@context": "https://schema.org", "@type": "VideoObject", "name": "Long Song",
+            "duration": "PT30S", "contentUrl": f"{self.base}/media/long.mp3", "uploadDate": "2025-01-01",
+            "thumbnailUrl": f"{self.base}/thumb.jpg", "description": "fixture",
+        }  # fmt: skip
+        return (
+            "<!doctype html><html><head><title>Long Song</title>"
+            f'<script type="application/ld+json">{json.dumps(data)}</script></head><body>hi</body></html>'
+        ).encode()
+
+    def _send_unsized(self, request, file: Path, head: bool) -> None:
+        """No Content-Length: the body ends when the connection closes, so size is known only by counting."""
+        if not file.is_file():
+            return self._send(request, 404, b"not found")
+        request.send_response(200)
+        request.send_header("Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        request.send_header("Connection", "close")
+        request.end_headers()
+        request.close_connection = True
+        if not head:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                request.wfile.write(file.read_bytes())
 
     def _feed(self) -> bytes:
         items = "".join(

@@ -11,6 +11,7 @@ def test_server_starts_serves_and_keeps_users_and_tokens_across_restarts(tmp_pat
         assert server("GET", "/api/ping")[2] == {"status": "ok", "message": "server is alive"}
         status, headers, body = server("POST", "/api/login", body={"username": "admin", "password": ADMIN_PASSWORD})
         assert status == 200 and headers["X-Request-ID"]
+        assert headers["Server"] == "mediacache"  # no framework or version banner
         token = body["token"]
         status, _, _ = server(
             "POST",

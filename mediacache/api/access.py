@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import current_user, get_jwt_identity, jwt_required
 
 from ..errors import Forbidden
 from ..models import User
@@ -28,3 +28,8 @@ def admin_required(view):
 def me() -> User:
     """The account behind the current request's token."""
     return current_user
+
+
+def per_user_key() -> str:
+    """Rate-limit key for routes behind a token: the account, wherever it connects from."""
+    return f"user:{get_jwt_identity()}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, send_file
+from flask import Blueprint, current_app, jsonify, send_file
 
 from .. import entries, storage
 from ..errors import NotFound, error_body
+from ..extensions import limiter
 from ..openapi import documented, page_of
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema, media_schema
-from .access import login_required, me
+from .access import login_required, me, per_user_key
 from .params import load
 
 bp = Blueprint("media", __name__, url_prefix="/api/media")
@@ -16,6 +17,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 
 @bp.post("/queue")
 @login_required
+@limiter.limit(lambda: current_app.config["QUEUE_RATE_LIMIT"], key_func=per_user_key)
 @documented(
     "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
     params=QueueSchema, response=MediaSchema, status=201,
@@ -23,7 +25,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
                      202: ("Failed, purged or lost: queued again.", MediaSchema)},
     errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
             "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED",
-            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "STORAGE_FULL"),
+            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "TOO_MANY_PENDING", "STORAGE_FULL"),
 )  # fmt: skip
 def queue():
     """Queue a URL for download and conversion (or report, restore or re-run its entry)."""

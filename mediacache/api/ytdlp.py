@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from .. import lookup
+from ..extensions import limiter
 from ..openapi import Metadata, documented
 from ..schemas import LookupSchema
-from .access import login_required
+from .access import login_required, per_user_key
 from .params import load
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
@@ -19,6 +20,7 @@ LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPP
 
 @bp.route("", methods=["GET", "POST"])
 @login_required
+@limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
 @documented(
     "Metadata without downloading: an object, or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
     params=LookupSchema,
@@ -33,6 +35,7 @@ def lookup_url():
 
 @bp.route("/<ref>", methods=["GET", "POST"])
 @login_required
+@limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
 @documented(
     "The same for a cache entry's id or a YouTube video id",
     params=LookupSchema,

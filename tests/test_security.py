@@ -1,0 +1,332 @@
+"""Hardening: untrusted URLs, untrusted media, abusive clients. Each test attacks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import jwt as pyjwt
+import pytest
+
+from mediacache import create_app
+from mediacache.downloader import base_options
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.media_server import MediaServer
+
+
+class ConnectionRecorder:
+    """Listens on 127.0.0.1 and [::1] and counts every connection it accepts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sockets = []
+        self.port = None
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, self.port or 0))
+            except OSError:
+                sock.close()
+                continue
+            self.port = self.port or sock.getsockname()[1]
+            sock.listen(16)
+            sock.settimeout(0.2)
+            self.sockets.append(sock)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            for sock in self.sockets:
+                try:
+                    connection, _ = sock.accept()
+                except OSError:
+                    continue
+                self.count += 1
+                connection.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def recorder():
+    """A loopback listener that records connections (it must see none)."""
+    listener = ConnectionRecorder()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """An app with the SSRF guard on (the default)."""
+    app = create_app(make_settings(tmp_path, ALLOW_PRIVATE_URLS=False))
+    client = app.test_client()
+    yield app, client, auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+PRIVATE_FORMS = [
+    "http://127.0.0.1:{port}/a.mp3",
+    "http://127.1:{port}/a.mp3",
+    "http://2130706433:{port}/a.mp3",
+    "http://0x7f000001:{port}/a.mp3",
+    "http://0177.0.0.1:{port}/a.mp3",
+    "http://[::1]:{port}/a.mp3",
+    "http://[::ffff:127.0.0.1]:{port}/a.mp3",
+    "http://[64:ff9b::7f00:1]:{port}/a.mp3",
+    "http://[64:ff9b::a00:1]:{port}/a.mp3",
+    "http://localhost:{port}/a.mp3",
+    "http://media.localhost:{port}/a.mp3",
+    "http://LOCALHOST.:{port}/a.mp3",
+    "http://0.0.0.0:{port}/a.mp3",
+    "http://10.1.2.3/a.mp3",
+    "http://192.168.1.1/a.mp3",
+    "http://172.16.0.1/a.mp3",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/a.mp3",
+    "http://[fc00::1]/a.mp3",
+    "http://224.0.0.1/a.mp3",
+    "http://240.0.0.1/a.mp3",
+    "http://100.64.0.1/a.mp3",
+    "http://no-such-host.invalid/a.mp3",
+]
+
+
+@pytest.mark.parametrize("form", PRIVATE_FORMS)
+def test_private_targets_are_refused_before_any_connection(guarded, recorder, form):
+    app, client, headers = guarded
+    url = form.format(port=recorder.port)
+    queued = client.post("/api/media/queue", json={"url": url}, headers=headers)
+    assert queued.status_code == 403 and queued.json["error"]["code"] == "URL_NOT_ALLOWED", queued.json
+    looked_up = client.get("/api/ytdlp", query_string={"url": url}, headers=headers)
+    assert looked_up.status_code == 403 and looked_up.json["error"]["code"] == "URL_NOT_ALLOWED"
+    assert recorder.count == 0
+    assert client.get("/api/media", headers=headers).json["pagination"]["total"] == 0
+    assert not [p for p in Path(app.config["STATIC_CACHE"]).iterdir() if p.name != ".tmp"]
+
+
+def test_a_name_that_resolves_to_a_local_address_is_refused(guarded):
+    _, client, headers = guarded
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        pytest.skip("this machine's own name does not resolve")
+    import ipaddress
+
+    if ipaddress.ip_address(address).is_global:
+        pytest.skip(f"this machine's name resolves to a public address ({address})")
+    response = client.post("/api/media/queue", json={"url": f"http://{name}/a.mp3"}, headers=headers)
+    assert response.status_code == 403 and response.json["error"]["code"] == "URL_NOT_ALLOWED"
+
+
+@pytest.fixture
+def trusted_origin(media_folder):
+    """An origin on 127.0.0.2, which the tests below allow as if it were a public site."""
+    server = MediaServer(media_folder, host="127.0.0.2").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def guarded_with_trusted_origin(tmp_path):
+    """SSRF guard on, with only 127.0.0.2 exempt (as a self-hoster would allow one LAN host)."""
+    app = create_app(make_settings(tmp_path, ALLOW_PRIVATE_URLS=False, ALLOWED_NETWORKS="127.0.0.2/32"))
+    client = app.test_client()
+    yield app, client, auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_the_allowed_network_itself_works(guarded_with_trusted_origin, trusted_origin):
+    _, client, headers = guarded_with_trusted_origin
+    response = client.post("/api/media/queue", json={"url": trusted_origin.url("/media/tone.mp3")}, headers=headers)
+    assert wait_for_entry(client, response.json["id"], headers)["status"] == "completed"
+
+
+def test_a_redirect_to_loopback_fetches_nothing_from_it(guarded_with_trusted_origin, trusted_origin, recorder):
+    app, client, headers = guarded_with_trusted_origin
+    target = f"http://127.0.0.1:{recorder.port}/secret.mp3"
+    url = trusted_origin.url(f"/redirect-to?url={target}")
+    response = client.post("/api/media/queue", json={"url": url}, headers=headers)
+    assert response.status_code == 201  # the origin itself is allowed; the redirect is caught at connect time
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "URL_NOT_ALLOWED"
+    lookup = client.get("/api/ytdlp", query_string={"url": url}, headers=headers)
+    assert lookup.status_code == 403 and lookup.json["error"]["code"] == "URL_NOT_ALLOWED"
+    assert recorder.count == 0
+    assert not (Path(app.config["STATIC_CACHE"]) / failed["id"]).exists()
+
+
+def test_manifest_segments_on_loopback_are_not_fetched(guarded_with_trusted_origin, trusted_origin, recorder):
+    _, client, headers = guarded_with_trusted_origin
+    url = trusted_origin.url(f"/hls.m3u8?segment=http://127.0.0.1:{recorder.port}/segment.ts")
+    response = client.post("/api/media/queue", json={"url": url}, headers=headers)
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "URL_NOT_ALLOWED"
+    assert recorder.count == 0
+
+
+def test_redirect_to_a_local_file_is_never_followed(client, admin, media_server):
+    assert base_options({})["enable_file_urls"] is False
+    url = media_server.url("/redirect-to?url=file:///etc/passwd")
+    body = wait_for_entry(client, client.post("/api/media/queue", json={"url": url}, headers=admin).json["id"], admin)
+    assert body["status"] == "failed"
+    lookup = client.get("/api/ytdlp", query_string={"url": url, "raw": "true"}, headers=admin)
+    assert b"root:" not in lookup.data
+
+
+def test_blocked_and_allowed_domains(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, BLOCKED_DOMAINS="example.org", ALLOWED_DOMAINS="127.0.0.1,example.org"))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    blocked = client.post("/api/media/queue", json={"url": "https://cdn.example.org/a.mp3"}, headers=headers)
+    assert blocked.status_code == 403 and "blocked" in blocked.json["error"]["message"]
+    elsewhere = client.post("/api/media/queue", json={"url": "http://localhost/a.mp3"}, headers=headers)
+    assert elsewhere.status_code == 403 and "allowed sites" in elsewhere.json["error"]["message"]
+    ok = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
+    assert wait_for_entry(client, ok.json["id"], headers)["status"] == "completed"
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_blocked_extractor_is_not_used(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, BLOCKED_EXTRACTORS="generic"))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    response = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "UNSUPPORTED_URL"
+    assert media_server.requests == []
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+# --- untrusted media ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/as/audio_mpeg/payload.php", "/as/application_x-msdownload/evil.exe"])
+def test_no_file_with_an_unsafe_extension_is_written(app, client, admin, media_server, path):
+    response = client.post("/api/media/queue", json={"url": media_server.url(path)}, headers=admin)
+    failed = wait_for_entry(client, response.json["id"], admin)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "UNSUPPORTED_URL"
+    written = [p.name for p in Path(app.config["STATIC_CACHE"]).rglob("*") if p.is_file()]
+    assert written == []
+
+
+def test_max_duration_is_checked_before_downloading(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, MAX_DURATION=10))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    response = client.post("/api/media/queue", json={"url": media_server.url("/jsonld.html")}, headers=headers)
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "TOO_LONG"
+    before_download = media_server.downloads("/media/long.mp3")  # at most yt-dlp's sniff during extraction
+    # A direct link carries no duration: it is downloaded, then refused from the file's own length.
+    direct = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3")}, headers=headers)
+    assert wait_for_entry(client, direct.json["id"], headers)["error"]["code"] == "TOO_LONG"
+    assert before_download < media_server.downloads("/media/long.mp3") - before_download
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_max_filesize_counts_bytes_even_without_content_length(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, MAX_FILESIZE=100_000))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    for path in ("/nolength/long.mp3", "/media/long.mp3"):
+        response = client.post("/api/media/queue", json={"url": media_server.url(path)}, headers=headers)
+        failed = wait_for_entry(client, response.json["id"], headers)
+        assert failed["status"] == "failed" and failed["error"]["code"] == "TOO_LARGE", (path, failed["error"])
+        assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / failed["id"]).exists()
+    small = client.post("/api/media/queue", json={"url": media_server.url("/nolength/tone.mp3")}, headers=headers)
+    assert wait_for_entry(client, small.json["id"], headers)["status"] == "completed"
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+# --- file serving -------------------------------------------------------------------------
+
+
+def test_a_symlink_planted_in_the_cache_is_never_followed(app, client, admin, media_server):
+    body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
+    done = wait_for_entry(client, body["id"], admin)
+    served = Path(app.config["STATIC_CACHE"]) / body["id"] / Path(done["path"]).name
+    served.unlink()
+    served.symlink_to(Path(app.config["INSTANCE_DIR"]) / "secret_key")
+    response = client.get(done["path"])
+    assert response.status_code == 404 and app.config["SECRET_KEY"].encode() not in response.data
+    entry_dir = served.parent
+    served.unlink()
+    entry_dir.rmdir()
+    entry_dir.symlink_to(Path(app.config["INSTANCE_DIR"]))
+    assert client.get(f"/cache/{body['id']}/mediacache.db").status_code == 404
+
+
+# --- abusive clients --------------------------------------------------------------------------
+
+
+def test_queue_calls_are_rate_limited_per_user(tmp_path, media_server):
+    app = create_app(make_settings(tmp_path, QUEUE_RATE_LIMIT="3 per minute"))
+    client = app.test_client()
+    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    client.post("/api/users", json={"username": "other", "password": "other-pass"}, headers=admin)
+    other = auth_header(login(client, "other", "other-pass")["token"])
+    for _ in range(3):
+        assert client.post("/api/media/queue", json={"url": "ftp://x"}, headers=admin).status_code == 400
+    limited = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin)
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert client.post("/api/media/queue", json={"url": "ftp://x"}, headers=other).status_code == 400
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_lookups_are_rate_limited_per_user(tmp_path):
+    client = create_app(make_settings(tmp_path, LOOKUP_RATE_LIMIT="2 per minute")).test_client()
+    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    for _ in range(2):
+        client.get("/api/ytdlp?url=ftp://x", headers=admin)
+    limited = client.get("/api/ytdlp?url=ftp://x", headers=admin)
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+
+def test_registration_is_rate_limited_per_address(tmp_path):
+    client = create_app(make_settings(tmp_path, REGISTRATION="open", REGISTER_RATE_LIMIT="2 per hour")).test_client()
+    for index in range(2):
+        client.post("/api/register", json={"username": f"user{index}", "password": "long-password"})
+    limited = client.post("/api/register", json={"username": "user9", "password": "long-password"})
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
+
+
+def test_pending_jobs_per_user_are_capped(tmp_path, media_server):
+    media_server.trickle_delay = 0.2
+    app = create_app(make_settings(tmp_path, MAX_PENDING_PER_USER=1))
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    first = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")}, headers=headers)
+    assert first.status_code == 201
+    second = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
+    assert second.status_code == 429 and second.json["error"]["code"] == "TOO_MANY_PENDING"
+    assert "limit is 1" in second.json["error"]["message"] and second.headers["Retry-After"]
+    client.delete(f"/api/media/{first.json['id']}?force=true", headers=headers)
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+# --- tokens and headers --------------------------------------------------------------------------
+
+
+def test_tokens_signed_with_another_algorithm_are_refused(app, client, admin_token):
+    claims = pyjwt.decode(admin_token, options={"verify_signature": False})
+    other = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS512")
+    assert client.get("/api/users/me", headers=auth_header(other)).status_code == 401
+
+
+def test_security_headers_on_json_errors_and_files(client, admin, media_server):
+    body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
+    done = wait_for_entry(client, body["id"], admin)
+    for response in (client.get("/api/ping"), client.get("/nope"), client.get(done["path"])):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
