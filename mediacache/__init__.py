@@ -44,11 +44,13 @@ def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, jobs, metrics, first-start admin."""
     from .accounting import AccessCounter
     from .accounts import ensure_admin
+    from .authcache import AuthCache
     from .database import init_database
     from .extensions import db, limiter
     from .jobs import JobRunner
     from .logconfig import register_request_logging
     from .metrics import Metrics
+    from .presenter import RowCache
     from .requestid import register_request_id
     from .security import register_security_headers
     from .settings import get_setting
@@ -62,6 +64,8 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
     runner = JobRunner(app)
+    AuthCache(app)
+    RowCache(app)
     AccessCounter(app)
     Metrics(app)
     with app.app_context():

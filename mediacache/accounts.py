@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .activity import record_activity
+from .authcache import Principal, auth_cache
 from .errors import APIError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .extensions import db
 from .models import ROLE_ADMIN, ROLE_USER, User
@@ -98,7 +99,7 @@ def register(username: str, password: str, email: str | None) -> User:
     return user
 
 
-def create_user(actor: User, username: str, password: str, email: str | None, role: str) -> User:
+def create_user(actor: Principal, username: str, password: str, email: str | None, role: str) -> User:
     """An admin creates an account, active at once."""
     user = _insert_user(username, password, email, role)
     record_activity("user_created", actor=actor.username, target=username, role=role)
@@ -115,7 +116,7 @@ def _commit_unique(username: str) -> None:
         raise Conflict(f"The username {username!r} is taken; choose another.", code="USER_EXISTS") from None
 
 
-def update_user(actor: User, user: User, changes: dict[str, Any]) -> User:
+def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
     """Apply an admin's changes; an admin may not lock themself out."""
     if user.id == actor.id and (changes.get("role", ROLE_ADMIN) != ROLE_ADMIN or changes.get("active", True) is False):
         raise BadRequest("You cannot demote or disable your own account.", code="CANNOT_MODIFY_SELF")
@@ -137,23 +138,27 @@ def update_user(actor: User, user: User, changes: dict[str, Any]) -> User:
     return user
 
 
-def delete_user(actor: User, user: User) -> None:
+def delete_user(actor: Principal, user: User) -> None:
     """Remove an account; its tokens die with it (their subject no longer exists)."""
     if user.id == actor.id:
         raise BadRequest("You cannot delete your own account.", code="CANNOT_MODIFY_SELF")
     record_activity("user_deleted", actor=actor.username, target=user.username)
+    user_id = user.id
     db.session.delete(user)
     db.session.commit()
+    auth_cache().forget(user_id)
 
 
-def change_password(user: User, current_password: str, new_password: str) -> User:
+def change_password(user_id: int, current_password: str, new_password: str) -> User:
     """Change one's own password; every token issued before stops working."""
+    user = get_user(user_id)
     if not check_password_hash(user.password_hash, current_password):
         raise APIError("The current password is wrong.", code="INVALID_CREDENTIALS", status=403)
     user.password_hash = hash_password(new_password)
     user.token_version += 1
     record_activity("password_changed", actor=user.username, target=user.username)
     db.session.commit()
+    auth_cache().forget(user.id)
     return user
 
 

@@ -41,7 +41,8 @@ def register_cli(app: Flask) -> None:
         user.password_hash = hash_password(password)
         user.token_version += 1
         db.session.commit()
-        click.echo(f"password set for {username}")
+        # A running server sees this within a few seconds (its account cache is short-lived).
+        click.echo(f"password set for {username}; their tokens stop working within seconds")
 
     @app.cli.command("sweep")
     def sweep() -> None:

@@ -43,7 +43,9 @@ def database_uri(config: dict) -> str:
 def init_database(app: Flask) -> None:
     """Bind the database, create the tables and run pending migrations."""
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app.config)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A server database can drop idle connections; a SQLite file cannot, so no ping per checkout.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
     with app.app_context():
         from . import models  # noqa: F401 — the tables must be known before create_all

@@ -18,6 +18,7 @@ from .jobs import RUNNING_STATES, get_runner
 from .locking import entry_lock
 from .models import Media, RequestLog, User
 from .pagination import paginate
+from .presenter import is_valid_row, render_media, row_cache
 from .profiles import resolve_variant
 from .settings import get_setting
 from .timeutil import utcnow
@@ -35,15 +36,6 @@ class QueueOutcome:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def is_valid(media: Media) -> bool:
-    """Whether the entry's file is being served right now."""
-    return (
-        media.status == "completed"
-        and media.cache_state == "live"
-        and (media.expires_at is None or media.expires_at > utcnow())
-    )
-
-
 def _valid_clause():
     return and_(Media.status == "completed", Media.cache_state == "live", Media.expires_at > utcnow())
 
@@ -56,12 +48,20 @@ def get_entry(media_id: str) -> Media:
     return media
 
 
-def find_servable(media_id: str, file_name: str) -> Media | None:
+def find_servable(media_id: str, file_name: str) -> dict[str, Any] | None:
     """The entry behind a public file URL, if that file is being served right now."""
-    media = db.session.get(Media, media_id) if storage.is_entry_id(media_id) else None
-    if media is None or media.file_name != file_name or not is_valid(media):
+    row = row_cache().get(media_id) if storage.is_entry_id(media_id) else None
+    if row is None or row["file_name"] != file_name or not is_valid_row(row):
         return None
-    return media
+    return row
+
+
+def media_view(media_id: str) -> dict[str, Any]:
+    """The media object of one entry, else 404 (served from the row cache: polls are frequent)."""
+    row = row_cache().get(media_id) if len(media_id) <= 36 else None
+    if row is None:
+        raise NotFound(f"No media entry {media_id!r}.")
+    return render_media(row)
 
 
 def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
@@ -141,7 +141,7 @@ def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
         return QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
     if media.status == "completed":
         has_live_file = media.cache_state == "live" and storage.live_file(media.id, media.file_name) is not None
-        if has_live_file and is_valid(media):
+        if has_live_file and is_valid_row(media):
             return QueueOutcome(409, media, Conflict("This media is already cached.", code="ALREADY_CACHED"))
         # Past its TTL but not yet swept, or retained privately: serve it again without a download.
         restorable = has_live_file or (
@@ -301,23 +301,6 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     column = getattr(Media, sort.lstrip("-"))
     query = query.order_by(column.desc() if sort.startswith("-") else column.asc(), Media.id)
     return paginate(query, filters["page"], filters["limit"], render)
-
-
-def public_roots() -> list[str]:
-    """Base URLs the files are reachable under: the public URL (else this request's host), then any CDN roots."""
-    from flask import has_request_context, request
-
-    config = current_app.config
-    primary = config["PUBLIC_URL"] or (request.host_url if has_request_context() else None)
-    roots = [primary] if primary else []
-    return [root.rstrip("/") for root in roots + config["EXTERNAL_ENDPOINTS"]]
-
-
-def web_path(media: Media) -> str | None:
-    """``/cache/<id>/<file>`` while the entry is served, else None."""
-    from urllib.parse import quote
-
-    return f"/cache/{media.id}/{quote(media.file_name)}" if is_valid(media) and media.file_name else None
 
 
 def cache_stats() -> dict[str, Any]:

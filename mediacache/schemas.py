@@ -187,15 +187,15 @@ class LookupSchema(InputSchema):
 
 
 class MediaSchema(Schema):
-    """The media object of API.md."""
+    """The media object of API.md, for the OpenAPI document (presenter.render_media renders it)."""
 
     id = fields.String()
     url = fields.String()
-    status = fields.String()
-    valid = fields.Method("get_valid")
-    cache_state = fields.String()
-    path = fields.Method("get_path")
-    endpoints = fields.Method("get_endpoints")
+    status = fields.String(metadata={"enum": list(MEDIA_STATUSES)})
+    valid = fields.Boolean()
+    cache_state = fields.String(metadata={"enum": list(CACHE_STATES)})
+    path = fields.String(allow_none=True)
+    endpoints = fields.List(fields.String())
     profile = fields.String()
     bitrate = fields.Integer(allow_none=True)
     resolution = fields.String(allow_none=True)
@@ -203,61 +203,19 @@ class MediaSchema(Schema):
     mime_type = fields.String(allow_none=True)
     size_bytes = fields.Integer(allow_none=True)
     length_ms = fields.Integer(allow_none=True)
-    metadata = fields.Raw(attribute="media_metadata", allow_none=True)
-    progress = fields.Method("get_progress")
-    error = fields.Method("get_error")
+    metadata = fields.Dict(allow_none=True)
+    progress = fields.Dict(allow_none=True)
+    error = fields.Dict(allow_none=True)
     ttl = fields.Integer()
-    created_at = UtcDateTime()
-    updated_at = UtcDateTime()
-    completed_at = UtcDateTime()
-    expires_at = UtcDateTime()
-    deleted_at = UtcDateTime()
-    retained_until = UtcDateTime()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    deleted_at = fields.DateTime(allow_none=True)
+    retained_until = fields.DateTime(allow_none=True)
     requested_by = fields.String(allow_none=True)
-    hits = fields.Method("get_hits")
-    last_accessed_at = fields.Method("get_last_accessed_at")
-
-    def get_valid(self, media) -> bool:
-        from .entries import is_valid
-
-        return is_valid(media)
-
-    def get_path(self, media) -> str | None:
-        from .entries import web_path
-
-        return web_path(media)
-
-    def get_endpoints(self, media) -> list[str]:
-        from .entries import public_roots, web_path
-
-        path = web_path(media)
-        return [root + path for root in public_roots()] if path else []
-
-    def get_progress(self, media):
-        from flask import current_app
-
-        from .jobs import RUNNING_STATES, get_runner
-
-        if media.status not in RUNNING_STATES:
-            return None
-        return get_runner(current_app).live_progress(media.id) or media.progress
-
-    def get_hits(self, media) -> int:
-        # Hits since the last batch flush are still in memory; a client sees them at once.
-        from .accounting import get_access_counter
-
-        return (media.hits or 0) + get_access_counter().pending(media.id)[0]
-
-    def get_last_accessed_at(self, media) -> str | None:
-        from .accounting import get_access_counter
-
-        return isoformat(get_access_counter().pending(media.id)[1] or media.last_accessed_at)
-
-    def get_error(self, media):
-        return {"code": media.error_code, "message": media.error_message} if media.error_code else None
-
-
-media_schema = MediaSchema()
+    hits = fields.Integer()
+    last_accessed_at = fields.DateTime(allow_none=True)
 
 
 class IdsSchema(InputSchema):

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 
+from .authcache import Principal, auth_cache
 from .errors import error_response
 from .extensions import db, jwt
 from .models import RevokedToken, User
@@ -15,18 +16,18 @@ from .schemas import login_user_schema
 from .timeutil import isoformat
 
 
-def _claims(user: User) -> dict[str, Any]:
+def _claims(user: User | Principal) -> dict[str, Any]:
     # "tv" ties the token to the password it was issued under (see User.token_version).
     return {"username": user.username, "role": user.role, "tv": user.token_version}
 
 
-def access_token_for(user: User, lifetime: timedelta | None = None) -> str:
+def access_token_for(user: User | Principal, lifetime: timedelta | None = None) -> str:
     """A signed access token for ``user``."""
     lifetime = lifetime or current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return create_access_token(identity=str(user.id), additional_claims=_claims(user), expires_delta=lifetime)
 
 
-def session_tokens(user: User, *, with_refresh: bool = True) -> dict[str, Any]:
+def session_tokens(user: User | Principal, *, with_refresh: bool = True) -> dict[str, Any]:
     """The token part of a login answer: access token, lifetime and optionally a refresh token."""
     token = access_token_for(user)
     body: dict[str, Any] = {
@@ -41,7 +42,7 @@ def session_tokens(user: User, *, with_refresh: bool = True) -> dict[str, Any]:
     return body
 
 
-def long_lived_token(user: User, hours: float) -> dict[str, Any]:
+def long_lived_token(user: User | Principal, hours: float) -> dict[str, Any]:
     """An access token for a bot or game server, valid ``hours``."""
     lifetime = timedelta(hours=hours)
     expires_at = datetime.now(UTC) + lifetime
@@ -58,14 +59,15 @@ def revoke(payload: dict[str, Any]) -> None:
     if db.session.get(RevokedToken, payload["jti"]) is None:
         db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires_at))
         db.session.commit()
+    auth_cache().revoked(payload["jti"])
 
 
 def _token_is_dead(payload: dict[str, Any]) -> bool:
     """Revoked by logout, by a password change, or by its user being deleted or disabled."""
-    user = db.session.get(User, int(payload["sub"]))
-    if user is None or not user.active or payload.get("tv") != user.token_version:
+    principal = auth_cache().principal(int(payload["sub"]))
+    if principal is None or not principal.active or payload.get("tv") != principal.token_version:
         return True
-    return db.session.get(RevokedToken, payload["jti"]) is not None
+    return auth_cache().is_revoked(payload["jti"])
 
 
 def register_token_callbacks(app: Flask) -> None:
@@ -83,7 +85,8 @@ def register_token_callbacks(app: Flask) -> None:
     jwt.init_app(app)
 
     jwt.token_in_blocklist_loader(lambda _header, payload: _token_is_dead(payload))
-    jwt.user_lookup_loader(lambda _header, payload: db.session.get(User, int(payload["sub"])))
+    # Routes get the cached Principal; services that need the full row load it by id.
+    jwt.user_lookup_loader(lambda _header, payload: auth_cache().principal(int(payload["sub"])))
 
     def unauthorized(message: str, code: str = "UNAUTHORIZED"):
         response = error_response(code, message, 401)

@@ -291,3 +291,20 @@ def test_service_index_lists_profiles_limits_and_cache_stats(client, admin, medi
     assert body["cache_stats"]["live"] == 1 and body["cache_stats"]["bytes_live"] > 0
     assert body["cache_endpoints"] == ["http://localhost/cache/"]
     assert body["limits"]["max_ttl"] == 30 * 86400
+
+
+def test_rendered_media_object_matches_its_documented_schema(client, admin, media_server):
+    from mediacache.schemas import MediaSchema
+
+    body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
+    assert set(body) == set(MediaSchema().fields)
+    done = wait_for_entry(client, body["id"], admin)
+    assert set(done) == set(MediaSchema().fields)
+
+
+def test_a_poll_sees_a_change_made_in_this_process_at_once(app, client, admin, media_server):
+    """Entry snapshots are cached between polls; a write must never leave a poll stale."""
+    body = wait_for_entry(client, queue(client, admin, url=media_server.url("/media/tone.mp3")).json["id"], admin)
+    assert client.get(f"/api/media/{body['id']}", headers=admin).json["valid"] is True
+    client.delete(f"/api/media/{body['id']}", headers=admin)
+    assert client.get(f"/api/media/{body['id']}", headers=admin).json["cache_state"] == "deleted"

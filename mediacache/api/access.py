@@ -6,8 +6,8 @@ from functools import wraps
 
 from flask_jwt_extended import current_user, get_jwt_identity, jwt_required
 
+from ..authcache import Principal
 from ..errors import Forbidden
-from ..models import User
 
 login_required = jwt_required()
 
@@ -25,7 +25,7 @@ def admin_required(view):
     return wrapper
 
 
-def me() -> User:
+def me() -> Principal:
     """The account behind the current request's token."""
     return current_user
 

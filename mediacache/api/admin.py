@@ -6,7 +6,8 @@ from flask import Blueprint, jsonify
 
 from .. import lifecycle, operations
 from ..openapi import documented, page_of
-from ..schemas import ActivityFilterSchema, IdsSchema, MediaSchema, PageSchema, SettingValueSchema, media_schema
+from ..presenter import render_media
+from ..schemas import ActivityFilterSchema, IdsSchema, MediaSchema, PageSchema, SettingValueSchema
 from .access import admin_required, me
 from .params import load
 
@@ -28,7 +29,7 @@ def activity():
 def jobs():
     """Pending and running jobs."""
     args = load(PageSchema())
-    return jsonify(operations.running_jobs(args["page"], args["limit"], media_schema.dump))
+    return jsonify(operations.running_jobs(args["page"], args["limit"], render_media))
 
 
 @bp.get("/admin/jobs/dlq")
@@ -37,7 +38,7 @@ def jobs():
 def dead_letters():
     """Failed entries."""
     args = load(PageSchema())
-    return jsonify(operations.failed_jobs(args["page"], args["limit"], media_schema.dump))
+    return jsonify(operations.failed_jobs(args["page"], args["limit"], render_media))
 
 
 @bp.post("/admin/jobs/requeue")

@@ -105,7 +105,7 @@ def logout():
 def change_password():
     """Change one's password; all older tokens stop working and fresh ones are returned."""
     args = load(ChangePasswordSchema())
-    user = accounts.change_password(me(), args["current_password"], args["new_password"])
+    user = accounts.change_password(me().id, args["current_password"], args["new_password"])
     return jsonify(status="success", message="Password changed.", **tokens.session_tokens(user))
 
 
@@ -130,7 +130,7 @@ def register():
 @documented("The caller's user object", response=UserSchema)
 def current_account():
     """The caller's own user object."""
-    return jsonify(user_schema.dump(me()))
+    return jsonify(user_schema.dump(accounts.get_user(me().id)))
 
 
 @bp.get("/user_info")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, send_file
 
 from .. import entries, storage
 from ..accounting import get_access_counter
 from ..errors import NotFound
 from ..openapi import documented
-from ..timeutil import utcnow
+from ..presenter import remaining_seconds
 
 bp = Blueprint("files", __name__)
 
@@ -22,13 +20,12 @@ bp = Blueprint("files", __name__)
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):
     """Range, ETag, Last-Modified and 304 come from werkzeug's conditional send_file."""
-    media = entries.find_servable(media_id, file_name)
-    path = storage.live_file(media.id, media.file_name) if media is not None else None
+    row = entries.find_servable(media_id, file_name)
+    path = storage.live_file(row["id"], row["file_name"]) if row is not None else None
     if path is None:
         raise NotFound("No such file is being served (it may have expired or been deleted).")
-    remaining = max(0, math.floor((media.expires_at - utcnow()).total_seconds())) if media.expires_at else 0
-    get_access_counter().record(media.id)
-    response = send_file(path, mimetype=media.mime_type, conditional=True, etag=True, max_age=remaining)
+    get_access_counter().record(row["id"])
+    response = send_file(path, mimetype=row["mime_type"], conditional=True, etag=True, max_age=remaining_seconds(row))
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, Accept-Ranges, ETag"
     response.cache_control.public = True

@@ -8,7 +8,8 @@ from .. import entries, storage
 from ..errors import NotFound, error_body
 from ..extensions import limiter
 from ..openapi import documented, page_of
-from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema, media_schema
+from ..presenter import is_valid_row, render_media
+from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
 from .access import login_required, me, per_user_key
 from .params import load
 
@@ -30,7 +31,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 def queue():
     """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
     outcome = entries.queue(me(), load(QueueSchema()))
-    body = media_schema.dump(outcome.media) | outcome.extras
+    body = render_media(outcome.media) | outcome.extras
     if outcome.error is not None:
         body["error"] = error_body(outcome.error.code, outcome.error.message)["error"]
     response = jsonify(body)
@@ -51,7 +52,7 @@ def queue():
 )
 def list_media():
     """Entries, filtered, sorted and paginated."""
-    return jsonify(entries.list_entries(load(MediaFilterSchema()), media_schema.dump))
+    return jsonify(entries.list_entries(load(MediaFilterSchema()), render_media))
 
 
 @bp.get("/<media_id>")
@@ -59,7 +60,7 @@ def list_media():
 @documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
 def get_media(media_id: str):
     """One entry; poll this until status is completed or failed."""
-    return jsonify(media_schema.dump(entries.get_entry(media_id)))
+    return jsonify(entries.media_view(media_id))
 
 
 @bp.delete("/<media_id>")
@@ -87,7 +88,7 @@ def delete_media(media_id: str):
 )
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again."""
-    return jsonify(media_schema.dump(entries.retry(media_id))), 202
+    return jsonify(render_media(entries.retry(media_id))), 202
 
 
 @bp.get("/<media_id>/download")
@@ -100,7 +101,7 @@ def retry_media(media_id: str):
 def download_media(media_id: str):
     """The file as an attachment named ``Artist - Title.ext``."""
     media = entries.get_entry(media_id)
-    path = storage.live_file(media.id, media.file_name) if entries.is_valid(media) else None
+    path = storage.live_file(media.id, media.file_name) if is_valid_row(media) else None
     if path is None:
         raise NotFound("This entry has no file being served; queue it again to restore it.")
     meta = media.media_metadata or {}

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify
 from .. import __version__, entries
 from ..openapi import documented
 from ..pagination import MAX_LIMIT
+from ..presenter import public_roots
 from ..profiles import PROFILES
 from ..schemas import MAX_EXTRA_BYTES
 from ..settings import get_setting
@@ -40,7 +41,7 @@ def service_info():
         media_profiles=[profile.describe() for profile in PROFILES.values()],
         default_profile=current_app.config["DEFAULT_PROFILE"],
         cache_stats=entries.cache_stats(),
-        cache_endpoints=[root + "/cache/" for root in entries.public_roots()],
+        cache_endpoints=[root + "/cache/" for root in public_roots()],
         limits={
             "default_ttl": get_setting("default_ttl"),
             "max_ttl": get_setting("max_ttl"),

@@ -1,0 +1,125 @@
+"""Job benchmarks: overhead against yt-dlp itself, remux, parallelism, duplicate storms, time to ready."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yt_dlp
+
+from mediacache.downloader import ffmpeg_dir_for_ytdlp, find_ffmpeg
+
+from .tools import Server, median
+
+
+def ytdlp_library_floor(url: str, codec: str, quality: str, ffmpeg_dir: str) -> float:
+    """The same work done directly with the yt-dlp library, in this already-warm process."""
+    with tempfile.TemporaryDirectory() as workdir:
+        options = {
+            "quiet": True, "no_warnings": True, "noprogress": True, "format": "bestaudio/best",
+            "outtmpl": f"{workdir}/%(id)s.%(ext)s", "ffmpeg_location": ffmpeg_dir,
+            "postprocessors": [{"key": "FFmpegExtractAudio", "preferredcodec": codec, "preferredquality": quality}],
+        }  # fmt: skip
+        started = time.perf_counter()
+        with yt_dlp.YoutubeDL(options) as ydl:
+            ydl.extract_info(url, download=True)
+        return time.perf_counter() - started
+
+
+def ytdlp_cli_time(url: str, codec: str, quality: str, ffmpeg_dir: str) -> float:
+    """``yt-dlp -x`` from the command line, interpreter start-up included (for reference only)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        command = [
+            str(Path(sys.executable).parent / "yt-dlp"), "-q", "-x", "--audio-format", codec,
+            "--audio-quality", quality, "--ffmpeg-location", ffmpeg_dir, "-o", f"{workdir}/%(id)s.%(ext)s", url,
+        ]  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def job_overhead(server: Server, origin, instance_dir: str, reps: int = 5) -> list[dict]:
+    """Queue → completed (polling every 50 ms) against the yt-dlp library floor, median of ``reps``."""
+    ffmpeg_dir = ffmpeg_dir_for_ytdlp(find_ffmpeg(None), instance_dir)
+    rows = []
+    cases = [("ogg-opus", "128000", "opus", "128K", 0), ("mp3", "192000", "mp3", "192K", reps)]
+    ytdlp_library_floor(origin.url("/media/song-15.mp3"), "opus", "128K", ffmpeg_dir)  # warm the floor's process
+    for profile, bitrate, codec, quality, offset in cases:
+        ours, floor = [], []
+        for index in range(reps):
+            # Different copies of the same file, so neither side reuses the other's work.
+            ours.append(server.time_job(url=origin.url(f"/media/song-{offset + index}.mp3"), profile=profile,
+                                        bitrate=bitrate))  # fmt: skip
+            floor.append(ytdlp_library_floor(origin.url(f"/media/song-{offset + index + 2 * reps}.mp3"), codec,
+                                             quality, ffmpeg_dir))  # fmt: skip
+        cli = ytdlp_cli_time(origin.url("/media/song.mp3"), codec, quality, ffmpeg_dir)
+        rows.append({
+            "name": f"1. job overhead, 180 s mp3 → {profile} {int(bitrate) // 1000}k",
+            "measured": median(ours), "floor": median(floor), "ratio": median(ours) / median(floor),
+            "target": "≤ 1.10", "ok": median(ours) / median(floor) <= 1.10,
+            "note": f"yt-dlp -x CLI: {cli:.2f} s",
+        })  # fmt: skip
+    return rows
+
+
+def remux_fast_path(server: Server, origin, reps: int = 3) -> dict:
+    """webm/opus → ogg-opus by remux, against the same source forced through a re-encode."""
+    remux = [server.time_job(url=origin.url(f"/media/song-{i}.webm"), profile="ogg-opus") for i in range(reps)]
+    encode = [server.time_job(url=origin.url(f"/media/song-{i + reps}.webm"), profile="ogg-opus", bitrate="64k")
+              for i in range(reps)]  # fmt: skip
+    ratio = median(encode) / median(remux)
+    return {"name": "2. remux fast path (re-encode time ÷ remux time)", "measured": median(remux),
+            "floor": median(encode), "ratio": ratio, "target": "≥ 10", "ok": ratio >= 10}  # fmt: skip
+
+
+def parallel_jobs(server: Server, origin, single: float, workers: int) -> dict:
+    """8 distinct files at once, against (8 / workers) × the single-job time."""
+    started = time.perf_counter()
+    ids = [server.queue(url=origin.url(f"/media/song-{i + 20}.mp3"), profile="ogg-opus")[2]["id"] for i in range(8)]
+    for media_id in ids:
+        assert server.wait(media_id)["status"] == "completed"
+    elapsed = time.perf_counter() - started
+    floor = 8 / workers * single
+    return {"name": f"3. 8 parallel jobs, {workers} workers", "measured": elapsed, "floor": floor,
+            "ratio": elapsed / floor, "target": "≤ 1.20", "ok": elapsed / floor <= 1.2}  # fmt: skip
+
+
+def duplicate_storm(server: Server, origin) -> dict:
+    """50 concurrent queue calls for one new URL: one entry, one download, one id for all."""
+    url = origin.url("/media/song-30.mp3")
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: server.queue(url=url, profile="ogg-opus"), range(50)))
+    ids = {body["id"] for _, _, body in answers}
+    created = sum(1 for status, _, _ in answers if status == 201)
+    server.wait(next(iter(ids)))
+    # One job makes two requests: yt-dlp's sniff during extraction, then the download.
+    downloads = origin.downloads("/media/song-30.mp3") / 2
+    ok = len(ids) == 1 and created == 1 and downloads == 1
+    return {"name": "6. duplicate storm: 50 calls → entries / downloads / ids", "measured": created,
+            "floor": 1, "ratio": downloads, "target": "1 / 1 / 1", "ok": ok,
+            "note": f"{created} entry, {downloads:g} download, {len(ids)} id"}  # fmt: skip
+
+
+def time_to_ready(server: Server, origin, reps: int = 3) -> dict:
+    """webm/opus as ogg-opus: completed within the bare download time + 0.2 s."""
+    import urllib.request
+
+    bare, ours = [], []
+    for index in range(reps):
+        started = time.perf_counter()
+        with urllib.request.urlopen(origin.url(f"/media/song-{index + 10}.webm")) as response:
+            response.read()
+        bare.append(time.perf_counter() - started)
+        ours.append(server.time_job(url=origin.url(f"/media/song-{index + 13}.webm"), profile="ogg-opus"))
+    extra = median(ours) - median(bare)
+    return {"name": "8. time to ready, webm → ogg-opus (s over bare download)", "measured": median(ours),
+            "floor": median(bare), "ratio": extra, "target": "≤ +0.20 s", "ok": extra <= 0.2}  # fmt: skip
+
+
+def storage_root(workdir: Path) -> Path:
+    """The server's static cache folder."""
+    return workdir / "static_cache"

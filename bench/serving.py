@@ -1,0 +1,70 @@
+"""HTTP benchmarks: the poll path against WSGI and Flask floors, file serving against nginx."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import http
+
+from .tools import Server, ensure_debian_tool, start_floor, start_nginx, wrk
+
+
+def poll_path(server: Server, media_id: str, seconds: int = 10) -> list[dict]:
+    """GET /api/media/<id> with a bearer token at 1, 16 and 64 keep-alive clients."""
+    if ensure_debian_tool("wrk", "wrk") is None:
+        return [{"name": "4. poll path", "skipped": "wrk is not available"}]
+    url = f"{server.live.base}/api/media/{media_id}"
+    body = json.dumps(http("GET", url, headers=server.headers)[2]).encode()
+    floors = {}
+    for kind in ("wsgi", "flask"):
+        process, base = start_floor(kind, body)
+        try:
+            target = f"{base}/api/media/{media_id}"
+            floors[kind] = {clients: wrk(target, clients, seconds) for clients in (1, 16, 64)}
+        finally:
+            process.terminate()
+            process.wait()
+    ours = {clients: wrk(url, clients, seconds, server.headers) for clients in (1, 16, 64)}
+    rows = []
+    for clients in (1, 16, 64):
+        mine, flask, bare = ours[clients], floors["flask"][clients], floors["wsgi"][clients]
+        ratio = mine.requests_per_second / flask.requests_per_second
+        target, ok = ("≥ 0.80", ratio >= 0.8) if clients == 16 else ("", True)
+        if clients == 64:
+            target, ok = "p99 ≤ 20 ms", mine.p99_ms <= 20
+        rows.append({
+            "name": f"4. poll path, {clients} client(s): req/s vs one-route Flask",
+            "measured": mine.requests_per_second, "floor": flask.requests_per_second, "ratio": ratio,
+            "target": target, "ok": ok,
+            "note": f"p50 {mine.p50_ms:.1f} ms, p99 {mine.p99_ms:.1f} ms; Flask p99 {flask.p99_ms:.1f} ms; "
+                    f"bare WSGI {bare.requests_per_second:.0f} req/s",
+        })  # fmt: skip
+    return rows
+
+
+def file_serving(server: Server, workdir: Path, origin, seconds: int = 10) -> list[dict]:
+    """A ~4 MiB file at 16 clients (whole and ranged), MiB/s against nginx on the same file."""
+    if ensure_debian_tool("wrk", "wrk") is None:
+        return [{"name": "5. file serving", "skipped": "wrk is not available"}]
+    done = server.wait(server.queue(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")[2]["id"])
+    nginx = start_nginx(workdir / "static_cache", workdir / "nginx")
+    if nginx is None:
+        return [{"name": "5. file serving", "skipped": "nginx is not available here"}]
+    process, nginx_base = nginx
+    size_mib = done["size_bytes"] / 1024**2
+    rows = []
+    try:
+        for label, headers in (("whole file", {}), ("Range 1 MiB", {"Range": "bytes=1048576-2097151"})):
+            mine = wrk(server.live.base + done["path"], 16, seconds, headers)
+            theirs = wrk(nginx_base + done["path"], 16, seconds, headers)
+            ratio = mine.mib_per_second / theirs.mib_per_second
+            rows.append({
+                "name": f"5. file serving, {size_mib:.1f} MiB, 16 clients, {label} (MiB/s vs nginx)",
+                "measured": mine.mib_per_second, "floor": theirs.mib_per_second, "ratio": ratio,
+                "target": "≥ 0.50", "ok": ratio >= 0.5,
+            })  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait()
+    return rows

@@ -1,0 +1,90 @@
+"""What token checks need to know about accounts, without a database query on every request.
+
+A poll loop presents the same token many times a second. Accounts and revocations are
+kept in memory for a few seconds; this process forgets an account the moment it
+changes it (so logout, password change, disable and delete act at once here), and the
+short lifetime bounds how long a change made elsewhere (the CLI) takes to be seen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ROLE_ADMIN, RevokedToken, User
+from .timeutil import utcnow
+
+EXTENSION_KEY = "mediacache.authcache"
+LIFETIME = 5.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The account behind a token, as the routes need it."""
+
+    id: int
+    username: str
+    email: str | None
+    role: str
+    active: bool
+    token_version: int
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this account may use the admin routes."""
+        return self.role == ROLE_ADMIN
+
+
+class AuthCache:
+    """Accounts by id and revoked token ids, each remembered for LIFETIME seconds."""
+
+    def __init__(self, app: Flask) -> None:
+        self._lock = threading.Lock()
+        self._principals: dict[int, tuple[float, Principal | None]] = {}
+        self._revoked: set[str] = set()
+        self._revoked_loaded_at = float("-inf")
+        app.extensions[EXTENSION_KEY] = self
+
+    def principal(self, user_id: int) -> Principal | None:
+        """The account, or None if it no longer exists."""
+        now = time.monotonic()
+        cached = self._principals.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        user = db.session.get(User, user_id)
+        principal = None
+        if user is not None:
+            principal = Principal(user.id, user.username, user.email, user.role, user.active, user.token_version)
+        with self._lock:
+            self._principals[user_id] = (now + LIFETIME, principal)
+        return principal
+
+    def forget(self, user_id: int) -> None:
+        """Drop an account this process just changed, so the next request reads it afresh."""
+        with self._lock:
+            self._principals.pop(user_id, None)
+
+    def is_revoked(self, jti: str) -> bool:
+        """Whether a token was logged out."""
+        now = time.monotonic()
+        if now - self._revoked_loaded_at > LIFETIME:
+            rows = db.session.scalars(select(RevokedToken.jti).where(RevokedToken.expires_at > utcnow())).all()
+            with self._lock:
+                self._revoked = set(rows) | {jti for jti in self._revoked if jti in rows}
+                self._revoked_loaded_at = now
+        return jti in self._revoked
+
+    def revoked(self, jti: str) -> None:
+        """Remember a revocation this process just stored."""
+        with self._lock:
+            self._revoked.add(jti)
+
+
+def auth_cache() -> AuthCache:
+    """The app's cache."""
+    return current_app.extensions[EXTENSION_KEY]
