@@ -15,8 +15,10 @@ def main() -> int:
     """Build the app and serve it until interrupted."""
     import os
 
+    from mediacache.jobs import limit_malloc_arenas
     from mediacache.logconfig import configure_logging
 
+    limit_malloc_arenas()  # before any thread starts
     configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
     try:
         app = create_app()

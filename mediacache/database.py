@@ -18,7 +18,9 @@ from .extensions import db
 
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
-MIGRATIONS: list[tuple[int, list[str]]] = []
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (2, ["CREATE INDEX IF NOT EXISTS ix_media_created_id ON media (created_at, id)"]),
+]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 
 

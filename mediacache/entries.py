@@ -17,7 +17,7 @@ from .extensions import db
 from .jobs import RUNNING_STATES, get_runner
 from .locking import entry_lock
 from .models import Media, RequestLog, User
-from .pagination import paginate
+from .pagination import MAX_LIMIT, count_rows, envelope
 from .presenter import is_valid_row, render_media, row_cache
 from .profiles import resolve_variant
 from .settings import get_setting
@@ -299,8 +299,15 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
         ))  # fmt: skip
     sort = filters["sort"]
     column = getattr(Media, sort.lstrip("-"))
-    query = query.order_by(column.desc() if sort.startswith("-") else column.asc(), Media.id)
-    return paginate(query, filters["page"], filters["limit"], render)
+    # The tie-breaker follows the sort's direction, so an index on (column, id) serves both.
+    order = (column.desc(), Media.id.desc()) if sort.startswith("-") else (column.asc(), Media.id.asc())
+    ids_query = query.with_only_columns(Media.id).order_by(*order)
+    limit = min(filters["limit"], MAX_LIMIT)
+    # Page through ids alone (an index walk), then load only the rows of this page.
+    page_ids = db.session.scalars(ids_query.limit(limit).offset((filters["page"] - 1) * limit)).all()
+    rows = {media.id: media for media in db.session.scalars(select(Media).where(Media.id.in_(page_ids)))}
+    items = [render(rows[media_id]) for media_id in page_ids if media_id in rows]
+    return envelope(items, filters["page"], limit, count_rows(ids_query))
 
 
 def cache_stats() -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Extension objects, created unbound and attached in create_app()."""
 
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
+
+from .jwtmanager import VerifyingOnceJWTManager
 
 
 class Base(DeclarativeBase):
@@ -12,7 +13,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-jwt = JWTManager()
+jwt = VerifyingOnceJWTManager()
 # No default limits: each route that needs one declares it, so polling clients
 # are never throttled by accident.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

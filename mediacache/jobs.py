@@ -140,6 +140,7 @@ class JobRunner:
             metrics = get_metrics(self.app)
             if metrics is not None and outcome != "skipped":
                 metrics.job_finished(outcome, time.monotonic() - started)
+            release_free_memory()
 
 
 class ProgressReporter:
@@ -165,3 +166,31 @@ class ProgressReporter:
 def get_runner(app: Flask) -> JobRunner:
     """The app's job runner."""
     return app.extensions[EXTENSION_KEY]
+
+
+def release_free_memory() -> None:
+    """Give memory freed by a finished job back to the system (glibc keeps it otherwise)."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc():
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread heaps: a threaded server otherwise grows one per thread and keeps them."""
+    if _libc is not None and hasattr(_libc, "mallopt"):
+        _libc.mallopt(M_ARENA_MAX, arenas)

@@ -84,6 +84,8 @@ class Media(db.Model):
         # Expiry sweeps scan live rows by expiry time only.
         Index("ix_media_state_expires", "cache_state", "expires_at"),
         Index("ix_media_state_retained", "cache_state", "retained_until"),
+        # Listings page by creation time; with the id it covers "ORDER BY created_at, id" and its OFFSET.
+        Index("ix_media_created_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
@@ -112,7 +114,7 @@ class Media(db.Model):
     ttl: Mapped[int]
     requested_by: Mapped[str | None] = mapped_column(String(32), index=True)
     hits: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]

@@ -23,6 +23,7 @@ from .settings import get_setting
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
+OPUS_SAMPLE_RATE = 48_000
 
 
 def variant_of(media: Media) -> Variant:
@@ -151,6 +152,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
 def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:
     """Length, codec, bitrate, sample rate and channels of the finished file."""
     facts = metadata.read_stream_info(output)
+    if variant.profile.audio_codec == "opus" and facts.get("duration"):
+        facts["sample_rate"] = facts.get("sample_rate") or OPUS_SAMPLE_RATE  # Opus always decodes at 48 kHz
     if not all(facts.get(key) for key in ("duration", "sample_rate", "channels")):
         # mutagen reads no Matroska/WebM and no Opus sample rate; ffmpeg's own report fills the gaps.
         streams = downloader.probe(ffmpeg, output)

@@ -98,3 +98,23 @@ def test_configured_admin_password_is_never_logged(tmp_path, caplog):
     assert "admin-test-password" not in caplog.text
     assert app.config["SECRET_KEY"] not in caplog.text
     login(app.test_client(), "boss", "admin-test-password")
+
+
+def test_pending_migrations_run_once_on_start(tmp_path):
+    """A database from before migration 2 gains its index and the new version on the next start."""
+    from sqlalchemy import text
+
+    from mediacache.database import SCHEMA_VERSION
+    from mediacache.extensions import db
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    with app.app_context():
+        db.session.execute(text("DROP INDEX ix_media_created_id"))
+        db.session.execute(text("UPDATE schema_version SET version = 1"))
+        db.session.commit()
+    restarted = create_app(settings)
+    with restarted.app_context():
+        indexes = {row[1] for row in db.session.execute(text("PRAGMA index_list('media')"))}
+        assert "ix_media_created_id" in indexes
+        assert db.session.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION == 2

@@ -11,6 +11,7 @@ from ..openapi import documented
 from ..presenter import remaining_seconds
 
 bp = Blueprint("files", __name__)
+FILE_BLOCK_SIZE = 256 * 1024
 
 
 @bp.get("/cache/<media_id>/<file_name>")
@@ -26,8 +27,34 @@ def serve_file(media_id: str, file_name: str):
         raise NotFound("No such file is being served (it may have expired or been deleted).")
     get_access_counter().record(row["id"])
     response = send_file(path, mimetype=row["mime_type"], conditional=True, etag=True, max_age=remaining_seconds(row))
+    if response.status_code == 206:
+        _stream_range_from_file(response, path)
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, Accept-Ranges, ETag"
     response.cache_control.public = True
     response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+def _stream_range_from_file(response, path) -> None:
+    """Send a byte range in large blocks.
+
+    werkzeug answers a Range by iterating the file in 8 KiB pieces; reading the range in
+    256 KiB blocks does the same work in a fraction of the time.
+    """
+    start, stop = response.content_range.start, response.content_range.stop
+    response.response.close()
+    response.response = _file_range(path, start, stop - start)
+    response.direct_passthrough = True
+
+
+def _file_range(path, start: int, length: int):
+    """Yield ``length`` bytes of the file from ``start``."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        while length > 0:
+            block = handle.read(min(FILE_BLOCK_SIZE, length))
+            if not block:
+                return
+            length -= len(block)
+            yield block
