@@ -43,4 +43,7 @@ if __name__ == "__main__":
 
     payload = Path(body_file).read_bytes()
     application = bare_wsgi(payload) if kind == "wsgi" else one_route_flask(payload)
+    import logging
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # as mediacache does
     serve(application, host="127.0.0.1", port=port, threads=8, ident="floor", _quiet=True)

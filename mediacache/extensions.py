@@ -14,6 +14,6 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 jwt = VerifyingOnceJWTManager()
-# No default limits: each route that needs one declares it, so polling clients
-# are never throttled by accident.
+# No default limits: each route that needs one declares it, so polling clients are
+# never throttled by accident (see register_limiter for the per-request check).
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

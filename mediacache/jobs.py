@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -170,6 +171,8 @@ def get_runner(app: Flask) -> JobRunner:
 
 def release_free_memory() -> None:
     """Give memory freed by a finished job back to the system (glibc keeps it otherwise)."""
+    # yt-dlp leaves reference cycles (downloader <-> extractors); free them before trimming.
+    gc.collect()
     if _libc is not None:
         _libc.malloc_trim(0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -43,9 +44,15 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
 def public_roots() -> list[str]:
     """Base URLs the files are reachable under: the public URL (else this request's host), then CDN roots."""
     config = current_app.config
-    primary = config["PUBLIC_URL"] or (request.host_url if has_request_context() else None)
+    primary = config["PUBLIC_URL"] or (_request_root(request.scheme, request.host) if has_request_context() else None)
     roots = [primary] if primary else []
     return [root.rstrip("/") for root in roots + config["EXTERNAL_ENDPOINTS"]]
+
+
+@lru_cache(maxsize=64)
+def _request_root(scheme: str, host: str) -> str:
+    # What request.host_url gives, without rebuilding the URL on every poll.
+    return f"{scheme}://{host}"
 
 
 def web_path(row: dict[str, Any]) -> str | None:

@@ -46,6 +46,9 @@ def test_game_server_flow_over_http(server, media_server):
     assert done["status"] == "completed" and done["endpoints"][0].startswith(server.base)
     status, file_headers, data = server("GET", done["path"], headers={"Range": "bytes=0-3"})
     assert status == 206 and data == b"OggS" and file_headers["Access-Control-Allow-Origin"] == "*"
+    whole = server("GET", done["path"])[2]
+    status, file_headers, middle = server("GET", done["path"], headers={"Range": "bytes=1000-20999"})
+    assert status == 206 and middle == whole[1000:21000] and file_headers["Content-Length"] == "20000"
 
 
 def test_sigkill_during_a_download_then_restart_completes_the_entry(server, media_server, tmp_path):

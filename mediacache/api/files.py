@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, send_file
+from flask import Blueprint, request, send_file
 
 from .. import entries, storage
 from ..accounting import get_access_counter
@@ -37,14 +37,22 @@ def serve_file(media_id: str, file_name: str):
 
 
 def _stream_range_from_file(response, path) -> None:
-    """Send a byte range in large blocks.
+    """Send a byte range in large blocks, straight from the file where the server can.
 
-    werkzeug answers a Range by iterating the file in 8 KiB pieces; reading the range in
-    256 KiB blocks does the same work in a fraction of the time.
+    werkzeug answers a Range by iterating the file in 8 KiB pieces, and waitress spools
+    any large iterated body through a temporary file. Waitress's own file wrapper, handed
+    a file seeked to the range's start, sends exactly Content-Length bytes from it.
     """
     start, stop = response.content_range.start, response.content_range.stop
     response.response.close()
-    response.response = _file_range(path, start, stop - start)
+    wrapper = request.environ.get("wsgi.file_wrapper")
+    if wrapper is not None and getattr(wrapper, "__module__", "").startswith("waitress"):
+        handle = open(path, "rb")  # noqa: SIM115 — waitress closes it once sent
+        handle.seek(start)
+        response.response = wrapper(handle, FILE_BLOCK_SIZE)
+    else:
+        # Other servers' wrappers may read to the end of the file: bound it ourselves.
+        response.response = _file_range(path, start, stop - start)
     response.direct_passthrough = True
 
 
