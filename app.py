@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from mediacache import create_app
@@ -27,15 +28,20 @@ def main() -> int:
         return 2
     from waitress import serve
 
-    from mediacache.lifecycle import recover_on_start, start_scheduler
+    from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 
     # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
     recover_on_start(app)
     start_scheduler(app)
 
     host, port = app.config["HOST"], app.config["PORT"]
+    # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
-    serve(app, host=host, port=port, threads=app.config["THREADS"], ident="mediacache")
+    try:
+        serve(app, host=host, port=port, threads=app.config["THREADS"], ident="mediacache")
+    finally:
+        stop_scheduler(app)
     return 0
 
 

@@ -141,7 +141,9 @@ class JobRunner:
             metrics = get_metrics(self.app)
             if metrics is not None and outcome != "skipped":
                 metrics.job_finished(outcome, time.monotonic() - started)
-            release_free_memory()
+            if self.pending_count() <= 1:
+                # Only when the pool goes idle: a full collection would stall the next job of a burst.
+                release_free_memory()
 
 
 class ProgressReporter:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import time
 
 from flask import Flask, g, request
@@ -30,18 +33,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure_logging(log_format: str) -> None:
-    """Root logging for the server process."""
-    handler = logging.StreamHandler()
+def configure_logging(log_format: str) -> logging.handlers.QueueListener:
+    """Root logging for the server process: request threads enqueue, one thread writes.
+
+    Writing from every request thread made them queue on the handler's lock while one of
+    them waited on the disk; under load that, not the work, set the response time.
+    """
+    stream = logging.StreamHandler()
     if log_format == "json":
-        handler.setFormatter(JsonFormatter())
+        stream.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, stream, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)  # write out what is queued when the server stops
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
     root.setLevel(logging.INFO)
     # waitress warns on every burst that queues requests; that is normal load, not news.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    return listener
 
 
 def register_request_logging(app: Flask) -> None:

@@ -153,3 +153,29 @@ def read_stream_info(path: Path) -> dict[str, Any]:
         "sample_rate": getattr(info, "sample_rate", None),
         "channels": getattr(info, "channels", None),
     }
+
+
+def audio_streams(path: Path):
+    """Codec, bitrate, length, rate and channels of an MP3/Ogg/FLAC file by mutagen; None for other containers.
+
+    Much cheaper than running ffmpeg to probe, and these are the common audio sources.
+    """
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    from .profiles import SourceStreams
+
+    codecs = {MP3: "mp3", OggOpus: "opus", OggVorbis: "vorbis", FLAC: "flac"}
+    try:
+        audio = mutagen.File(path)
+    except (mutagen.MutagenError, OSError, ValueError):
+        return None
+    codec = codecs.get(type(audio))
+    if codec is None or not getattr(audio.info, "length", 0):
+        return None
+    length = float(audio.info.length)
+    bitrate = getattr(audio.info, "bitrate", 0) or int(path.stat().st_size * 8 / length)
+    sample_rate = getattr(audio.info, "sample_rate", None) or (48_000 if codec == "opus" else None)
+    return SourceStreams(codec, None, None, bitrate, length, sample_rate, getattr(audio.info, "channels", None), None)

@@ -101,7 +101,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
     _transition(media.id, ("downloading",), status="processing")
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
-    streams = downloader.probe(ffmpeg, source)
+    streams = metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
         raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
     if max_duration and streams.duration and streams.duration > max_duration:

@@ -71,3 +71,15 @@ def test_sigkill_during_a_download_then_restart_completes_the_entry(server, medi
     assert [f.name for f in files] == [Path(done["path"]).name]
     assert abs(done["length_ms"] - 30_000) < 300, "the published file must be whole"
     assert not temp.exists()
+
+
+def test_a_polite_stop_keeps_the_hits_counted_in_memory(server, media_server):
+    headers = auth_header(token(server))
+    _, _, body = server("POST", "/api/media/queue", body={"url": media_server.url("/media/tone.mp3")}, headers=headers)
+    done = poll(server, body["id"], headers)
+    for _ in range(3):
+        assert server("GET", done["path"])[0] == 200
+    server.stop()  # SIGTERM, as systemd sends
+    assert server.process.returncode == 0
+    server.start()
+    assert server("GET", f"/api/media/{body['id']}", headers=headers)[2]["hits"] == 3

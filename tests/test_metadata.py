@@ -106,3 +106,17 @@ def test_file_tags_win_over_a_generic_page_title():
     info = {"title": "tone-4711", "extractor_key": "Generic", "webpage_url": "http://x/tone.mp3"}
     meta = describe_info(info, file_tags={"title": "Sine Song", "artist": "Test Artist", "genre": "electronic"})
     assert (meta["title"], meta["artist"], meta["genre"]) == ("Sine Song", "Test Artist", ["electronic"])
+
+
+def test_quick_audio_facts_agree_with_ffmpegs_probe(media_folder):
+    """The mutagen shortcut must decide remux-or-encode exactly as ffmpeg's probe would."""
+    from mediacache.downloader import find_ffmpeg, probe
+    from mediacache.metadata import audio_streams
+
+    quick = audio_streams(media_folder / "tone.mp3")
+    full = probe(find_ffmpeg(None), media_folder / "tone.mp3")
+    assert quick.audio_codec == full.audio_codec == "mp3"
+    assert abs(quick.bitrate - full.bitrate) <= 0.05 * full.bitrate
+    assert abs(quick.duration - full.duration) < 0.1 and quick.video_codec is None
+    assert audio_streams(media_folder / "tone.webm") is None  # Matroska: left to ffmpeg
+    assert audio_streams(media_folder / "clip.mp4") is None
