@@ -32,7 +32,6 @@ class JobRunner:
         self._cancel: dict[str, threading.Event] = {}
         self._progress: dict[str, dict[str, Any]] = {}
         self._futures: dict[str, Future] = {}
-        self._busy = 0
         self.size = 0
         if app is not None:
             self.init_app(app)
@@ -61,11 +60,11 @@ class JobRunner:
 
     def busy_count(self) -> int:
         """Workers running a job right now."""
-        return self._busy
+        return sum(1 for future in list(self._futures.values()) if future.running())
 
     def waiting_count(self) -> int:
-        """Jobs submitted and waiting for a worker."""
-        return max(0, self.pending_count() - self._busy)
+        """Jobs submitted and not yet started by a worker."""
+        return sum(1 for future in list(self._futures.values()) if not future.running() and not future.done())
 
     def submit(self, media_id: str) -> None:
         """Run the entry's job as soon as a worker is free."""
@@ -123,8 +122,6 @@ class JobRunner:
         reporter = ProgressReporter(self, media_id)
         started = time.monotonic()
         outcome = "crashed"
-        with self._lock:
-            self._busy += 1
         try:
             with self.app.app_context():
                 try:
@@ -135,7 +132,6 @@ class JobRunner:
             log.exception("job %s crashed", media_id)
         finally:
             with self._lock:
-                self._busy -= 1
                 self._cancel.pop(media_id, None)
                 self._progress.pop(media_id, None)
             metrics = get_metrics(self.app)

@@ -52,26 +52,32 @@ def process_entry(media_id: str, cancel: threading.Event, report) -> str:
         max_filesize=get_setting("max_filesize"),
     )
     workdir = storage.fresh_temp_dir(media_id)
+    failure: tuple[str, str] | None = None
+    cancelled = False
     try:
         _produce(media, workdir, control, report)
-        outcome = "completed"
+        return "completed"
     except JobCancelled:
-        _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
-        outcome = "cancelled"
+        cancelled = True
     except JobError as exc:
-        outcome = _fail(media_id, exc.code, exc.message)
+        failure = (exc.code, exc.message)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            outcome = _fail(media_id, "STORAGE_FULL", "The disk filled up while this file was being made.")
+            failure = ("STORAGE_FULL", "The disk filled up while this file was being made.")
         else:
             log.exception("job %s: file error", media_id)
-            outcome = _fail(media_id, "INTERNAL_ERROR", "A file operation failed on the server.")
+            failure = ("INTERNAL_ERROR", "A file operation failed on the server.")
     except Exception:
         log.exception("job %s failed unexpectedly", media_id)
-        outcome = _fail(media_id, "INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
+        failure = ("INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
     finally:
+        # Before the final status: a client that sees the job end never sees its leftovers.
         storage.remove_temp_dir(media_id)
-    return outcome
+    if cancelled:
+        _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
+        return "cancelled"
+    assert failure is not None
+    return _fail(media_id, *failure)
 
 
 def _fail(media_id: str, code: str, message: str) -> str:
@@ -134,6 +140,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     if not make_room(size):
         raise JobError("STORAGE_FULL", f"No room for {size} more bytes under the cache size limit.", 507)
     storage.publish(media.id, output, file_name)
+    storage.remove_temp_dir(media.id)
     now = utcnow()
     completed = _transition(
         media.id, ("processing",),

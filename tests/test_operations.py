@@ -161,6 +161,7 @@ def test_metrics_need_an_admin_token(client, user):
 
 def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client, admin, media_server):
     completed(client, admin, media_server.url("/media/tone.mp3"))
+    assert app.extensions["mediacache.jobs"].wait_idle(20)  # the worker tidies up after the final status
     from mediacache import lifecycle
 
     with app.app_context():
