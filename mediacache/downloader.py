@@ -148,6 +148,9 @@ def probe(ffmpeg: str, path: Path) -> SourceStreams:
         duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     overall = _OVERALL_BITRATE.search(report)
     bitrate = audio_bitrate or (int(overall.group(1)) * 1000 if overall and video_codec is None else None)
+    if bitrate is None and video_codec is None and duration:
+        # Some containers report no rate ("bitrate: N/A"); without one the remux check would always fail.
+        bitrate = int(path.stat().st_size * 8 / duration)
     return SourceStreams(
         audio_codec, video_codec, height, bitrate, duration, sample_rate, channels, _global_tags(report)
     )
