@@ -71,3 +71,22 @@ def media_server(media_folder):
     server = MediaServer(media_folder).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def configured(tmp_path):
+    """Build an app with extra settings: ``app, client, admin_headers = configured(WORKERS=1)``.
+
+    Every app it builds has its jobs stopped when the test ends.
+    """
+    built = []
+
+    def build(**overrides):
+        application = create_app(make_settings(tmp_path, **overrides))
+        built.append(application)
+        test_client = application.test_client()
+        return application, test_client, auth_header(login(test_client, "admin", ADMIN_PASSWORD)["token"])
+
+    yield build
+    for application in built:
+        application.extensions["mediacache.jobs"].shutdown()

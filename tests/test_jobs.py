@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mediacache import create_app
 from mediacache.downloader import Control, JobCancelled, JobError, convert, find_ffmpeg
 from mediacache.extensions import db
 from mediacache.models import Media
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import wait_for_entry
 
 
 def processes_mentioning(marker: str) -> list[int]:
@@ -51,29 +50,23 @@ def test_a_stopped_transcode_kills_ffmpeg(tmp_path, stalled_source, stop):
     assert processes_mentioning(stalled_source.name) == []
 
 
-def test_job_timeout_fails_a_trickling_download_and_cleans_up(tmp_path, media_server):
+def test_job_timeout_fails_a_trickling_download_and_cleans_up(configured, media_server):
     media_server.trickle_delay = 0.2
-    app = create_app(make_settings(tmp_path, JOB_TIMEOUT=2))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    app, client, headers = configured(JOB_TIMEOUT=2)
     response = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")}, headers=headers)
     body = wait_for_entry(client, response.json["id"], headers, timeout=30)
     assert body["status"] == "failed" and body["error"]["code"] == "TIMEOUT"
     assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / body["id"]).exists()
-    app.extensions["mediacache.jobs"].shutdown()
 
 
-def test_a_hanging_source_cannot_hold_a_worker(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, JOB_TIMEOUT=3, WORKERS=1))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_a_hanging_source_cannot_hold_a_worker(configured, media_server):
+    _app, client, headers = configured(JOB_TIMEOUT=3, WORKERS=1)
     hanging = client.post("/api/media/queue", json={"url": media_server.url("/hang")}, headers=headers).json
     after = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
     failed = wait_for_entry(client, hanging["id"], headers, timeout=30)
     assert failed["status"] == "failed" and failed["error"]["code"] in ("TIMEOUT", "UPSTREAM_TIMEOUT")
     # The only worker was freed: the next job ran.
     assert wait_for_entry(client, after["id"], headers, timeout=30)["status"] == "completed"
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 def test_cancelled_download_leaves_no_temp_files_and_no_processes(app, client, admin, media_server):

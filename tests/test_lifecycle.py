@@ -123,7 +123,6 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     lost = completed(client, headers, media_server.url("/media/other.mp3"))
     retained = completed(client, headers, media_server.url("/media/tone.webm"))
     client.delete(f"/api/media/{retained['id']}", headers=headers)
-    app.extensions["mediacache.jobs"].shutdown()
 
     # What a crash leaves behind: a row cut off mid-job with a partial file, a vanished file,
     # a retained file that vanished, and folders nobody knows.
@@ -166,10 +165,8 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     restarted.extensions["mediacache.jobs"].shutdown()
 
 
-def test_retained_files_are_purged_oldest_first_to_make_room(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=120_000))  # room for two ~49 KB files
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_retained_files_are_purged_oldest_first_to_make_room(configured, media_server):
+    app, client, headers = configured(MAX_CACHE_BYTES=120_000)  # room for two ~49 KB files
     first = completed(client, headers, media_server.url("/media/tone.mp3"))
     second = completed(client, headers, media_server.url("/media/other.mp3"))
     client.delete(f"/api/media/{first['id']}", headers=headers)
@@ -179,24 +176,18 @@ def test_retained_files_are_purged_oldest_first_to_make_room(tmp_path, media_ser
     assert third["valid"]
     states = {b["id"]: b["cache_state"] for b in client.get("/api/media", headers=headers).json["items"]}
     assert states[first["id"]] == "purged" and states[second["id"]] == "deleted"
-    app.extensions["mediacache.jobs"].shutdown()
 
 
-def test_when_live_files_fill_the_cache_new_queue_calls_get_507(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=60_000))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_when_live_files_fill_the_cache_new_queue_calls_get_507(configured, media_server):
+    _app, client, headers = configured(MAX_CACHE_BYTES=60_000)
     live = completed(client, headers, media_server.url("/media/tone.mp3"))
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/other.mp3")}, headers=headers)
     assert response.status_code == 507 and response.json["error"]["code"] == "STORAGE_FULL"
     assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True  # never evicted
-    app.extensions["mediacache.jobs"].shutdown()
 
 
-def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=100_000))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(configured, media_server):
+    app, client, headers = configured(MAX_CACHE_BYTES=100_000)
     live = completed(client, headers, media_server.url("/media/tone.mp3"))
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3"), "profile": "flac"},
                            headers=headers)  # fmt: skip
@@ -204,7 +195,6 @@ def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(tmp_path, med
     assert failed["status"] == "failed" and failed["error"]["code"] == "STORAGE_FULL"
     assert not (Path(app.config["STATIC_CACHE"]) / failed["id"]).exists()
     assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 @pytest.fixture
@@ -237,4 +227,3 @@ def test_real_enospc_fails_only_that_entry_and_leaves_no_partial_files(tmp_path,
     assert client.get(f"/api/media/{small['id']}", headers=headers).json["valid"] is True
     assert client.get(small["path"]).status_code == 200
     assert client.get("/api/users/me", headers=headers).status_code == 200  # the database is fine
-    app.extensions["mediacache.jobs"].shutdown()

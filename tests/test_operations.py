@@ -249,14 +249,11 @@ def test_capacity_probe_and_sweep(app, client, admin, media_server):
     assert client.post("/api/admin/sweep", headers=auth_header(login(client, "admin", ADMIN_PASSWORD)["token"]))
 
 
-def test_quota_percent_with_a_cache_limit(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_CACHE_BYTES=1_000_000))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_quota_percent_with_a_cache_limit(configured, media_server):
+    _app, client, headers = configured(MAX_CACHE_BYTES=1_000_000)
     body = completed(client, headers, media_server.url("/media/tone.mp3"))
     report = client.get("/api/admin/capacity", headers=headers).json
     assert report["quota_used_percent"] == round(body["size_bytes"] / 1_000_000 * 100, 2)
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 def test_backup_cli_copies_the_live_database(app, client, admin, tmp_path):

@@ -55,7 +55,6 @@ def test_public_url_and_external_endpoints_build_the_endpoints(tmp_path, media_s
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
     body = completed(client, headers, media_server.url("/media/tone.mp3"))
     assert body["endpoints"] == ["https://media.example.org" + body["path"], "https://cdn.example.net" + body["path"]]
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 def test_same_url_again_returns_409_with_the_existing_entry_at_top_level(client, admin, media_server):
@@ -161,10 +160,8 @@ def test_playlist_refusal_points_to_the_lookup_route(client, admin):
     assert "/api/ytdlp" in response.json["error"]["message"]
 
 
-def test_private_targets_are_refused_by_default(tmp_path):
-    app = create_app(make_settings(tmp_path, ALLOW_PRIVATE_URLS=False))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_private_targets_are_refused_by_default(configured):
+    _app, client, headers = configured(ALLOW_PRIVATE_URLS=False)
     for url in ("http://127.0.0.1/a.mp3", "http://localhost/a.mp3", "http://10.0.0.8/a.mp3", "http://[::1]/a.mp3"):
         response = queue(client, headers, url=url)
         assert response.status_code == 403 and response.json["error"]["code"] == "URL_NOT_ALLOWED", url

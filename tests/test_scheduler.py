@@ -8,7 +8,7 @@ from datetime import timedelta
 from mediacache import create_app, lifecycle
 from mediacache.extensions import db
 from mediacache.models import Media
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import make_settings, wait_for_entry
 
 
 def test_scheduler_starts_once_with_every_job_of_the_table(tmp_path):
@@ -26,10 +26,8 @@ def test_scheduler_can_be_turned_off(tmp_path):
     assert lifecycle.start_scheduler(app) is None
 
 
-def test_scheduled_sweep_expires_entries_on_its_own(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, SCHEDULER=True, SWEEP_INTERVAL=1))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
+    app, client, headers = configured(SCHEDULER=True, SWEEP_INTERVAL=1)
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
     wait_for_entry(client, body["id"], headers)
     with app.app_context():
@@ -44,4 +42,3 @@ def test_scheduled_sweep_expires_entries_on_its_own(tmp_path, media_server):
             time.sleep(0.1)
     finally:
         lifecycle.stop_scheduler(app)
-        app.extensions["mediacache.jobs"].shutdown()

@@ -64,12 +64,9 @@ def recorder():
 
 
 @pytest.fixture
-def guarded(tmp_path):
-    """An app with the SSRF guard on (the default)."""
-    app = create_app(make_settings(tmp_path, ALLOW_PRIVATE_URLS=False))
-    client = app.test_client()
-    yield app, client, auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    app.extensions["mediacache.jobs"].shutdown()
+def guarded(configured):
+    """An app with the SSRF guard on (the default): (app, client, admin headers)."""
+    return configured(ALLOW_PRIVATE_URLS=False)
 
 
 PRIVATE_FORMS = [
@@ -136,12 +133,9 @@ def trusted_origin(media_folder):
 
 
 @pytest.fixture
-def guarded_with_trusted_origin(tmp_path):
+def guarded_with_trusted_origin(configured):
     """SSRF guard on, with only 127.0.0.2 exempt (as a self-hoster would allow one LAN host)."""
-    app = create_app(make_settings(tmp_path, ALLOW_PRIVATE_URLS=False, ALLOWED_NETWORKS="127.0.0.2/32"))
-    client = app.test_client()
-    yield app, client, auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    app.extensions["mediacache.jobs"].shutdown()
+    return configured(ALLOW_PRIVATE_URLS=False, ALLOWED_NETWORKS="127.0.0.2/32")
 
 
 def test_the_allowed_network_itself_works(guarded_with_trusted_origin, trusted_origin):
@@ -182,28 +176,22 @@ def test_redirect_to_a_local_file_is_never_followed(client, admin, media_server)
     assert b"root:" not in lookup.data
 
 
-def test_blocked_and_allowed_domains(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, BLOCKED_DOMAINS="example.org", ALLOWED_DOMAINS="127.0.0.1,example.org"))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_blocked_and_allowed_domains(configured, media_server):
+    _app, client, headers = configured(BLOCKED_DOMAINS="example.org", ALLOWED_DOMAINS="127.0.0.1,example.org")
     blocked = client.post("/api/media/queue", json={"url": "https://cdn.example.org/a.mp3"}, headers=headers)
     assert blocked.status_code == 403 and "blocked" in blocked.json["error"]["message"]
     elsewhere = client.post("/api/media/queue", json={"url": "http://localhost/a.mp3"}, headers=headers)
     assert elsewhere.status_code == 403 and "allowed sites" in elsewhere.json["error"]["message"]
     ok = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
     assert wait_for_entry(client, ok.json["id"], headers)["status"] == "completed"
-    app.extensions["mediacache.jobs"].shutdown()
 
 
-def test_blocked_extractor_is_not_used(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, BLOCKED_EXTRACTORS="generic"))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_blocked_extractor_is_not_used(configured, media_server):
+    _app, client, headers = configured(BLOCKED_EXTRACTORS="generic")
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
     failed = wait_for_entry(client, response.json["id"], headers)
     assert failed["status"] == "failed" and failed["error"]["code"] == "UNSUPPORTED_URL"
     assert media_server.requests == []
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 # --- untrusted media ------------------------------------------------------------------------
@@ -218,10 +206,8 @@ def test_no_file_with_an_unsafe_extension_is_written(app, client, admin, media_s
     assert written == []
 
 
-def test_max_duration_is_checked_before_downloading(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_DURATION=10))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_max_duration_is_checked_before_downloading(configured, media_server):
+    _app, client, headers = configured(MAX_DURATION=10)
     response = client.post("/api/media/queue", json={"url": media_server.url("/jsonld.html")}, headers=headers)
     failed = wait_for_entry(client, response.json["id"], headers)
     assert failed["status"] == "failed" and failed["error"]["code"] == "TOO_LONG"
@@ -230,13 +216,10 @@ def test_max_duration_is_checked_before_downloading(tmp_path, media_server):
     direct = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3")}, headers=headers)
     assert wait_for_entry(client, direct.json["id"], headers)["error"]["code"] == "TOO_LONG"
     assert before_download < media_server.downloads("/media/long.mp3") - before_download
-    app.extensions["mediacache.jobs"].shutdown()
 
 
-def test_max_filesize_counts_bytes_even_without_content_length(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, MAX_FILESIZE=100_000))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_max_filesize_counts_bytes_even_without_content_length(configured, media_server):
+    app, client, headers = configured(MAX_FILESIZE=100_000)
     for path in ("/nolength/long.mp3", "/media/long.mp3"):
         response = client.post("/api/media/queue", json={"url": media_server.url(path)}, headers=headers)
         failed = wait_for_entry(client, response.json["id"], headers)
@@ -244,7 +227,6 @@ def test_max_filesize_counts_bytes_even_without_content_length(tmp_path, media_s
         assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / failed["id"]).exists()
     small = client.post("/api/media/queue", json={"url": media_server.url("/nolength/tone.mp3")}, headers=headers)
     assert wait_for_entry(client, small.json["id"], headers)["status"] == "completed"
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 # --- file serving -------------------------------------------------------------------------
@@ -268,10 +250,8 @@ def test_a_symlink_planted_in_the_cache_is_never_followed(app, client, admin, me
 # --- abusive clients --------------------------------------------------------------------------
 
 
-def test_queue_calls_are_rate_limited_per_user(tmp_path, media_server):
-    app = create_app(make_settings(tmp_path, QUEUE_RATE_LIMIT="3 per minute"))
-    client = app.test_client()
-    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+def test_queue_calls_are_rate_limited_per_user(configured, media_server):
+    _app, client, admin = configured(QUEUE_RATE_LIMIT="3 per minute")
     client.post("/api/users", json={"username": "other", "password": "other-pass"}, headers=admin)
     other = auth_header(login(client, "other", "other-pass")["token"])
     for _ in range(3):
@@ -280,7 +260,6 @@ def test_queue_calls_are_rate_limited_per_user(tmp_path, media_server):
     assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
     assert int(limited.headers["Retry-After"]) > 0
     assert client.post("/api/media/queue", json={"url": "ftp://x"}, headers=other).status_code == 400
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 def test_lookups_are_rate_limited_per_user(tmp_path):
@@ -300,18 +279,15 @@ def test_registration_is_rate_limited_per_address(tmp_path):
     assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
 
 
-def test_pending_jobs_per_user_are_capped(tmp_path, media_server):
+def test_pending_jobs_per_user_are_capped(configured, media_server):
     media_server.trickle_delay = 0.2
-    app = create_app(make_settings(tmp_path, MAX_PENDING_PER_USER=1))
-    client = app.test_client()
-    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    _app, client, headers = configured(MAX_PENDING_PER_USER=1)
     first = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")}, headers=headers)
     assert first.status_code == 201
     second = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers)
     assert second.status_code == 429 and second.json["error"]["code"] == "TOO_MANY_PENDING"
     assert "limit is 1" in second.json["error"]["message"] and second.headers["Retry-After"]
     client.delete(f"/api/media/{first.json['id']}?force=true", headers=headers)
-    app.extensions["mediacache.jobs"].shutdown()
 
 
 # --- tokens and headers --------------------------------------------------------------------------
