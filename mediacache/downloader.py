@@ -187,7 +187,9 @@ def convert(
             for line in process.stdout:
                 key, _, value = line.decode(errors="replace").strip().partition("=")
                 if key == "out_time_us" and value.isdigit() and duration:
-                    on_progress({"stage": "transcode", "percent": min(100.0, int(value) / 1e6 / duration * 100)})
+                    percent = min(100.0, int(value) / 1e6 / duration * 100)
+                    on_progress({"stage": "transcode", "percent": percent, "downloaded_bytes": None,
+                                 "total_bytes": None, "speed": None, "eta": None})  # fmt: skip
             process.wait()
         finally:
             if process.poll() is None:

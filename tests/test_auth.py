@@ -134,6 +134,7 @@ def test_refresh_token_gives_a_new_access_token(client):
     response = client.post("/api/auth/refresh", headers=auth_header(body["refresh_token"]))
     assert response.status_code == 200
     assert "refresh_token" not in response.json
+    assert {"status", "message", "token", "access_token", "token_type", "expires_in", "user"} <= response.json.keys()
     assert client.get("/api/users/me", headers=auth_header(response.json["token"])).status_code == 200
 
 

@@ -58,7 +58,7 @@ def login():
 )
 def refresh():
     """A new access token for a valid refresh token."""
-    return jsonify(status="success", **tokens.session_tokens(me(), with_refresh=False))
+    return jsonify(status="success", message="Token refreshed.", **tokens.session_tokens(me(), with_refresh=False))
 
 
 @bp.post("/token")
