@@ -18,32 +18,20 @@ LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPP
                  "RATE_LIMITED")  # fmt: skip
 
 
+# One view, two routes: ``/api/ytdlp?url=…``, or ``/api/ytdlp/<ref>`` for a cache entry's id or a YouTube id.
 @bp.route("", methods=["GET", "POST"])
-@login_required
-@limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
-@documented(
-    "Metadata without downloading: an object, or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
-    params=LookupSchema,
-    response=Metadata,
-    errors=LOOKUP_ERRORS,
-)
-def lookup_url():
-    """Normalized metadata for ``url``: an object, or a list for a playlist/feed."""
-    args = load(LookupSchema())
-    return jsonify(lookup.lookup(args["url"], raw=args["raw"], clean=not args["dont_clean_title"]))
-
-
 @bp.route("/<ref>", methods=["GET", "POST"])
 @login_required
 @limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
 @documented(
-    "The same for a cache entry's id or a YouTube video id",
+    "Metadata without downloading (url, or a cache entry's id or YouTube id in the path): an object, "
+    "or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
     params=LookupSchema,
     response=Metadata,
     errors=LOOKUP_ERRORS,
 )
-def lookup_reference(ref: str):
-    """The same for a cache entry's id or a YouTube video id."""
+def lookup_metadata(ref: str | None = None):
+    """Normalized metadata: an object, or a list for a playlist/feed."""
     args = load(LookupSchema())
-    url = lookup.url_for_reference(ref)
+    url = lookup.url_for_reference(ref) if ref is not None else args["url"]
     return jsonify(lookup.lookup(url, raw=args["raw"], clean=not args["dont_clean_title"]))
