@@ -58,7 +58,8 @@ def check_ffmpeg() -> dict[str, Any]:
         version = (output.stdout.splitlines() or ["unknown"])[0]
         cached = (time.monotonic() + _FFMPEG_VERSION_TTL, version)
         _ffmpeg_version[path] = cached
-    return {"status": "healthy", "path": path, "version": cached[1]}
+    # No path: the route is public, and where things live on disk is nobody else's business.
+    return {"status": "healthy", "version": cached[1]}
 
 
 def check_ytdlp() -> dict[str, Any]:

@@ -144,3 +144,15 @@ def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERM
         if time.monotonic() > deadline:
             raise AssertionError(f"entry still {body['status']} after {timeout}s: {body}")
         time.sleep(0.05)
+
+
+def shift(app, media_id: str, **deltas) -> None:
+    """Move an entry's timestamps into the past, as if that much time had passed."""
+    from mediacache.extensions import db
+    from mediacache.models import Media
+
+    with app.app_context():
+        media = db.session.get(Media, media_id)
+        for name, delta in deltas.items():
+            setattr(media, name, getattr(media, name) - delta)
+        db.session.commit()

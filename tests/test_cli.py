@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from mediacache.extensions import db
-from mediacache.models import Media
-from tests.helpers import login, wait_for_entry
+from tests.helpers import login, shift, wait_for_entry
 
 
 def test_create_user_and_set_password(app, client):
@@ -26,10 +24,7 @@ def test_create_user_and_set_password(app, client):
 def test_sweep_purge_and_stats(app, client, admin, media_server):
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     wait_for_entry(client, body["id"], admin)
-    with app.app_context():
-        media = db.session.get(Media, body["id"])
-        media.expires_at -= timedelta(days=1)
-        db.session.commit()
+    shift(app, body["id"], expires_at=timedelta(days=1))
     runner = app.test_cli_runner()
     assert json.loads(runner.invoke(args=["sweep"]).output) == {"expired": 1, "purged": 0}
     assert json.loads(runner.invoke(args=["purge"]).output) == {"purged": 0}

@@ -67,13 +67,9 @@ def test_deleted_entry_file_is_404(client, admin, served):
 def test_file_past_its_ttl_is_not_served_even_before_the_sweep(app, client, served):
     from datetime import timedelta
 
-    from mediacache.extensions import db
-    from mediacache.models import Media
+    from tests.helpers import shift
 
-    with app.app_context():
-        media = db.session.get(Media, served["id"])
-        media.expires_at = media.expires_at - timedelta(hours=1)
-        db.session.commit()
+    shift(app, served["id"], expires_at=timedelta(hours=1))
     assert client.get(served["path"]).status_code == 404
 
 

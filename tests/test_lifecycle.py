@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from mediacache import create_app, lifecycle
 from mediacache.extensions import db
 from mediacache.models import Media
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, shift, wait_for_entry
 
 
 def completed(client, headers, url, **params):
@@ -23,15 +23,6 @@ def completed(client, headers, url, **params):
     body = wait_for_entry(client, response.json["id"], headers)
     assert body["status"] == "completed", body["error"]
     return body
-
-
-def shift(app, media_id, **deltas):
-    """Move an entry's timestamps into the past, as if time had passed."""
-    with app.app_context():
-        media = db.session.get(Media, media_id)
-        for name, delta in deltas.items():
-            setattr(media, name, getattr(media, name) - delta)
-        db.session.commit()
 
 
 def sweep(app, function):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import event
@@ -10,7 +11,7 @@ from sqlalchemy import event
 from mediacache import create_app
 from mediacache.accounting import get_access_counter
 from mediacache.extensions import db
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import make_settings, shift, wait_for_entry
 
 
 def completed(client, headers, url, **params):
@@ -30,6 +31,7 @@ def test_health_reports_every_check(client):
     assert set(body["checks"]) == {"database", "disk", "ffmpeg", "yt_dlp", "scheduler", "workers"}
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")
+    assert "path" not in body["checks"]["ffmpeg"]  # public route: no filesystem paths
     assert body["checks"]["yt_dlp"]["version"]
     assert body["checks"]["disk"]["free_bytes"] > 0
     assert body["checks"]["workers"]["size"] == 2
@@ -246,7 +248,9 @@ def test_capacity_probe_and_sweep(app, client, admin, media_server):
     assert probed["measured"]["static_cache"] == body["size_bytes"]
     assert probed["reconciled"]["orphans_removed"] == 0
     assert client.post("/api/admin/sweep", headers=admin).json == {"status": "success", "expired": 0, "purged": 0}
-    assert client.post("/api/admin/sweep", headers=auth_header(login(client, "admin", ADMIN_PASSWORD)["token"]))
+    shift(app, body["id"], expires_at=timedelta(hours=2))
+    assert client.post("/api/admin/sweep", headers=admin).json == {"status": "success", "expired": 1, "purged": 0}
+    assert client.get(f"/api/media/{body['id']}", headers=admin).json["cache_state"] == "expired"
 
 
 def test_quota_percent_with_a_cache_limit(configured, media_server):

@@ -6,9 +6,7 @@ import time
 from datetime import timedelta
 
 from mediacache import create_app, lifecycle
-from mediacache.extensions import db
-from mediacache.models import Media
-from tests.helpers import make_settings, wait_for_entry
+from tests.helpers import make_settings, shift, wait_for_entry
 
 
 def test_scheduler_starts_once_with_every_job_of_the_table(tmp_path):
@@ -30,10 +28,7 @@ def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
     app, client, headers = configured(SCHEDULER=True, SWEEP_INTERVAL=1)
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
     wait_for_entry(client, body["id"], headers)
-    with app.app_context():
-        media = db.session.get(Media, body["id"])
-        media.expires_at -= timedelta(hours=2)
-        db.session.commit()
+    shift(app, body["id"], expires_at=timedelta(hours=2))
     lifecycle.start_scheduler(app)
     try:
         deadline = time.monotonic() + 20
