@@ -48,17 +48,15 @@ def register_extensions(app: Flask) -> None:
     from .database import init_database
     from .extensions import db
     from .jobs import JobRunner
-    from .logconfig import register_request_logging
     from .metrics import Metrics
     from .presenter import RowCache
-    from .requestid import register_request_id
-    from .security import register_security_headers
+    from .requestcycle import register_request_cycle
+    from .security import disable_cookie_sessions
     from .settings import get_setting
     from .tokens import register_token_callbacks
 
-    register_request_id(app)
-    register_request_logging(app)
-    register_security_headers(app)
+    register_request_cycle(app)  # first in, last out: the log line sees the final response
+    disable_cookie_sessions(app)
     init_database(app)
     register_token_callbacks(app)
     register_limiter(app)

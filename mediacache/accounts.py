@@ -135,6 +135,7 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
         "user_updated", actor=actor.username, target=user.username, password_changed="password" in changes, **logged
     )
     db.session.commit()
+    auth_cache().forget(user.id)  # a disable, demotion or new password acts on the very next request
     return user
 
 

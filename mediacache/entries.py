@@ -18,7 +18,7 @@ from .jobs import RUNNING_STATES, get_runner
 from .locking import entry_lock
 from .models import Media, RequestLog, User
 from .pagination import MAX_LIMIT, count_rows, envelope
-from .presenter import is_valid_row, render_media, row_cache
+from .presenter import is_valid_row, media_document, row_cache
 from .profiles import resolve_variant
 from .settings import get_setting
 from .timeutil import utcnow
@@ -56,12 +56,12 @@ def find_servable(media_id: str, file_name: str) -> dict[str, Any] | None:
     return row
 
 
-def media_view(media_id: str) -> dict[str, Any]:
-    """The media object of one entry, else 404 (served from the row cache: polls are frequent)."""
+def media_view(media_id: str) -> bytes:
+    """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent)."""
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
         raise NotFound(f"No media entry {media_id!r}.")
-    return render_media(row)
+    return media_document(row)
 
 
 def queue(user: User, args: dict[str, Any]) -> QueueOutcome:

@@ -2,8 +2,8 @@
 
 A game server polls with the same token many times a second. Once a token's signature
 has been checked, the same string always decodes to the same claims, so the check is
-not repeated; expiry is still compared on every use, and revocation is checked by the
-blocklist callback on every request as before.
+not repeated; expiry is still compared on every use, and revocation is checked on every
+request as before (see tokens.authenticate).
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ class VerifyingOnceJWTManager(JWTManager):
         super().__init__(*args, **kwargs)
         self._verified: dict[str, dict[str, Any]] = {}
         self._verified_lock = threading.Lock()
+
+    def remembered_access(self, encoded_token: str) -> dict[str, Any] | None:
+        """The claims of an unexpired access token whose signature was checked before, else None."""
+        payload = self._verified.get(encoded_token)
+        if payload is None or payload.get("type") != "access" or payload.get("exp", 0) <= time.time():
+            return None
+        return payload
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False

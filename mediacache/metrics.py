@@ -5,9 +5,7 @@ Each app gets its own registry so several apps (tests, instances) never share co
 
 from __future__ import annotations
 
-import time
-
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -37,19 +35,12 @@ class Metrics:
         self.sweeps = Counter("mediacache_sweep_runs_total", "Periodic job runs.", ["job"], registry=self.registry)
         self.registry.register(_StateCollector(app))
         app.extensions[EXTENSION_KEY] = self
-        app.before_request(self._start_timer)
-        app.after_request(self._observe)
 
-    def _start_timer(self) -> None:
-        g.metrics_started = time.perf_counter()
-
-    def _observe(self, response):
-        started = g.pop("metrics_started", None)
-        if started is not None:
-            route = request.url_rule.rule if request.url_rule else "<unmatched>"
-            self.requests.labels(request.method, route, str(response.status_code)).inc()
-            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+    def request_answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        route = route or "<unmatched>"
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
     def job_finished(self, outcome: str, seconds: float) -> None:
         """Count a finished job."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from urllib.parse import quote
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event, inspect
 
+from .accounting import get_access_counter
 from .extensions import db
 from .models import Media
 from .timeutil import isoformat, utcnow
@@ -25,6 +27,7 @@ RUNNING_STATES = ("pending", "downloading", "processing")
 COLUMNS = tuple(column.key for column in inspect(Media).column_attrs)
 SNAPSHOT_LIFETIME = 1.0
 EXTENSION_KEY = "mediacache.rows"
+MAX_DOCUMENTS = 10_000
 
 
 def snapshot(media: Media) -> dict[str, Any]:
@@ -66,7 +69,6 @@ def render_media(row: dict[str, Any] | Media) -> dict[str, Any]:
     """The media object of API.md for one entry."""
     if isinstance(row, Media):
         row = snapshot(row)
-    from .accounting import get_access_counter
     from .jobs import get_runner
 
     path = web_path(row)
@@ -105,6 +107,30 @@ def render_media(row: dict[str, Any] | Media) -> dict[str, Any]:
     }
 
 
+def media_document(row: dict[str, Any]) -> bytes:
+    """The entry's media object as JSON, rendered once per row snapshot while nothing it shows changes.
+
+    A game server polls a finished entry many times a second; the answer only changes when
+    the row does (a new snapshot), a file hit is counted, the host asked under differs, or
+    the TTL runs out. A running job's progress changes all the time, so it is never kept.
+    """
+    roots = tuple(public_roots())
+    key = (row["id"], roots, get_access_counter().pending(row["id"]))
+    documents = row_cache().documents
+    cached = documents.get(key)
+    now = utcnow()
+    if cached is not None and cached[0] is row and now < cached[1]:
+        return cached[2]
+    document = current_app.json.response(render_media(row)).get_data()
+    if row["status"] not in RUNNING_STATES:
+        # "valid" and "path" flip when the TTL ends; the document must not outlive that.
+        expires_at = row["expires_at"] if row["expires_at"] and row["expires_at"] > now else datetime.max
+        if len(documents) >= MAX_DOCUMENTS:
+            documents.clear()
+        documents[key] = (row, expires_at, document)
+    return document
+
+
 def remaining_seconds(row: dict[str, Any]) -> int:
     """Seconds until the entry's TTL ends (0 if it has)."""
     if row["expires_at"] is None:
@@ -119,6 +145,8 @@ class RowCache:
         self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every write, so a read that raced one is not kept
+        # Rendered documents, each tied to the snapshot it came from (see media_document).
+        self.documents: dict[tuple, tuple[dict[str, Any], datetime, bytes]] = {}
         app.extensions[EXTENSION_KEY] = self
         with app.app_context():
             event.listen(db.engine, "before_cursor_execute", self._on_statement)

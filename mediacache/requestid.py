@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
-
-from flask import Flask, g, request
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A random prefix per process and a counter: unique across restarts without a random draw per request.
+_PROCESS_PREFIX = os.urandom(6).hex()
+_sequence = itertools.count(1)
 
 
-def register_request_id(app: Flask) -> None:
-    """Assign the id before anything else runs and stamp it on the way out."""
-
-    @app.before_request
-    def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-
-    @app.after_request
-    def stamp_request_id(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        return response
+def request_id_for(environ: dict) -> str:
+    """The caller's X-Request-ID if it is safe to echo and log, else a new one."""
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _VALID_ID.match(incoming) else f"{_PROCESS_PREFIX}{next(_sequence):010x}"

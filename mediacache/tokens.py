@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask import Flask, current_app, g, request
+from flask_jwt_extended import create_access_token, create_refresh_token, get_current_user, get_jwt
+from flask_jwt_extended import verify_jwt_in_request as full_token_check
 
 from .authcache import Principal, auth_cache
 from .errors import error_response
@@ -62,12 +63,29 @@ def revoke(payload: dict[str, Any]) -> None:
     auth_cache().revoked(payload["jti"])
 
 
-def _token_is_dead(payload: dict[str, Any]) -> bool:
+def _token_is_dead(payload: dict[str, Any], principal: Principal | None) -> bool:
     """Revoked by logout, by a password change, or by its user being deleted or disabled."""
-    principal = auth_cache().principal(int(payload["sub"]))
     if principal is None or not principal.active or payload.get("tv") != principal.token_version:
         return True
     return auth_cache().is_revoked(payload["jti"])
+
+
+def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principal:
+    """The account behind the request's bearer token; raises flask-jwt-extended's errors otherwise.
+
+    An access token seen before (the poll loop's case) is checked from memory: expiry,
+    account, password version and revocation, without decoding it again. Anything else
+    (a new, expired, revoked or malformed token, or a refresh token) takes the library's
+    full path, which also produces the right error.
+    """
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    payload = jwt.remembered_access(header[7:]) if header.startswith("Bearer ") and not refresh else None
+    principal = auth_cache().principal(int(payload["sub"])) if payload is not None else None
+    if payload is None or _token_is_dead(payload, principal):
+        full_token_check(refresh=refresh, verify_type=verify_type)
+        payload, principal = get_jwt(), get_current_user()
+    g.token, g.principal = payload, principal
+    return principal
 
 
 def register_token_callbacks(app: Flask) -> None:
@@ -84,7 +102,9 @@ def register_token_callbacks(app: Flask) -> None:
     )
     jwt.init_app(app)
 
-    jwt.token_in_blocklist_loader(lambda _header, payload: _token_is_dead(payload))
+    jwt.token_in_blocklist_loader(
+        lambda _header, payload: _token_is_dead(payload, auth_cache().principal(int(payload["sub"])))
+    )
     # Routes get the cached Principal; services that need the full row load it by id.
     jwt.user_lookup_loader(lambda _header, payload: auth_cache().principal(int(payload["sub"])))
 

@@ -126,6 +126,14 @@ class LiveServer:
         """Everything the server printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for_log(self, text: str, timeout: float = 10) -> str:
+        """The log once it contains ``text`` (lines are written in batches, a moment after the fact)."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert text in log, log[-3000:]
+        return log
+
     def __call__(self, method: str, path: str, **kwargs: Any):
         """A request to this server."""
         return http(method, self.base + path, **kwargs)

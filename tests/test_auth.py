@@ -245,3 +245,55 @@ def test_parameters_from_query_form_and_json_null_body(client, admin):
 def test_query_string_wins_over_the_body(client):
     response = client.post(f"/api/login?password={ADMIN_PASSWORD}", json={"username": "admin", "password": "wrong"})
     assert response.status_code == 200
+
+
+# A poll loop presents one token many times; the checks must hold on every use, not just the first.
+ENDINGS = {
+    "logout": lambda client, admin, token: client.post("/api/auth/logout", headers=auth_header(token)),
+    "password change": lambda client, admin, token: client.post(
+        "/api/auth/change-password", json={"currentPassword": "player-pass-1", "newPassword": "another-pass-2"},
+        headers=auth_header(token),
+    ),
+    "disable": lambda client, admin, token: client.patch("/api/users/player", json={"active": False}, headers=admin),
+    "delete": lambda client, admin, token: client.delete("/api/users/player", headers=admin),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_token_in_steady_use_dies_on_the_next_request_after(ending, client, admin, user_token):
+    for _ in range(3):
+        assert client.get("/api/users/me", headers=auth_header(user_token)).status_code == 200
+    assert ENDINGS[ending](client, admin, user_token).status_code in (200, 204)
+    response = client.get("/api/users/me", headers=auth_header(user_token))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_a_token_in_steady_use_expires_on_time(client, app):
+    from datetime import timedelta
+
+    with app.app_context():
+        from mediacache.accounts import get_user
+        from mediacache.tokens import access_token_for
+
+        token = access_token_for(get_user("admin"), timedelta(seconds=2))
+    assert client.get("/api/users/me", headers=auth_header(token)).status_code == 200
+    deadline = time.monotonic() + 5
+    while (response := client.get("/api/users/me", headers=auth_header(token))).status_code == 200:
+        assert time.monotonic() < deadline, "the token outlived its exp"
+        time.sleep(0.1)
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED"
+
+
+def test_a_remembered_refresh_token_is_still_not_an_access_token(client):
+    body = login(client, "admin", ADMIN_PASSWORD)
+    assert client.post("/api/auth/refresh", headers=auth_header(body["refresh_token"])).status_code == 200
+    response = client.get("/api/users/me", headers=auth_header(body["refresh_token"]))
+    assert response.status_code == 401
+
+
+def test_a_demoted_admin_loses_admin_routes_on_the_next_request(client, admin):
+    client.post("/api/users", json={"username": "deputy", "password": "deputy-pass-1", "role": "admin"}, headers=admin)
+    deputy = auth_header(login(client, "deputy", "deputy-pass-1")["token"])
+    assert client.get("/api/users", headers=deputy).status_code == 200
+    assert client.patch("/api/users/deputy", json={"role": "user"}, headers=admin).status_code == 200
+    assert client.get("/api/users", headers=deputy).status_code == 403

@@ -20,7 +20,7 @@ def test_server_starts_serves_and_keeps_users_and_tokens_across_restarts(tmp_pat
             headers=auth_header(token),
         )
         assert status == 201
-        assert f"listening on http://127.0.0.1:{server.port}" in server.log()
+        server.wait_for_log(f"listening on http://127.0.0.1:{server.port}")
     finally:
         server.stop()
 
@@ -36,8 +36,7 @@ def test_server_starts_serves_and_keeps_users_and_tokens_across_restarts(tmp_pat
 def test_server_prints_a_generated_admin_password_on_first_start(tmp_path):
     server = LiveServer(tmp_path).start()
     try:
-        log = server.log()
-        assert "generated password" in log
+        log = server.wait_for_log("generated password")
         password = log.split("generated password: ")[1].split()[0]
         assert server("POST", "/api/login", body={"username": "admin", "password": password})[0] == 200
     finally:

@@ -1,24 +1,55 @@
-"""Who may call a route: decorators over flask-jwt-extended."""
+"""Who may call a route: decorators over tokens.authenticate."""
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask_jwt_extended import current_user, get_jwt_identity, jwt_required
+from flask import g
 
 from ..authcache import Principal
 from ..errors import Forbidden
+from ..tokens import authenticate
 
-login_required = jwt_required()
+
+def login_required(view):
+    """Any valid access token passes; others get 401."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def refresh_token_required(view):
+    """Only a valid refresh token passes (POST /api/auth/refresh)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate(refresh=True)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def any_token_required(view):
+    """An access or a refresh token (logout revokes either)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate(verify_type=False)
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def admin_required(view):
     """Only an admin's valid access token passes; others get 401/403."""
 
     @wraps(view)
-    @jwt_required()
     def wrapper(*args, **kwargs):
-        if not current_user.is_admin:
+        if not authenticate().is_admin:
             raise Forbidden("This route is for administrators.", code="FORBIDDEN")
         return view(*args, **kwargs)
 
@@ -27,9 +58,14 @@ def admin_required(view):
 
 def me() -> Principal:
     """The account behind the current request's token."""
-    return current_user
+    return g.principal
+
+
+def presented_token() -> dict:
+    """The claims of the current request's token."""
+    return g.token
 
 
 def per_user_key() -> str:
     """Rate-limit key for routes behind a token: the account, wherever it connects from."""
-    return f"user:{get_jwt_identity()}"
+    return f"user:{g.principal.id}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from flask_jwt_extended import get_jwt, jwt_required
 
 from .. import accounts, tokens
 from ..errors import BadRequest, Forbidden
@@ -17,7 +16,7 @@ from ..schemas import (
     UserSchema,
     user_schema,
 )
-from .access import login_required, me
+from .access import any_token_required, login_required, me, presented_token, refresh_token_required
 from .params import load
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
@@ -50,7 +49,7 @@ def login():
 
 
 @bp.post("/auth/refresh")
-@jwt_required(refresh=True)
+@refresh_token_required
 @documented(
     "A new access token for a refresh token (Authorization: Bearer <refresh_token>)",
     response=LoginResponse,
@@ -86,11 +85,11 @@ def long_lived_token():
 
 
 @bp.post("/auth/logout")
-@jwt_required(verify_type=False)
+@any_token_required
 @documented("Revoke the presented token", status=204)
 def logout():
     """Revoke the presented token."""
-    tokens.revoke(get_jwt())
+    tokens.revoke(presented_token())
     return "", 204
 
 

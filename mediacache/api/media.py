@@ -60,7 +60,7 @@ def list_media():
 @documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
 def get_media(media_id: str):
     """One entry; poll this until status is completed or failed."""
-    return jsonify(entries.media_view(media_id))
+    return current_app.response_class(entries.media_view(media_id), mimetype=current_app.json.mimetype)
 
 
 @bp.delete("/<media_id>")

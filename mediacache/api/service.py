@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, Response, current_app, jsonify
-from flask_jwt_extended import verify_jwt_in_request
 
 from .. import health, openapi, reporting
 from ..errors import Forbidden
 from ..metrics import get_metrics
 from ..openapi import documented
 from ..schemas import LogFilterSchema
+from ..tokens import authenticate
 from .access import login_required, me
 from .params import load
 
@@ -65,10 +65,8 @@ def _naive_utc(moment):
             content_type="text/plain", auth="admin")  # fmt: skip
 def metrics():
     """Prometheus text format."""
-    if not current_app.config["METRICS_PUBLIC"]:
-        verify_jwt_in_request()
-        if not me().is_admin:
-            raise Forbidden("Metrics are for administrators (or set MEDIACACHE_METRICS_PUBLIC=true).")
+    if not current_app.config["METRICS_PUBLIC"] and not authenticate().is_admin:
+        raise Forbidden("Metrics are for administrators (or set MEDIACACHE_METRICS_PUBLIC=true).")
     return Response(get_metrics().exposition(), mimetype="text/plain; version=0.0.4")
 
 

@@ -1,0 +1,67 @@
+"""GET /api/media/<id> as a game server uses it: many polls a second, each answer current."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from mediacache.extensions import db
+from mediacache.models import Media
+from mediacache.timeutil import utcnow
+
+
+def finished_entry(app, *, ttl_left: float = 3600) -> str:
+    """A completed, served entry written straight to the database."""
+    with app.app_context():
+        media = Media(
+            url="https://music.example/song", source_url="https://music.example/song", variant="mp3::",
+            profile="mp3", ttl=3600, status="completed", cache_state="live", file_name="Artist - Song.mp3",
+            extension="mp3", mime_type="audio/mpeg", size_bytes=1000, length_ms=5000, completed_at=utcnow(),
+            expires_at=utcnow() + timedelta(seconds=ttl_left), requested_by="admin",
+        )  # fmt: skip
+        db.session.add(media)
+        db.session.commit()
+        folder = Path(app.config["STATIC_CACHE"]) / media.id
+        folder.mkdir()
+        (folder / media.file_name).write_bytes(b"\xff\xfb" + bytes(998))
+        return media.id
+
+
+def test_every_poll_shows_the_hits_counted_so_far(app, client, admin):
+    media_id = finished_entry(app)
+    path = client.get(f"/api/media/{media_id}", headers=admin).json["path"]
+    for expected in (1, 2, 3):
+        assert client.get(path).status_code == 200
+        assert client.get(f"/api/media/{media_id}", headers=admin).json["hits"] == expected
+
+
+def test_a_poll_turns_invalid_the_moment_the_ttl_ends(app, client, admin):
+    media_id = finished_entry(app, ttl_left=1.5)
+    with app.app_context():
+        expires_at = db.session.get(Media, media_id).expires_at
+    deadline = time.monotonic() + 5
+    while True:
+        asked_at = utcnow()
+        body = client.get(f"/api/media/{media_id}", headers=admin).json
+        if not body["valid"]:
+            break
+        assert asked_at < expires_at, "a poll after the TTL ended still called the entry valid"
+        assert time.monotonic() < deadline, "the entry stayed valid past its TTL"
+        time.sleep(0.02)
+    assert body["path"] is None and body["endpoints"] == []
+
+
+def test_each_poll_names_the_host_it_was_asked_under(app, client, admin):
+    media_id = finished_entry(app)
+    for host in ("cache.lan:8080", "media.example.org"):
+        body = client.get(f"/api/media/{media_id}", headers=admin, base_url=f"http://{host}").json
+        assert body["endpoints"][0].startswith(f"http://{host}/cache/")
+
+
+def test_a_poll_after_a_change_shows_the_change(app, client, admin):
+    media_id = finished_entry(app)
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["cache_state"] == "live"
+    assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
+    body = client.get(f"/api/media/{media_id}", headers=admin).json
+    assert (body["cache_state"], body["valid"]) == ("deleted", False)
