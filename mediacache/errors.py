@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .requestcycle import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     """The envelope every error response carries."""
     return {
         "error": {"code": code, "message": message, "details": details or {}},
-        "request_id": g.get("request_id"),
+        "request_id": current_request_id(),
     }
 
 
@@ -124,5 +125,5 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(exc: Exception):
         # Never leak a stack trace; keep the database usable for the next request.
         db.session.rollback()
-        log.exception("unhandled error (request %s)", g.get("request_id"))
+        log.exception("unhandled error (request %s)", current_request_id())
         return error_response("INTERNAL_ERROR", "The server hit an unexpected error; it has been logged.", 500)

@@ -5,19 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SessionInterface
 
-# JSON and files need no scripts, frames or styles; the docs page sets its own policy.
+# Stamped on every response by requestcycle. JSON and files need no scripts, frames or
+# styles; a page with a policy of its own (the API docs) keeps that policy.
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox"
-
-
-# Stamped on every response; a page with a policy of its own (the API docs) keeps that policy.
 FIXED_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
-
-
-def add_security_headers(headers) -> None:
-    """nosniff, no referrer, no framing and, unless the page set its own, the restrictive CSP."""
-    if "Content-Security-Policy" not in headers:
-        headers.add("Content-Security-Policy", DEFAULT_CSP)
-    headers.extend(FIXED_HEADERS)
 
 
 class NoCookieSessions(SessionInterface):

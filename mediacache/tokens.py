@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_current_user, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as full_token_check
 
@@ -13,6 +13,7 @@ from .authcache import Principal, auth_cache
 from .errors import error_response
 from .extensions import db, jwt
 from .models import RevokedToken, User
+from .requestcycle import CALLER, TOKEN
 from .schemas import login_user_schema
 from .timeutil import isoformat
 
@@ -84,7 +85,7 @@ def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principa
     if payload is None or _token_is_dead(payload, principal):
         full_token_check(refresh=refresh, verify_type=verify_type)
         payload, principal = get_jwt(), get_current_user()
-    g.token, g.principal = payload, principal
+    request.environ[TOKEN], request.environ[CALLER] = payload, principal
     return principal
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g
+from flask import request
 
 from ..authcache import Principal
 from ..errors import Forbidden
+from ..requestcycle import CALLER, TOKEN
 from ..tokens import authenticate
 
 
@@ -58,14 +59,14 @@ def admin_required(view):
 
 def me() -> Principal:
     """The account behind the current request's token."""
-    return g.principal
+    return request.environ[CALLER]
 
 
 def presented_token() -> dict:
     """The claims of the current request's token."""
-    return g.token
+    return request.environ[TOKEN]
 
 
 def per_user_key() -> str:
     """Rate-limit key for routes behind a token: the account, wherever it connects from."""
-    return f"user:{g.principal.id}"
+    return f"user:{me().id}"
