@@ -92,8 +92,12 @@ def ffmpeg_dir_for_ytdlp(ffmpeg: str, instance_dir: str) -> str:
     folder.mkdir(exist_ok=True)
     link = folder / "ffmpeg"
     if not link.exists() or link.resolve() != Path(ffmpeg).resolve():
-        link.unlink(missing_ok=True)
-        link.symlink_to(ffmpeg)
+        # Two jobs may get here at once: each makes its own link and renames it into place,
+        # so neither trips over the other's (os.replace is atomic).
+        staged = folder / f".ffmpeg-{os.getpid()}-{threading.get_ident()}"
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(ffmpeg)
+        os.replace(staged, link)
     return str(folder)
 
 

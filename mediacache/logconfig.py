@@ -53,6 +53,24 @@ class BatchWritingListener(logging.handlers.QueueListener):
         return self.queue.get(block)
 
 
+class LightQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer as they are when that is safe, instead of formatting and copying each.
+
+    The stock handler renders the message and copies the record in the calling thread so
+    that arguments cannot change before the writer gets to them; plain strings and numbers
+    cannot change, and a request line carries nothing else.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        args = record.args if isinstance(record.args, tuple) else None
+        if record.exc_info is None and args is not None and all(type(arg) in _IMMUTABLE for arg in args):
+            return record
+        return super().prepare(record)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 class DeferredFlushHandler(logging.StreamHandler):
     """A stream handler that leaves flushing to its listener (see BatchWritingListener)."""
 
@@ -75,14 +93,16 @@ def configure_logging(log_format: str) -> logging.handlers.QueueListener:
         stream.setFormatter(JsonFormatter())
     else:
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    # No format of ours shows process or thread, so records need not look them up.
+    # No format of ours shows the process, thread or calling line, so records need not look
+    # them up (these are the switches the logging HOWTO lists under "Optimization").
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    logging._srcfile = None
     records: queue.SimpleQueue = queue.SimpleQueue()
     listener = BatchWritingListener(records, stream, respect_handler_level=True)
     listener.start()
     atexit.register(listener.stop)  # write out what is queued when the server stops
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.handlers[:] = [LightQueueHandler(records)]
     root.setLevel(logging.INFO)
     # waitress warns on every burst that queues requests; that is normal load, not news.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)

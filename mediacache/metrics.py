@@ -34,13 +34,19 @@ class Metrics:
         )  # fmt: skip
         self.sweeps = Counter("mediacache_sweep_runs_total", "Periodic job runs.", ["job"], registry=self.registry)
         self.registry.register(_StateCollector(app))
+        self._request_children: dict[tuple, tuple] = {}
         app.extensions[EXTENSION_KEY] = self
 
     def request_answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        route = route or "<unmatched>"
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # Looking up a labelled child takes a lock and builds keys; there are few distinct label sets.
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            label = route or "<unmatched>"
+            children = self.requests.labels(method, label, str(status)), self.latency.labels(method, label)
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def job_finished(self, outcome: str, seconds: float) -> None:
         """Count a finished job."""

@@ -237,3 +237,33 @@ def test_ffmpeg_is_taken_from_configuration_then_system_then_imageio(tmp_path, m
     finally:
         find_ffmpeg.cache_clear()
     assert subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-version"], capture_output=True).returncode == 0
+
+
+def test_jobs_starting_together_share_the_ffmpeg_link_without_tripping(tmp_path):
+    import shutil
+    import threading
+
+    from mediacache.downloader import ffmpeg_dir_for_ytdlp
+
+    binary = tmp_path / "ffmpeg-linux-x86_64-v7"  # named like imageio-ffmpeg's, so a link is needed
+    binary.write_bytes(b"")
+    errors: list[OSError] = []
+
+    def start_job(barrier):
+        barrier.wait()
+        try:
+            ffmpeg_dir_for_ytdlp(str(binary), str(tmp_path))
+        except OSError as exc:
+            errors.append(exc)
+
+    for _ in range(20):  # the race is narrow; a fresh folder each round gives it many chances
+        shutil.rmtree(tmp_path / "bin", ignore_errors=True)
+        barrier = threading.Barrier(8)
+        threads = [threading.Thread(target=start_job, args=(barrier,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert (tmp_path / "bin" / "ffmpeg").resolve() == binary.resolve()
+    assert [path.name for path in (tmp_path / "bin").iterdir()] == ["ffmpeg"]
