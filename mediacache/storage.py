@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -93,15 +94,6 @@ def private_entry_dirs() -> list[Path]:
     return _entry_dirs(_root("PRIVATE_CACHE"))
 
 
-def inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` really resolves inside ``folder`` (symlinks followed)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except (ValueError, OSError):
-        return False
-    return True
-
-
 def publish(media_id: str, finished: Path, file_name: str) -> Path:
     """Move a finished file into the served folder in one atomic rename."""
     target_dir = live_dir(media_id)
@@ -114,10 +106,20 @@ def publish(media_id: str, finished: Path, file_name: str) -> Path:
 
 
 def live_file(media_id: str, file_name: str) -> Path | None:
-    """The served file of an entry if it exists and is a plain file inside its folder."""
+    """The served file of an entry, if it is a plain file in a plain folder of the static cache.
+
+    Neither the entry folder nor the file may be a symlink (the cache root itself is the
+    operator's choice and may be one). Two lstat calls, not a resolve of every path part:
+    this runs on every file request.
+    """
     folder = live_dir(media_id)
     path = folder / file_name
-    if path.name != file_name or path.is_symlink() or not path.is_file() or not inside(path, folder):
+    if path.name != file_name:
+        return None
+    try:
+        if not (stat.S_ISDIR(os.lstat(folder).st_mode) and stat.S_ISREG(os.lstat(path).st_mode)):
+            return None
+    except OSError:
         return None
     return path
 

@@ -245,6 +245,14 @@ def test_a_symlink_planted_in_the_cache_is_never_followed(app, client, admin, me
     entry_dir.rmdir()
     entry_dir.symlink_to(Path(app.config["INSTANCE_DIR"]))
     assert client.get(f"/cache/{body['id']}/mediacache.db").status_code == 404
+    # A linked entry folder is refused too, even when the folder it points at holds the expected name.
+    elsewhere = Path(app.config["INSTANCE_DIR"]) / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / served.name).write_bytes(b"not from the cache")
+    entry_dir.unlink()
+    entry_dir.symlink_to(elsewhere)
+    response = client.get(done["path"])
+    assert response.status_code == 404 and b"not from the cache" not in response.data
 
 
 # --- abusive clients --------------------------------------------------------------------------
