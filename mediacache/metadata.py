@@ -155,6 +155,42 @@ def read_stream_info(path: Path) -> dict[str, Any]:
     }
 
 
+# The tag names ffmpeg is given (pipeline) and mutagen's easy names for them.
+_EASY_TAG_NAMES = {"title": "title", "artist": "artist", "album": "album", "album_artist": "albumartist",
+                   "date": "date", "genre": "genre"}  # fmt: skip
+
+
+def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: dict[str, str]) -> bool:
+    """Replace every tag of a file that already is a finished ``extension``/``audio_codec`` file; False if it is not.
+
+    A source that is already in the target container needs new tags, not an ffmpeg pass
+    that copies every byte. Old tags (and embedded pictures) go, as they would through ffmpeg.
+    """
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import EasyMP3
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    kinds = {("mp3", "mp3"): EasyMP3, ("ogg", "opus"): OggOpus, ("ogg", "vorbis"): OggVorbis, ("flac", "flac"): FLAC}
+    kind = kinds.get((extension, audio_codec))
+    try:
+        audio = mutagen.File(path, easy=True)
+    except (mutagen.MutagenError, OSError, ValueError):
+        return False
+    if kind is None or type(audio) is not kind:
+        return False
+    audio.delete()
+    if isinstance(audio, FLAC):
+        audio.clear_pictures()
+    if audio.tags is None:
+        audio.add_tags()
+    for name, value in tags.items():
+        if value:
+            audio.tags[_EASY_TAG_NAMES[name]] = value
+    audio.save(padding=lambda _info: 0)  # nothing edits these tags later; room for that would be waste
+    return True
+
+
 def audio_streams(path: Path):
     """Codec, bitrate, length, rate and channels of an MP3/Ogg/FLAC file by mutagen; None for other containers.
 

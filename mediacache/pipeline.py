@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import time
 from datetime import timedelta
@@ -130,7 +131,10 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
         "genre": ", ".join(described["genre"]),
     }
     duration = streams.duration or info.get("duration")
-    downloader.convert(ffmpeg, source, output, ffmpeg_output_args(variant, remux), tags, duration, report, control)
+    if remux and metadata.retag_in_place(source, extension, variant.profile.audio_codec, tags):
+        os.replace(source, output)  # already this profile's file: new tags were all it needed
+    else:
+        downloader.convert(ffmpeg, source, output, ffmpeg_output_args(variant, remux), tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
     file_metadata = described | facts | {"tags": metadata.read_tags(output)}

@@ -28,6 +28,7 @@ COLUMNS = tuple(column.key for column in inspect(Media).column_attrs)
 SNAPSHOT_LIFETIME = 1.0
 EXTENSION_KEY = "mediacache.rows"
 MAX_DOCUMENTS = 10_000
+_WROTE_MEDIA = "mediacache.wrote_media"
 
 
 def snapshot(media: Media) -> dict[str, Any]:
@@ -150,13 +151,24 @@ class RowCache:
         app.extensions[EXTENSION_KEY] = self
         with app.app_context():
             event.listen(db.engine, "before_cursor_execute", self._on_statement)
+            event.listen(db.engine, "checkin", self._on_connection_returned)
 
-    def _on_statement(self, _conn, _cursor, statement: str, *_args) -> None:
+    def _on_statement(self, conn, _cursor, statement: str, *_args) -> None:
         # Any write to the media table, by any code path in this process, invalidates.
         if statement.startswith(("UPDATE media", "INSERT INTO media", "DELETE FROM media")):
-            with self._lock:
-                self._rows.clear()
-                self._generation += 1
+            conn.info[_WROTE_MEDIA] = True
+            self._invalidate()
+
+    def _on_connection_returned(self, _dbapi_connection, record) -> None:
+        # Once more after the commit: a read between the write and its commit saw the old row,
+        # and must not be served for the rest of the snapshot's second.
+        if record.info.pop(_WROTE_MEDIA, False):
+            self._invalidate()
+
+    def _invalidate(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._generation += 1
 
     def get(self, media_id: str) -> dict[str, Any] | None:
         """The entry's snapshot, or None if there is no such entry."""

@@ -100,6 +100,28 @@ def test_mp3_source_at_lower_bitrate_than_asked_is_copied(app, client, admin, me
     assert transcode_mode(app, body["id"]) == "remux"
 
 
+def test_a_source_already_in_the_target_format_keeps_its_audio_bytes_and_gets_only_our_tags(
+    app, client, admin, media_server, media_folder
+):
+    from mutagen.id3 import APIC, ID3, TXXX
+
+    source = media_folder / "with-art.mp3"
+    source.write_bytes((media_folder / "tone.mp3").read_bytes())
+    old = ID3(source)
+    old.add(APIC(mime="image/png", type=3, desc="cover", data=b"\x89PNG not really"))
+    old.add(TXXX(desc="tracker", text="something the uploader left"))
+    old.save()
+    body = queue_and_wait(client, admin, media_server.url("/media/with-art.mp3"), profile="mp3")
+    assert body["status"] == "completed" and transcode_mode(app, body["id"]) == "remux"
+    served = cached_file(app, body)
+    new = ID3(served)
+    assert not new.getall("APIC") and not new.getall("TXXX")
+    assert str(new["TIT2"]) == body["metadata"]["title"] and str(new["TPE1"]) == body["metadata"]["artist"]
+    # Not a byte of audio changed: everything after the tag is the source's.
+    assert served.read_bytes()[new.size :] == source.read_bytes()[ID3(source).size :]
+    assert body["length_ms"] == pytest.approx(MP3(source).info.length * 1000, abs=50)
+
+
 def test_video_becomes_mp4_h264_at_240p_with_faststart(app, client, admin, media_server):
     body = queue_and_wait(client, admin, media_server.url("/media/clip.mp4"), profile="mp4-h264", resolution="240p")
     assert body["status"] == "completed", body["error"]

@@ -65,3 +65,17 @@ def test_a_poll_after_a_change_shows_the_change(app, client, admin):
     assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
     body = client.get(f"/api/media/{media_id}", headers=admin).json
     assert (body["cache_state"], body["valid"]) == ("deleted", False)
+
+
+def test_a_poll_right_after_a_job_commits_sees_the_commit(app, client, admin):
+    from sqlalchemy import text
+
+    media_id = finished_entry(app)
+    # A job's write: made, then committed a moment later.
+    with app.app_context(), db.engine.connect() as writer:
+        writer.execute(text("UPDATE media SET status = 'failed' WHERE id = :id"), {"id": media_id})
+        # A poll between the write and its commit still sees the old row, which is right…
+        assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "completed"
+        writer.commit()
+    # …but the next poll after the commit must not be served that old row from memory.
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "failed"
