@@ -99,12 +99,12 @@ class Server:
             time.sleep(interval)
         raise TimeoutError(media_id)
 
-    def time_job(self, **params) -> float:
+    def time_job(self, poll_interval: float = 0.05, **params) -> float:
         """Seconds from the queue call to the poll that sees the entry completed."""
         started = time.perf_counter()
         status, _, body = self.queue(**params)
         assert status == 201, body
-        done = self.wait(body["id"])
+        done = self.wait(body["id"], poll_interval)
         assert done["status"] == "completed", done["error"]
         return time.perf_counter() - started
 
