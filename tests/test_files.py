@@ -101,3 +101,23 @@ def test_wrong_or_escaping_names_are_404(client, served, suffix):
 )
 def test_nothing_outside_the_entry_folder_is_reachable(client, served, path):
     assert client.get(path).status_code == 404
+
+
+def test_a_browser_is_told_the_file_name_even_when_it_is_not_ascii(app, client, served):
+    from pathlib import Path
+    from urllib.parse import quote
+
+    assert client.get(served["path"]).headers["Content-Disposition"].startswith("inline; filename=")
+    # Rename the served file as a title in another script would name it, and point the row at it.
+    from mediacache.extensions import db
+    from mediacache.models import Media
+
+    folder = Path(app.config["STATIC_CACHE"]) / served["id"]
+    name = "Ёлка - Дед Мороз.mp3"
+    next(folder.iterdir()).rename(folder / name)
+    with app.app_context():
+        db.session.get(Media, served["id"]).file_name = name
+        db.session.commit()
+    response = client.get(f"/cache/{served['id']}/{quote(name)}")
+    assert response.status_code == 200
+    assert f"filename*=UTF-8''{quote(name, safe='')}" in response.headers["Content-Disposition"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, send_file
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import wrap_file
 
 from .. import entries, storage
 from ..accounting import get_access_counter
@@ -20,46 +24,67 @@ FILE_BLOCK_SIZE = 256 * 1024
             extra_responses={206: "Partial content for a Range request.", 304: "Not modified.",
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):
-    """Range, ETag, Last-Modified and 304 come from werkzeug's conditional send_file."""
+    """The file with Range, ETag, Last-Modified and 304 by werkzeug's make_conditional."""
     row = entries.find_servable(media_id, file_name)
-    path = storage.live_file(row["id"], row["file_name"]) if row is not None else None
-    if path is None:
+    opened = storage.open_live_file(row["id"], row["file_name"]) if row is not None else None
+    if opened is None:
         raise NotFound("No such file is being served (it may have expired or been deleted).")
+    handle, facts = opened
     get_access_counter().record(row["id"])
-    response = send_file(path, mimetype=row["mime_type"], conditional=True, etag=True, max_age=remaining_seconds(row))
+    response = current_app.response_class(
+        wrap_file(request.environ, handle, FILE_BLOCK_SIZE), mimetype=row["mime_type"], direct_passthrough=True
+    )
+    response.content_length = facts.st_size
+    response.last_modified = facts.st_mtime
+    response.set_etag(f"{facts.st_mtime_ns:x}-{facts.st_size:x}-{facts.st_ino:x}")
+    response.headers.update(_FILE_HEADERS)
+    # Plain strings, not the cache_control object: it re-parses and re-renders on every change.
+    response.headers["Cache-Control"] = f"public, max-age={remaining_seconds(row)}"
+    response.headers["Content-Disposition"] = _inline_name(row["file_name"])
+    try:
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=facts.st_size)
+    except HTTPException:  # 416: the envelope is sent instead, and the file is not
+        handle.close()
+        raise
     if response.status_code == 206:
-        _stream_range_from_file(response, path)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, Accept-Ranges, ETag"
-    response.cache_control.public = True
-    response.headers["Accept-Ranges"] = "bytes"
+        _send_range(response, handle, request.range.range_for_length(facts.st_size))
     return response
 
 
-def _stream_range_from_file(response, path) -> None:
-    """Send a byte range in large blocks, straight from the file where the server can.
+_FILE_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
+}
+
+
+def _inline_name(file_name: str) -> str:
+    """Content-Disposition for a file the browser may play: its name, RFC 5987-encoded when not ASCII."""
+    if file_name.isascii():
+        return f'inline; filename="{file_name}"'
+    fallback = file_name.encode("ascii", "ignore").decode() or "media"
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+
+
+def _send_range(response, handle, byte_range: tuple[int, int]) -> None:
+    """Send a byte range in large blocks, straight from the open file where the server can.
 
     werkzeug answers a Range by iterating the file in 8 KiB pieces, and waitress spools
     any large iterated body through a temporary file. Waitress's own file wrapper, handed
-    a file seeked to the range's start, sends exactly Content-Length bytes from it.
+    the file seeked to the range's start, sends exactly Content-Length bytes from it.
     """
-    start, stop = response.content_range.start, response.content_range.stop
-    response.response.close()
+    start, stop = byte_range  # what make_conditional answered with, without re-parsing its header
+    handle.seek(start)
     wrapper = request.environ.get("wsgi.file_wrapper")
     if wrapper is not None and getattr(wrapper, "__module__", "").startswith("waitress"):
-        handle = open(path, "rb")  # noqa: SIM115 — waitress closes it once sent
-        handle.seek(start)
-        response.response = wrapper(handle, FILE_BLOCK_SIZE)
+        response.response = wrapper(handle, FILE_BLOCK_SIZE)  # waitress closes the file once sent
     else:
         # Other servers' wrappers may read to the end of the file: bound it ourselves.
-        response.response = _file_range(path, start, stop - start)
-    response.direct_passthrough = True
+        response.response = _file_range(handle, stop - start)
 
 
-def _file_range(path, start: int, length: int):
-    """Yield ``length`` bytes of the file from ``start``."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
+def _file_range(handle, length: int):
+    """Yield ``length`` bytes of the open file from where it stands, then close it."""
+    with handle:
         while length > 0:
             block = handle.read(min(FILE_BLOCK_SIZE, length))
             if not block:
