@@ -9,8 +9,7 @@ import logging.handlers
 import queue
 import sys
 import time
-
-from .timeutil import isoformat, utcnow
+from datetime import UTC, datetime
 
 request_log = logging.getLogger("mediacache.request")
 REQUEST_FIELDS = ("request_id", "user", "method", "route", "path", "status", "duration_ms")
@@ -24,7 +23,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": isoformat(utcnow()),
+            # When it happened, not when the batch was written (up to BATCH_WINDOW later).
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -33,3 +33,13 @@ def test_json_log_format_and_no_password_in_any_line(tmp_path):
     assert any(line["route"] == "/api/users/me" and line["user"] == "admin" and line["status"] == 200
                for line in requests)  # fmt: skip
     assert all({"time", "level", "message", "request_id", "duration_ms"} <= line.keys() for line in requests)
+
+
+def test_a_json_line_carries_the_time_it_was_logged_not_the_time_it_was_written():
+    import logging
+
+    from mediacache.logconfig import JsonFormatter
+
+    record = logging.LogRecord("mediacache.request", logging.INFO, "", 0, "GET /api", None, None)
+    record.created = 1_700_000_000.25  # the writer thread formats lines a moment after the fact
+    assert json.loads(JsonFormatter().format(record))["time"] == "2023-11-14T22:13:20.250Z"
