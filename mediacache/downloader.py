@@ -308,6 +308,24 @@ def _extractor_lineup(allowed: tuple[str, ...]) -> tuple:
     return tuple(reference._ies.values())
 
 
+def _share_tls_contexts() -> None:
+    """Have yt-dlp build its TLS context once per distinct setting, not once per job.
+
+    Every YoutubeDL makes a request handler, and every handler an SSLContext that loads the
+    CA bundle: about 30 ms per job, even for a plain http:// download. A context is safe to
+    share between threads. Should a yt-dlp release move this helper, jobs just take the
+    slower path (and test_ytdlp says so).
+    """
+    from yt_dlp.networking import common
+
+    original = getattr(common, "make_ssl_context", None)
+    if callable(original) and not hasattr(original, "cache_info"):
+        common.make_ssl_context = lru_cache(maxsize=8)(original)
+
+
+_share_tls_contexts()
+
+
 def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     """A YoutubeDL with its extractors added from the cached lineup."""
     ydl = yt_dlp.YoutubeDL(options, auto_init=False)

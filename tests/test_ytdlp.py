@@ -54,3 +54,12 @@ def test_failures_map_to_api_codes(client, admin, media_server):
 
 def test_lookup_needs_a_token(client, media_server):
     assert client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}).status_code == 401
+
+
+def test_jobs_share_one_tls_context_instead_of_loading_the_ca_bundle_each_time():
+    from yt_dlp.networking import common
+
+    import mediacache.downloader  # noqa: F401 — importing it sets this up
+
+    assert common.make_ssl_context(verify=True) is common.make_ssl_context(verify=True)
+    assert common.make_ssl_context(verify=True) is not common.make_ssl_context(verify=False)
