@@ -122,6 +122,24 @@ def test_a_source_already_in_the_target_format_keeps_its_audio_bytes_and_gets_on
     assert body["length_ms"] == pytest.approx(MP3(source).info.length * 1000, abs=50)
 
 
+@pytest.mark.parametrize(("profile", "name", "codec_args", "reader"), [
+    ("ogg-opus", "old-tags.ogg", ["-c:a", "libopus", "-b:a", "64k"], OggOpus),
+    ("flac", "old-tags.flac", ["-c:a", "flac"], FLAC),
+])  # fmt: skip
+def test_ogg_opus_and_flac_sources_in_the_target_format_are_retagged_not_converted(
+    app, client, admin, media_server, media_folder, profile, name, codec_args, reader
+):
+    ffmpeg = find_ffmpeg(None)
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=2",
+                    *codec_args, "-metadata", "title=Old Title", "-metadata", "comment=left by the uploader",
+                    str(media_folder / name)], check=True)  # fmt: skip
+    body = queue_and_wait(client, admin, media_server.url(f"/media/{name}"), profile=profile)
+    assert body["status"] == "completed" and transcode_mode(app, body["id"]) == "remux"
+    served = reader(cached_file(app, body))
+    assert served.tags["title"] == [body["metadata"]["title"]] and "comment" not in served.tags
+    assert body["length_ms"] == pytest.approx(2000, abs=60)
+
+
 def test_video_becomes_mp4_h264_at_240p_with_faststart(app, client, admin, media_server):
     body = queue_and_wait(client, admin, media_server.url("/media/clip.mp4"), profile="mp4-h264", resolution="240p")
     assert body["status"] == "completed", body["error"]
