@@ -106,40 +106,42 @@ def publish(media_id: str, finished: Path, file_name: str) -> Path:
     return target
 
 
-def live_file(media_id: str, file_name: str) -> Path | None:
-    """The served file of an entry, if it is a plain file in a plain folder of the static cache.
+def _live_path(media_id: str, file_name: str) -> str | None:
+    """Where an entry's served file would be, if the id and name are sane and its folder is a real folder.
 
     Neither the entry folder nor the file may be a symlink (the cache root itself is the
-    operator's choice and may be one). Two lstat calls, not a resolve of every path part:
-    this runs on every file request.
-    """
-    folder = live_dir(media_id)
-    path = folder / file_name
-    if path.name != file_name:
-        return None
-    try:
-        if not (stat.S_ISDIR(os.lstat(folder).st_mode) and stat.S_ISREG(os.lstat(path).st_mode)):
-            return None
-    except OSError:
-        return None
-    return path
-
-
-def open_live_file(media_id: str, file_name: str) -> tuple[BinaryIO, os.stat_result] | None:
-    """The served file of an entry, opened for sending, with its stat; None if it is not servable.
-
-    The rules of live_file, checked the cheap way (this runs on every file request): the
-    entry folder is a real folder, and the file, opened with O_NOFOLLOW, a regular one, so
-    a symlink swapped in after the check is refused too. Plain strings, not Paths: building
-    Paths was a measurable part of a file request.
+    operator's choice and may be one). One lstat, and plain strings rather than Paths:
+    this runs on every file request, where resolving every path part was a measurable cost.
     """
     if not is_entry_id(media_id) or not file_name or "/" in file_name or file_name in (".", ".."):
         return None
     folder = os.path.join(current_app.config["STATIC_CACHE"], media_id)
     try:
-        if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            return None
-        descriptor = os.open(os.path.join(folder, file_name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return os.path.join(folder, file_name) if stat.S_ISDIR(os.lstat(folder).st_mode) else None
+    except OSError:
+        return None
+
+
+def live_file(media_id: str, file_name: str) -> Path | None:
+    """The served file of an entry, if it is a plain file (not a symlink) in a plain folder of the static cache."""
+    path = _live_path(media_id, file_name)
+    try:
+        return Path(path) if path is not None and stat.S_ISREG(os.lstat(path).st_mode) else None
+    except OSError:
+        return None
+
+
+def open_live_file(media_id: str, file_name: str) -> tuple[BinaryIO, os.stat_result] | None:
+    """The served file of an entry, opened for sending, with its stat; None if it is not servable.
+
+    The rules of live_file; opening with O_NOFOLLOW refuses a symlink even one swapped in
+    after the folder was checked.
+    """
+    path = _live_path(media_id, file_name)
+    if path is None:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     handle = os.fdopen(descriptor, "rb")

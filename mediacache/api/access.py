@@ -12,37 +12,23 @@ from ..requestcycle import CALLER, TOKEN
 from ..tokens import authenticate
 
 
-def login_required(view):
-    """Any valid access token passes; others get 401."""
+def _token_required(**check):
+    """A decorator letting a request through once ``authenticate(**check)`` accepts its token."""
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate()
-        return view(*args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            authenticate(**check)
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
 
-
-def refresh_token_required(view):
-    """Only a valid refresh token passes (POST /api/auth/refresh)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate(refresh=True)
-        return view(*args, **kwargs)
-
-    return wrapper
+    return decorator
 
 
-def any_token_required(view):
-    """An access or a refresh token (logout revokes either)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate(verify_type=False)
-        return view(*args, **kwargs)
-
-    return wrapper
+login_required = _token_required()  # any valid access token; others get 401
+refresh_token_required = _token_required(refresh=True)  # POST /api/auth/refresh
+any_token_required = _token_required(verify_type=False)  # logout revokes an access or a refresh token
 
 
 def admin_required(view):
