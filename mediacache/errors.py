@@ -117,8 +117,10 @@ def register_error_handlers(app: Flask) -> None:
         if status == 429:
             message = f"Too many requests ({exc.description}); wait and try again."
         response = error_response(code, message, status)
-        if status == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        # What the exception says besides its body: Allow on 405, Content-Range on 416, …
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

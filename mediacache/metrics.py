@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 
 EXTENSION_KEY = "mediacache.metrics"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -39,6 +40,9 @@ class Metrics:
 
     def request_answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
+        # A client may send any word as its method; only real ones get a label of their own,
+        # so neither the registry nor this memo can be grown without bound.
+        method = method if method in HTTP_METHODS else "OTHER"
         # Looking up a labelled child takes a lock and builds keys; there are few distinct label sets.
         children = self._request_children.get((method, route, status))
         if children is None:

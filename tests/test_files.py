@@ -49,6 +49,7 @@ def test_suffix_range_and_unsatisfiable_range(client, served):
     assert client.get(served["path"], headers={"Range": "bytes=-10"}).data == whole[-10:]
     response = client.get(served["path"], headers={"Range": f"bytes={len(whole) + 10}-"})
     assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(whole)}"  # what a player needs to ask again
 
 
 def test_conditional_requests_get_304(client, served):

@@ -180,6 +180,14 @@ def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client
     assert 'mediacache_sweep_runs_total{job="expire-entries"} 1.0' in text
 
 
+def test_made_up_methods_share_one_metrics_label_instead_of_growing_the_registry(client, admin):
+    for word in ("BREW", "WHEN", "XYZZY"):
+        assert client.open("/api/ping", method=word).status_code == 405
+    text = client.get("/metrics", headers=admin).get_data(as_text=True)
+    assert 'method="OTHER",route="<unmatched>",status="405"} 3.0' in text
+    assert "BREW" not in text and "XYZZY" not in text
+
+
 def test_metrics_can_be_public(tmp_path):
     client = create_app(make_settings(tmp_path, METRICS_PUBLIC=True)).test_client()
     assert client.get("/metrics").status_code == 200
