@@ -160,6 +160,11 @@ _EASY_TAG_NAMES = {"title": "title", "artist": "artist", "album": "album", "albu
                    "date": "date", "genre": "genre"}  # fmt: skip
 
 
+def vorbis_comments(tags: dict[str, str]) -> list[tuple[str, str]]:
+    """Our tags as the Vorbis comments (Ogg, FLAC) that ``retag_in_place`` would write."""
+    return [(_EASY_TAG_NAMES[name].upper(), value) for name, value in tags.items() if value]
+
+
 def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: dict[str, str]) -> bool:
     """Replace every tag of a file that already is a finished ``extension``/``audio_codec`` file; False if it is not.
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from . import downloader, metadata, storage
+from . import downloader, metadata, storage, webm
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
 from .lifecycle import make_room
@@ -108,7 +108,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
     _transition(media.id, ("downloading",), status="processing")
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
-    streams = metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
+    streams = webm.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
         raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
     if max_duration and streams.duration and streams.duration > max_duration:
@@ -131,9 +131,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
         "genre": ", ".join(described["genre"]),
     }
     duration = streams.duration or info.get("duration")
-    if remux and metadata.retag_in_place(source, extension, variant.profile.audio_codec, tags):
-        os.replace(source, output)  # already this profile's file: new tags were all it needed
-    else:
+    if not (remux and _copy_in_process(source, output, variant, tags)):
         downloader.convert(ffmpeg, source, output, ffmpeg_output_args(variant, remux), tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
@@ -158,6 +156,21 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
+
+
+def _copy_in_process(source: Path, output: Path, variant: Variant, tags: dict[str, str]) -> bool:
+    """Put a source already in the target codec into the profile's file without running ffmpeg, if we can.
+
+    Most sources of a remux are either the target file already (new tags are all it needs)
+    or Opus in WebM bound for Ogg; ffmpeg's start-up and demuxing would be most of such a job.
+    """
+    profile = variant.profile
+    if metadata.retag_in_place(source, profile.extension, profile.audio_codec, tags):
+        os.replace(source, output)
+        return True
+    if (profile.extension, profile.audio_codec) == ("ogg", "opus"):
+        return webm.opus_to_ogg(source, output, metadata.vorbis_comments(tags))
+    return False
 
 
 def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:

@@ -60,14 +60,32 @@ def test_tagged_mp3_becomes_ogg_opus_with_real_tags_and_length(app, client, admi
     assert transcode_mode(app, body["id"]) == "encode"
 
 
-def test_webm_opus_source_is_remuxed_not_reencoded(app, client, admin, media_server):
+def test_webm_opus_source_is_copied_into_ogg_without_ffmpeg(app, client, admin, media_server, monkeypatch):
+    def ffmpeg_ran(*args, **kwargs):
+        raise AssertionError("ffmpeg ran for a WebM Opus → ogg-opus copy")
+
+    monkeypatch.setattr("mediacache.downloader.convert", ffmpeg_ran)
+    monkeypatch.setattr("mediacache.downloader.probe", ffmpeg_ran)
     body = queue_and_wait(client, admin, media_server.url("/media/tone.webm"), profile="ogg-opus")
-    assert body["status"] == "completed"
+    assert body["status"] == "completed", body["error"]
     assert transcode_mode(app, body["id"]) == "remux"
     # A re-encode would run at the profile's 128k; a copy keeps the source's 96k stream.
-    assert probe(find_ffmpeg(None), cached_file(app, body)).audio_codec == "opus"
-    assert body["metadata"]["bitrate"] < 120_000
+    assert body["metadata"]["codec"] == "opus" and body["metadata"]["bitrate"] < 120_000
     assert body["metadata"]["title"] == "Sine Song"  # tags read from the WebM container itself
+    served = OggOpus(cached_file(app, body))
+    assert served.tags["title"] == ["Sine Song"] and served.tags["artist"] == ["Test Artist"]
+    assert body["length_ms"] == pytest.approx(3000, abs=20)
+
+
+def test_webm_the_in_process_copy_cannot_read_is_remuxed_by_ffmpeg(app, client, admin, media_server, media_folder):
+    data = (media_folder / "tone.webm").read_bytes()
+    (media_folder / "cut-short.webm").write_bytes(data[: len(data) * 3 // 4])  # a download that broke off
+    body = queue_and_wait(client, admin, media_server.url("/media/cut-short.webm"), profile="ogg-opus")
+    assert body["status"] == "completed", body["error"]
+    assert transcode_mode(app, body["id"]) == "remux"
+    served = OggOpus(cached_file(app, body))
+    assert served.tags.vendor.startswith("Lavf")  # ffmpeg's muxer wrote it
+    assert 1500 < body["length_ms"] < 3000  # what was there of it
 
 
 def test_asking_for_a_lower_bitrate_than_the_source_reencodes(app, client, admin, media_server):
