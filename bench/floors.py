@@ -1,6 +1,6 @@
-"""Floor servers for the poll benchmark, under the same waitress settings as mediacache.
+"""Floor servers for the poll and file benchmarks, under the same waitress settings as mediacache.
 
-python -m bench.floors wsgi|flask PORT BODY_FILE
+python -m bench.floors wsgi|flask|file PORT BODY_FILE
 """
 
 from __future__ import annotations
@@ -17,6 +17,28 @@ def bare_wsgi(body: bytes):
     def app(environ, start_response):
         start_response("200 OK", headers)
         return [body]
+
+    return app
+
+
+def bare_file(path: str):
+    """Waitress's ceiling for files: one file for any path, a single byte range honoured, no checks."""
+    import os
+    import re
+
+    size = os.path.getsize(path)
+
+    def app(environ, start_response):
+        handle = open(path, "rb")  # noqa: SIM115 (waitress closes it once sent)
+        start, stop, status = 0, size, "200 OK"
+        headers = [("Content-Type", "audio/mpeg"), ("Accept-Ranges", "bytes")]
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", environ.get("HTTP_RANGE", ""))
+        if wanted:
+            start, stop, status = int(wanted.group(1)), min(int(wanted.group(2)) + 1, size), "206 Partial Content"
+            headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
+            handle.seek(start)
+        start_response(status, [*headers, ("Content-Length", str(stop - start))])
+        return environ["wsgi.file_wrapper"](handle, 256 * 1024)
 
     return app
 
@@ -42,7 +64,10 @@ if __name__ == "__main__":
     from pathlib import Path
 
     payload = Path(body_file).read_bytes()
-    application = bare_wsgi(payload) if kind == "wsgi" else one_route_flask(payload)
+    if kind == "file":
+        application = bare_file(body_file)
+    else:
+        application = bare_wsgi(payload) if kind == "wsgi" else one_route_flask(payload)
     import logging
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # as mediacache does
