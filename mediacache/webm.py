@@ -36,6 +36,7 @@ TRACK_TYPE = 0x83
 CODEC_ID = 0x86
 CODEC_PRIVATE = 0x63A2
 AUDIO = 0xE1
+CONTENT_ENCODINGS = 0x6D80
 SAMPLING_FREQUENCY = 0xB5
 CHANNELS = 0x9F
 TAGS = 0x1254C367
@@ -71,6 +72,7 @@ class Track:
     codec_private: bytes = b""
     sample_rate: float | None = None
     channels: int | None = None
+    encoded: bool = False  # compressed or encrypted blocks: not the codec's own packets
 
 
 @dataclass
@@ -183,6 +185,8 @@ def _read_track(data, start: int, end: int) -> Track:
             track.codec_id = _text(data, child_start, child_end)
         elif element == CODEC_PRIVATE:
             track.codec_private = bytes(data[child_start:child_end])
+        elif element == CONTENT_ENCODINGS:
+            track.encoded = True
         elif element == AUDIO:
             for child, audio_start, audio_end in _children(data, child_start, child_end):
                 if child == SAMPLING_FREQUENCY:
@@ -334,7 +338,12 @@ def opus_to_ogg(source: Path, output: Path, comments: list[tuple[str, str]]) -> 
         with _mapped(source) as data:
             webm = _read_structure(data)
             track = webm.audio_track
-            if track is None or track.codec_id != "A_OPUS" or not track.codec_private.startswith(b"OpusHead"):
+            if (
+                track is None
+                or track.codec_id != "A_OPUS"
+                or track.encoded
+                or not track.codec_private.startswith(b"OpusHead")
+            ):
                 return False
             tags = _opus_tags(comments)
             if len(tags) >= MAX_LACING_VALUES * 255:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 
 import pytest
@@ -92,3 +93,43 @@ def test_what_the_copy_cannot_follow_is_refused_and_leaves_no_file(media_folder,
     laced = tmp_path / "laced.webm"
     laced.write_bytes(data)
     assert not opus_to_ogg(laced, output, []) and not output.exists()
+
+
+def ebml(element_id: int, *children: bytes) -> bytes:
+    """One Matroska element, its size written as an 8-byte EBML number."""
+    payload = b"".join(children)
+    return (
+        element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+        + (1 << 56 | len(payload)).to_bytes(8, "big")
+        + payload
+    )
+
+
+def handmade_webm(*, track_extra: bytes = b"", discard_ns: int = 0) -> bytes:
+    """Two 20 ms Opus packets (pre-skip 312), the second in a BlockGroup that may carry DiscardPadding."""
+    opus_head = b"OpusHead" + bytes([1, 2]) + struct.pack("<HIhB", 312, 48000, 0, 0)
+    packet = bytes([31 << 3]) + b"\x55" * 40  # TOC: CELT fullband, 20 ms, one frame
+    block = b"\x81\x00\x00\x80" + packet  # track 1, timestamp 0, keyframe, no lacing
+    track = ebml(0xAE, ebml(0xD7, b"\x01"), ebml(0x83, b"\x02"), ebml(0x86, b"A_OPUS"), ebml(0x63A2, opus_head),
+                 track_extra)  # fmt: skip
+    last = ebml(0xA0, ebml(0xA1, block), ebml(0x75A2, discard_ns.to_bytes(4, "big")) if discard_ns else b"")
+    info = ebml(0x1549A966, ebml(0x2AD7B1, (1_000_000).to_bytes(3, "big")), ebml(0x4489, struct.pack(">d", 40.0)))
+    cluster = ebml(0x1F43B675, ebml(0xE7, b"\x00"), ebml(0xA3, block), last)
+    return ebml(0x1A45DFA3, ebml(0x4282, b"webm")) + ebml(0x18538067, info, ebml(0x1654AE6B, track), cluster)
+
+
+def test_granule_positions_count_every_sample_and_trim_the_final_padding(tmp_path):
+    source, output = tmp_path / "handmade.webm", tmp_path / "out.ogg"
+    source.write_bytes(handmade_webm())
+    assert opus_to_ogg(source, output, [])
+    assert OggOpus(output).info.length == pytest.approx((2 * 960 - 312) / 48000)
+    source.write_bytes(handmade_webm(discard_ns=10_000_000))  # the last 10 ms are padding
+    assert opus_to_ogg(source, output, [])
+    assert OggOpus(output).info.length == pytest.approx((2 * 960 - 480 - 312) / 48000)
+
+
+def test_a_track_with_content_encodings_is_not_copied(tmp_path):
+    # Header stripping or encryption changes the bytes of every block: they are not Opus packets any more.
+    source, output = tmp_path / "encoded.webm", tmp_path / "out.ogg"
+    source.write_bytes(handmade_webm(track_extra=ebml(0x6D80, ebml(0x6240, ebml(0x5035, b"")))))
+    assert not opus_to_ogg(source, output, []) and not output.exists()
