@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, jobs, metrics, first-start admin."""
     from .accounting import AccessCounter
     from .accounts import ensure_admin
+    from .api.files import FileShortcut
     from .authcache import AuthCache
     from .database import init_database
     from .extensions import db
@@ -64,6 +65,7 @@ def register_extensions(app: Flask) -> None:
     RowCache(app)
     AccessCounter(app)
     Metrics(app)
+    app.wsgi_app = FileShortcut(app, app.wsgi_app)  # inside the request cycle: ids, headers and logs still apply
     RequestCycle(app)
     with app.app_context():
         ensure_admin()

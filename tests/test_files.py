@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.helpers import wait_for_entry
@@ -122,3 +124,18 @@ def test_a_browser_is_told_the_file_name_even_when_it_is_not_ascii(app, client, 
     response = client.get(f"/cache/{served['id']}/{quote(name)}")
     assert response.status_code == 200
     assert f"filename*=UTF-8''{quote(name, safe='')}" in response.headers["Content-Disposition"]
+
+
+def test_every_file_answer_counts_one_hit_and_carries_the_common_headers(client, admin, served, caplog):
+    with caplog.at_level(logging.INFO, logger="mediacache.request"):
+        whole = client.get(served["path"])
+    (line,) = [record for record in caplog.records if record.name == "mediacache.request"]
+    assert (line.route, line.status) == ("/cache/<media_id>/<file_name>", 200)  # logged and counted as the route
+    ranged = client.get(served["path"], headers={"Range": "bytes=0-99"})
+    cached = client.get(served["path"], headers={"If-None-Match": whole.headers["ETag"]})
+    refused = client.get(served["path"], headers={"Range": f"bytes={served['size_bytes'] + 10}-"})
+    assert [r.status_code for r in (whole, ranged, cached, refused)] == [200, 206, 304, 416]
+    # The refused range was not a play, and answering it did not count the request twice.
+    assert client.get(f"/api/media/{served['id']}", headers=admin).json["hits"] == 3
+    for response in (whole, ranged, cached, refused):
+        assert response.headers["X-Request-ID"] and response.headers["X-Content-Type-Options"] == "nosniff"
