@@ -44,7 +44,7 @@ def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, jobs, metrics, first-start admin."""
     from .accounting import AccessCounter
     from .accounts import ensure_admin
-    from .api.files import FileShortcut
+    from .api import files, media
     from .authcache import AuthCache
     from .database import init_database
     from .extensions import db
@@ -54,6 +54,7 @@ def register_extensions(app: Flask) -> None:
     from .requestcycle import RequestCycle
     from .security import disable_cookie_sessions
     from .settings import get_setting
+    from .shortcuts import Shortcuts, shortcut
     from .tokens import register_token_callbacks
 
     disable_cookie_sessions(app)
@@ -65,7 +66,7 @@ def register_extensions(app: Flask) -> None:
     RowCache(app)
     AccessCounter(app)
     Metrics(app)
-    app.wsgi_app = FileShortcut(app, app.wsgi_app)  # inside the request cycle: ids, headers and logs still apply
+    Shortcuts(app, [shortcut(media.POLL_RULE, media.poll_response), shortcut(files.RULE, files.file_response)])
     RequestCycle(app)
     with app.app_context():
         ensure_admin()

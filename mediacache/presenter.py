@@ -15,8 +15,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event, inspect
+from werkzeug.wsgi import get_host
 
 from .accounting import get_access_counter
 from .extensions import db
@@ -48,9 +49,15 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
 def public_roots() -> list[str]:
     """Base URLs the files are reachable under: the public URL (else this request's host), then CDN roots."""
     config = current_app.config
-    primary = config["PUBLIC_URL"] or (_request_root(request.scheme, request.host) if has_request_context() else None)
+    primary = config["PUBLIC_URL"] or _asked_root()
     roots = [primary] if primary else []
     return [root.rstrip("/") for root in roots + config["EXTERNAL_ENDPOINTS"]]
+
+
+def _asked_root() -> str | None:
+    """scheme://host this request came in under: Flask's request, or the environ a shortcut left in ``g``."""
+    environ = request.environ if has_request_context() else g.get("environ")
+    return _request_root(environ["wsgi.url_scheme"], get_host(environ)) if environ is not None else None
 
 
 @lru_cache(maxsize=64)

@@ -74,18 +74,30 @@ def _token_is_dead(payload: dict[str, Any], principal: Principal | None) -> bool
 def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principal:
     """The account behind the request's bearer token; raises flask-jwt-extended's errors otherwise.
 
-    An access token seen before (the poll loop's case) is checked from memory: expiry,
-    account, password version and revocation, without decoding it again. Anything else
-    (a new, expired, revoked or malformed token, or a refresh token) takes the library's
-    full path, which also produces the right error.
+    An access token seen before (the poll loop's case) is checked from memory by
+    ``remembered_caller``. Anything else (a new, expired, revoked or malformed token, or a
+    refresh token) takes the library's full path, which also produces the right error.
     """
-    header = request.environ.get("HTTP_AUTHORIZATION", "")
-    payload = jwt.remembered_access(header[7:]) if header.startswith("Bearer ") and not refresh else None
+    principal = None if refresh else remembered_caller(request.environ)
+    if principal is None:
+        full_token_check(refresh=refresh, verify_type=verify_type)
+        principal = get_current_user()
+        request.environ[TOKEN], request.environ[CALLER] = get_jwt(), principal
+    return principal
+
+
+def remembered_caller(environ: dict) -> Principal | None:
+    """The account behind an access token this process verified before, if the token still holds; else None.
+
+    Expiry, account, password version and revocation are checked from memory, without
+    decoding the token again.
+    """
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    payload = jwt.remembered_access(header[7:]) if header.startswith("Bearer ") else None
     principal = auth_cache().principal(int(payload["sub"])) if payload is not None else None
     if payload is None or _token_is_dead(payload, principal):
-        full_token_check(refresh=refresh, verify_type=verify_type)
-        payload, principal = get_jwt(), get_current_user()
-    request.environ[TOKEN], request.environ[CALLER] = payload, principal
+        return None
+    environ[TOKEN], environ[CALLER] = payload, principal
     return principal
 
 

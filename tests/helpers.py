@@ -164,3 +164,18 @@ def shift(app, media_id: str, **deltas) -> None:
         for name, delta in deltas.items():
             setattr(media, name, getattr(media, name) - delta)
         db.session.commit()
+
+
+def flask_dispatches(app, monkeypatch) -> list[str]:
+    """The paths Flask's own dispatch handles from now on (the rest were answered in front of it)."""
+    seen: list[str] = []
+    dispatch = app.full_dispatch_request
+
+    def counted():
+        from flask import request
+
+        seen.append(request.path)
+        return dispatch()
+
+    monkeypatch.setattr(app, "full_dispatch_request", counted)
+    return seen

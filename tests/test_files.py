@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.helpers import wait_for_entry
+from tests.helpers import flask_dispatches, wait_for_entry
 
 
 @pytest.fixture
@@ -139,3 +139,13 @@ def test_every_file_answer_counts_one_hit_and_carries_the_common_headers(client,
     assert client.get(f"/api/media/{served['id']}", headers=admin).json["hits"] == 3
     for response in (whole, ranged, cached, refused):
         assert response.headers["X-Request-ID"] and response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_served_file_is_answered_in_front_of_flask_and_a_missing_one_by_flask(app, client, served, monkeypatch):
+    dispatched = flask_dispatches(app, monkeypatch)
+    assert client.get(served["path"], headers={"Range": "bytes=0-9"}).status_code == 206
+    assert client.head(served["path"]).status_code == 200
+    assert dispatched == []
+    missing = client.get(served["path"] + ".bak")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "NOT_FOUND"
+    assert dispatched == [served["path"] + ".bak"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from mediacache.extensions import db
 from mediacache.models import Media
 from mediacache.timeutil import utcnow
+from tests.helpers import ADMIN_PASSWORD, flask_dispatches, login
 
 
 def finished_entry(app, *, ttl_left: float = 3600) -> str:
@@ -79,3 +80,37 @@ def test_a_poll_right_after_a_job_commits_sees_the_commit(app, client, admin):
         writer.commit()
     # …but the next poll after the commit must not be served that old row from memory.
     assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "failed"
+
+
+def test_a_poll_with_a_known_token_skips_flask_and_answers_the_same(app, client, monkeypatch):
+    media_id = finished_entry(app)
+    headers = {"Authorization": f"Bearer {login(client, 'admin', ADMIN_PASSWORD)['token']}"}
+    dispatched = flask_dispatches(app, monkeypatch)
+    first = client.get(f"/api/media/{media_id}", headers=headers)  # a new token: Flask and the full check
+    second = client.get(f"/api/media/{media_id}", headers=headers)  # the poll loop's case
+    assert dispatched == [f"/api/media/{media_id}"]
+    assert (first.status_code, first.json) == (second.status_code, second.json) == (200, first.json)
+    assert sorted(first.headers.keys()) == sorted(second.headers.keys())
+    assert first.headers["Content-Type"] == second.headers["Content-Type"] == "application/json"
+
+
+def test_what_the_poll_shortcut_does_not_answer_goes_to_flask(app, client, admin, monkeypatch):
+    media_id = finished_entry(app)
+    client.get(f"/api/media/{media_id}", headers=admin)  # the token is known from here on
+    dispatched = flask_dispatches(app, monkeypatch)
+    missing = client.get("/api/media/00000000-0000-4000-8000-000000000000", headers=admin)
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "NOT_FOUND"  # the envelope, from Flask
+    assert client.get(f"/api/media/{media_id}").status_code == 401  # no token
+    assert client.get(f"/api/media/{media_id}", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204  # other methods
+    assert len(dispatched) == 4
+
+
+def test_every_shortcut_stands_in_front_of_a_real_get_route(app):
+    from mediacache.shortcuts import Shortcuts
+
+    shortcuts = app.wsgi_app.wsgi_app  # inside the request cycle
+    assert isinstance(shortcuts, Shortcuts)
+    get_rules = {rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+    assert [route.rule for route in shortcuts.routes] == ["/api/media/<media_id>", "/cache/<media_id>/<file_name>"]
+    assert all(route.rule in get_rules for route in shortcuts.routes)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import ContentRange
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, quote_etag
@@ -16,7 +15,6 @@ from ..accounting import get_access_counter
 from ..errors import NotFound
 from ..openapi import documented
 from ..presenter import remaining_seconds
-from ..requestcycle import ROUTE
 
 bp = Blueprint("files", __name__)
 FILE_BLOCK_SIZE = 256 * 1024
@@ -69,36 +67,6 @@ def file_response(environ: dict, media_id: str, file_name: str) -> Response | No
     return response
 
 
-class FileShortcut:
-    """WSGI in front of Flask: a GET or HEAD of a file being served is answered without Flask's dispatch.
-
-    Players' browsers fetch the file, in ranges, all at once when a game starts a song;
-    Flask's request context, URL matching and hooks were half the cost of each answer.
-    The answer is ``file_response``'s, the same as the view's; anything else (no such
-    file, 416, other methods, odd paths) goes on to Flask, which renders it as usual.
-    """
-
-    def __init__(self, app: Flask, wsgi_app) -> None:
-        self.app = app
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict, start_response):
-        match = _FILE_PATH.match(environ.get("PATH_INFO", ""))
-        if match is not None and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
-            # WSGI carries the path as latin-1 text; names are UTF-8, as werkzeug's routing decodes them.
-            media_id, file_name = (part.encode("latin-1").decode("utf-8", "replace") for part in match.groups())
-            try:
-                with self.app.app_context():
-                    response = file_response(environ, media_id, file_name)
-            except HTTPException:
-                response = None
-            if response is not None:
-                environ[ROUTE] = RULE
-                return response(environ, start_response)
-        return self.wsgi_app(environ, start_response)
-
-
-_FILE_PATH = re.compile(r"/cache/([^/]+)/([^/]+)\Z")
 _FILE_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, send_file
+from flask import Blueprint, Response, current_app, jsonify, send_file
 
 from .. import entries, storage
 from ..errors import NotFound, error_body
@@ -10,6 +10,7 @@ from ..extensions import limiter
 from ..openapi import documented, page_of
 from ..presenter import is_valid_row, render_media
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
+from ..tokens import remembered_caller
 from .access import login_required, me, per_user_key
 from .params import load
 
@@ -60,6 +61,18 @@ def list_media():
 @documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
 def get_media(media_id: str):
     """One entry; poll this until status is completed or failed."""
+    return _media_response(media_id)
+
+
+POLL_RULE = "/api/media/<media_id>"
+
+
+def poll_response(environ: dict, media_id: str) -> Response | None:
+    """The poll answer for a token this process has already verified (the poll loop's case); else None."""
+    return _media_response(media_id) if remembered_caller(environ) is not None else None
+
+
+def _media_response(media_id: str) -> Response:
     return current_app.response_class(entries.media_view(media_id), mimetype=current_app.json.mimetype)
 
 
