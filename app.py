@@ -16,7 +16,7 @@ def main() -> int:
     """Build the app and serve it until interrupted."""
     import os
 
-    from mediacache.jobs import limit_malloc_arenas
+    from mediacache.jobs import freeze_long_lived_objects, get_runner, limit_malloc_arenas
     from mediacache.logconfig import configure_logging
 
     limit_malloc_arenas()  # before any thread starts
@@ -33,6 +33,9 @@ def main() -> int:
     # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
     recover_on_start(app)
     start_scheduler(app)
+    # Out of the collector's way: what start-up built now, and yt-dlp's extractors after the first job.
+    freeze_long_lived_objects()
+    get_runner(app).freeze_when_warm = True
 
     host, port = app.config["HOST"], app.config["PORT"]
     # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -12,6 +13,7 @@ import pytest
 
 from mediacache.downloader import Control, JobCancelled, JobError, convert, find_ffmpeg
 from mediacache.extensions import db
+from mediacache.jobs import get_runner
 from mediacache.models import Media
 from tests.helpers import wait_for_entry
 
@@ -112,3 +114,24 @@ def test_worker_threads_are_named(app, client, admin, media_server):
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     wait_for_entry(client, body["id"], admin)
     assert seen and seen[0].startswith("mediacache-job")
+
+
+@pytest.fixture
+def unfrozen():
+    """Whatever a test freezes goes back to the collector afterwards (the test process must not leak)."""
+    yield
+    gc.unfreeze()
+
+
+def test_a_serving_process_takes_its_long_lived_objects_out_of_full_collections(
+    app, client, admin, media_server, unfrozen
+):
+    # A full collection walking the app, its libraries and yt-dlp's extractors held the GIL ~40 ms:
+    # every request stalled, and the first poll after a job saw "completed" that much later.
+    runner = get_runner(app)
+    runner.freeze_when_warm = True  # as app.py sets it; tests and CLI runs leave it off
+    response = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin)
+    assert wait_for_entry(client, response.json["id"], admin)["status"] == "completed"
+    assert runner.wait_idle()
+    assert gc.get_freeze_count() > 10_000  # yt-dlp's extractors among them
+    assert not runner.freeze_when_warm  # once: objects frozen later could never be collected
