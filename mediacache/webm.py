@@ -17,9 +17,10 @@ import mmap
 import os
 import random
 import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mutagen.ogg import OggPage
 
 from .profiles import SourceStreams
 
@@ -310,25 +311,19 @@ def _opus_tags(comments: list[tuple[str, str]]) -> bytes:
     return b"".join(parts)
 
 
-# Ogg's CRC-32 is zlib's with the bits of every byte reversed (polynomial 0x04C11DB7, unreflected).
-_BIT_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
-FIRST_PAGE, LAST_PAGE = 0x02, 0x04
-
-
 class _OggWriter:
-    """Writes one logical Ogg stream, one page per call (RFC 3533)."""
+    """Writes one logical Ogg stream, one page per call (mutagen's OggPage lays out the page and its CRC)."""
 
     def __init__(self, handle) -> None:
         self.handle = handle
         self.serial = random.getrandbits(32)
         self.sequence = 0
 
-    def page(self, packets: list[bytes], position: int, flags: int = 0) -> None:
-        lacing = b"".join(b"\xff" * (len(packet) // 255) + bytes((len(packet) % 255,)) for packet in packets)
-        header = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, position, self.serial, self.sequence, 0, len(lacing))
-        page = b"".join((header, lacing, *packets))
-        crc = ~zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) & 0xFFFFFFFF
-        self.handle.write(b"".join((page[:22], crc.to_bytes(4, "big").translate(_BIT_REVERSED), page[26:])))
+    def page(self, packets: list[bytes], position: int, *, first: bool = False, last: bool = False) -> None:
+        page = OggPage()
+        page.serial, page.sequence, page.position, page.packets = self.serial, self.sequence, position, packets
+        page.first, page.last = first, last
+        self.handle.write(page.write())
         self.sequence += 1
 
 
@@ -357,7 +352,7 @@ def opus_to_ogg(source: Path, output: Path, comments: list[tuple[str, str]]) -> 
 
 
 def _write_opus(data, webm: WebmFile, track: Track, tags: bytes, ogg: _OggWriter) -> None:
-    ogg.page([track.codec_private], 0, FIRST_PAGE)
+    ogg.page([track.codec_private], 0, first=True)
     ogg.page([tags], 0)
     pending: list = []
     lacing_values = page_samples = granule = 0
@@ -376,4 +371,4 @@ def _write_opus(data, webm: WebmFile, track: Track, tags: bytes, ogg: _OggWriter
     if not pending:
         raise Unsupported("no audio packets")
     # The last page's granule position trims the padding of the final packet (RFC 7845, 4.5).
-    ogg.page(pending, granule - min(last_discard, page_samples), LAST_PAGE)
+    ogg.page(pending, granule - min(last_discard, page_samples), last=True)
