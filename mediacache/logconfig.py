@@ -127,6 +127,8 @@ def log_request(
     request_id: str, user: str | None, method: str, route: str | None, path: str, status: int, duration_ms: float
 ) -> None:
     """The one line each answered request leaves in the log (never the query string: it may carry a password)."""
+    if not request_log.isEnabledFor(logging.INFO):
+        return
     fields = {
         "request_id": request_id,
         "user": user,
@@ -136,8 +138,6 @@ def log_request(
         "status": status,
         "duration_ms": duration_ms,
     }
-    if not request_log.isEnabledFor(logging.INFO):
-        return
     if _request_lines is not None:
         # In the server a line is a tuple for the writer thread, which makes the record:
         # building records was most of what logging cost each request.

@@ -54,11 +54,15 @@ class RequestCycle:
         method = environ["REQUEST_METHOD"]
         get_metrics(self.app).request_answered(method, route, status, elapsed)
         caller = environ.get(CALLER)
-        # WSGI carries the path as latin-1 text; the log shows what the client sent (never the query string).
-        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        path = wsgi_text(environ.get("PATH_INFO", ""))  # what the client sent (never the query string)
         log_request(request_id, caller.username if caller else None, method, route, path, status,
                     round(elapsed * 1000, 1))  # fmt: skip
         return body
+
+
+def wsgi_text(value: str) -> str:
+    """A path from the WSGI environ as the client wrote it: WSGI carries it as latin-1, URLs are UTF-8."""
+    return value.encode("latin-1").decode("utf-8", "replace")
 
 
 def note_route() -> None:

@@ -18,7 +18,7 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from .errors import APIError
-from .requestcycle import ROUTE
+from .requestcycle import ROUTE, wsgi_text
 
 # answer(environ, *path_parts) → the response, or None to let Flask answer.
 Answer = Callable[..., Response | None]
@@ -59,8 +59,7 @@ class Shortcuts:
         return self.wsgi_app(environ, start_response)
 
     def _answer(self, route: Shortcut, environ: dict, parts: tuple[str, ...]) -> Response | None:
-        # WSGI carries the path as latin-1 text; werkzeug's routing decodes it as UTF-8, and so do we.
-        decoded = [part.encode("latin-1").decode("utf-8", "replace") for part in parts]
+        decoded = [wsgi_text(part) for part in parts]  # as werkzeug's routing decodes them
         try:
             with self.app.app_context():
                 g.environ = environ  # no request context here: what asks for the host reads it (presenter)
