@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,24 @@ def flask_dispatches(app, monkeypatch) -> list[str]:
 
     monkeypatch.setattr(app, "full_dispatch_request", counted)
     return seen
+
+
+def finished_entry(app, *, ttl_left: float = 3600) -> str:
+    """A completed, served entry written straight to the database."""
+    from mediacache.extensions import db
+    from mediacache.models import Media
+    from mediacache.timeutil import utcnow
+
+    with app.app_context():
+        media = Media(
+            url="https://music.example/song", source_url="https://music.example/song", variant="mp3::",
+            profile="mp3", ttl=3600, status="completed", cache_state="live", file_name="Artist - Song.mp3",
+            extension="mp3", mime_type="audio/mpeg", size_bytes=1000, length_ms=5000, completed_at=utcnow(),
+            expires_at=utcnow() + timedelta(seconds=ttl_left), requested_by="admin",
+        )  # fmt: skip
+        db.session.add(media)
+        db.session.commit()
+        folder = Path(app.config["STATIC_CACHE"]) / media.id
+        folder.mkdir()
+        (folder / media.file_name).write_bytes(b"\xff\xfb" + bytes(998))
+        return media.id

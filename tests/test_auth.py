@@ -10,7 +10,7 @@ import jwt as pyjwt
 import pytest
 
 from mediacache import create_app
-from tests.helpers import ADMIN_PASSWORD, auth_header, login
+from tests.helpers import ADMIN_PASSWORD, auth_header, finished_entry, login
 
 
 def claims_of(token: str) -> dict:
@@ -259,16 +259,22 @@ ENDINGS = {
 }  # fmt: skip
 
 
+@pytest.fixture(params=["users/me", "poll"])
+def steady_path(request, app) -> str:
+    """A route a token is presented to again and again: a Flask view, and the poll answered in front of Flask."""
+    return "/api/users/me" if request.param == "users/me" else f"/api/media/{finished_entry(app)}"
+
+
 @pytest.mark.parametrize("ending", ENDINGS)
-def test_a_token_in_steady_use_dies_on_the_next_request_after(ending, client, admin, user_token):
+def test_a_token_in_steady_use_dies_on_the_next_request_after(ending, client, admin, user_token, steady_path):
     for _ in range(3):
-        assert client.get("/api/users/me", headers=auth_header(user_token)).status_code == 200
+        assert client.get(steady_path, headers=auth_header(user_token)).status_code == 200
     assert ENDINGS[ending](client, admin, user_token).status_code in (200, 204)
-    response = client.get("/api/users/me", headers=auth_header(user_token))
+    response = client.get(steady_path, headers=auth_header(user_token))
     assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
 
 
-def test_a_token_in_steady_use_expires_on_time(client, app):
+def test_a_token_in_steady_use_expires_on_time(client, app, steady_path):
     from datetime import timedelta
 
     with app.app_context():
@@ -276,18 +282,18 @@ def test_a_token_in_steady_use_expires_on_time(client, app):
         from mediacache.tokens import access_token_for
 
         token = access_token_for(get_user("admin"), timedelta(seconds=2))
-    assert client.get("/api/users/me", headers=auth_header(token)).status_code == 200
+    assert client.get(steady_path, headers=auth_header(token)).status_code == 200
     deadline = time.monotonic() + 5
-    while (response := client.get("/api/users/me", headers=auth_header(token))).status_code == 200:
+    while (response := client.get(steady_path, headers=auth_header(token))).status_code == 200:
         assert time.monotonic() < deadline, "the token outlived its exp"
         time.sleep(0.1)
     assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED"
 
 
-def test_a_remembered_refresh_token_is_still_not_an_access_token(client):
+def test_a_remembered_refresh_token_is_still_not_an_access_token(client, steady_path):
     body = login(client, "admin", ADMIN_PASSWORD)
     assert client.post("/api/auth/refresh", headers=auth_header(body["refresh_token"])).status_code == 200
-    response = client.get("/api/users/me", headers=auth_header(body["refresh_token"]))
+    response = client.get(steady_path, headers=auth_header(body["refresh_token"]))
     assert response.status_code == 401
 
 

@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
-from pathlib import Path
 
 from mediacache.extensions import db
 from mediacache.models import Media
 from mediacache.timeutil import utcnow
-from tests.helpers import ADMIN_PASSWORD, flask_dispatches, login
-
-
-def finished_entry(app, *, ttl_left: float = 3600) -> str:
-    """A completed, served entry written straight to the database."""
-    with app.app_context():
-        media = Media(
-            url="https://music.example/song", source_url="https://music.example/song", variant="mp3::",
-            profile="mp3", ttl=3600, status="completed", cache_state="live", file_name="Artist - Song.mp3",
-            extension="mp3", mime_type="audio/mpeg", size_bytes=1000, length_ms=5000, completed_at=utcnow(),
-            expires_at=utcnow() + timedelta(seconds=ttl_left), requested_by="admin",
-        )  # fmt: skip
-        db.session.add(media)
-        db.session.commit()
-        folder = Path(app.config["STATIC_CACHE"]) / media.id
-        folder.mkdir()
-        (folder / media.file_name).write_bytes(b"\xff\xfb" + bytes(998))
-        return media.id
+from tests.helpers import ADMIN_PASSWORD, finished_entry, flask_dispatches, login
 
 
 def test_every_poll_shows_the_hits_counted_so_far(app, client, admin):
