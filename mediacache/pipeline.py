@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from . import downloader, metadata, storage, webm
+from . import downloader, matroska, metadata, oggopus, storage
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
 from .lifecycle import make_room
@@ -108,7 +108,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
     _transition(media.id, ("downloading",), status="processing")
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
-    streams = webm.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
+    streams = matroska.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
         raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
     if max_duration and streams.duration and streams.duration > max_duration:
@@ -169,7 +169,7 @@ def _copy_in_process(source: Path, output: Path, variant: Variant, tags: dict[st
         os.replace(source, output)
         return True
     if (profile.extension, profile.audio_codec) == ("ogg", "opus"):
-        return webm.opus_to_ogg(source, output, metadata.vorbis_comments(tags))
+        return oggopus.opus_to_ogg(source, output, metadata.vorbis_comments(tags))
     return False
 
 

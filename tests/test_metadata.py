@@ -118,5 +118,5 @@ def test_quick_audio_facts_agree_with_ffmpegs_probe(media_folder):
     assert quick.audio_codec == full.audio_codec == "mp3"
     assert abs(quick.bitrate - full.bitrate) <= 0.05 * full.bitrate
     assert abs(quick.duration - full.duration) < 0.1 and quick.video_codec is None
-    assert audio_streams(media_folder / "tone.webm") is None  # Matroska: left to ffmpeg
+    assert audio_streams(media_folder / "tone.webm") is None  # mutagen reads no Matroska (matroska.py does)
     assert audio_streams(media_folder / "clip.mp4") is None

@@ -8,9 +8,10 @@ import subprocess
 import pytest
 from mutagen.oggopus import OggOpus
 
-from mediacache import webm
+from mediacache import matroska
 from mediacache.downloader import find_ffmpeg, probe
-from mediacache.webm import opus_to_ogg, read_streams
+from mediacache.matroska import read_streams
+from mediacache.oggopus import opus_to_ogg
 
 
 def make(path, *args):
@@ -86,9 +87,9 @@ def test_what_the_copy_cannot_follow_is_refused_and_leaves_no_file(media_folder,
     assert not opus_to_ogg(truncated, output, []) and not output.exists()
 
     # Lacing (several packets in one block) is legal Matroska that Opus muxers do not write.
-    with webm._mapped(media_folder / "tone.webm") as mapped:
-        cluster = webm._read_structure(mapped).clusters[0]
-        block = next(start for kind, start, _ in webm._children(mapped, *cluster) if kind == webm.SIMPLE_BLOCK)
+    with matroska.mapped(media_folder / "tone.webm") as mapped:
+        cluster = matroska.read_structure(mapped).clusters[0]
+        block = next(start for kind, start, _ in matroska.children(mapped, *cluster) if kind == matroska.SIMPLE_BLOCK)
     data[block + 3] |= 0x02  # the flags, after the track number (one byte) and the timestamp (two)
     laced = tmp_path / "laced.webm"
     laced.write_bytes(data)

@@ -1,26 +1,20 @@
-"""Audio-only WebM read in-process: its streams without an ffmpeg probe, its Opus copied into Ogg without ffmpeg.
+"""Audio-only Matroska/WebM read in-process: its streams without an ffmpeg probe, its blocks for oggopus.
 
-YouTube's best audio is Opus in WebM, and the game client's default profile is ogg-opus, so
-this copy is the most common job there is. ffmpeg needs about 0.1 s to start and demux a
-three-minute file; reading the Matroska elements here takes a fraction of that. Anything
-this reader does not fully understand (laced blocks, unknown element sizes, several tracks,
-a damaged file) makes it answer None or False, and the job falls back to ffmpeg.
+YouTube's best audio is Opus in WebM. ffmpeg needs about 0.1 s to start and demux a
+three-minute file; reading the elements here takes a fraction of that. Anything this
+reader does not fully understand (laced blocks, unknown element sizes, several tracks, a
+damaged file) raises Unsupported or answers None, and the job falls back to ffmpeg.
 
-Formats: Matroska/WebM element IDs from RFC 9559 and the WebM guidelines; Opus in Ogg from
-RFC 7845 (OpusHead, OpusTags, granule positions at 48 kHz counting the pre-skip, the end
-trimmed by the last page's granule position).
+Element IDs from RFC 9559 (Matroska) and the WebM guidelines.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import random
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from mutagen.ogg import OggPage
 
 from .profiles import SourceStreams
 
@@ -55,10 +49,6 @@ DISCARD_PADDING = 0x75A2
 AUDIO_TRACK = 2
 # Matroska codec IDs and the names ffmpeg (and so the profiles) give those codecs.
 AUDIO_CODECS = {"A_OPUS": "opus", "A_VORBIS": "vorbis", "A_FLAC": "flac", "A_MPEG/L3": "mp3"}
-OPUS_RATE = 48_000
-# Pages of about a second, as ffmpeg's and libopus's own muxers write them.
-PAGE_SAMPLES = OPUS_RATE
-MAX_LACING_VALUES = 255
 
 
 class Unsupported(Exception):
@@ -77,7 +67,7 @@ class Track:
 
 
 @dataclass
-class WebmFile:
+class MatroskaFile:
     """The header facts of a Matroska file and where its clusters are."""
 
     size: int
@@ -115,7 +105,7 @@ def _element_id(data, pos: int) -> tuple[int, int]:
     return int.from_bytes(data[pos : pos + length], "big"), length
 
 
-def _children(data, start: int, end: int):
+def children(data, start: int, end: int):
     """(id, payload start, payload end) of each element between ``start`` and ``end``."""
     pos = start
     while pos < end:
@@ -140,9 +130,9 @@ def _float(data, start: int, end: int) -> float:
     return struct.unpack(">f" if end - start == 4 else ">d", data[start:end])[0]
 
 
-def _read_structure(data) -> WebmFile:
+def read_structure(data) -> MatroskaFile:
     size = len(data)
-    header, _, header_end = next(_children(data, 0, size))
+    header, _, header_end = next(children(data, 0, size))
     if header != EBML_HEADER:
         raise Unsupported("not an EBML file")
     segment, id_length = _element_id(data, header_end)
@@ -152,32 +142,32 @@ def _read_structure(data) -> WebmFile:
     segment_start = header_end + id_length + size_length
     # A live or piped recording could not go back to write its size: the segment runs to the end.
     segment_end = size if segment_size < 0 else segment_start + segment_size
-    webm = WebmFile(size)
+    source = MatroskaFile(size)
     scale = 1_000_000  # nanoseconds per timestamp unit unless Info says otherwise
-    for element, start, end in _children(data, segment_start, segment_end):
+    for element, start, end in children(data, segment_start, segment_end):
         if element == INFO:
             raw_duration = None
-            for child, child_start, child_end in _children(data, start, end):
+            for child, child_start, child_end in children(data, start, end):
                 if child == TIMESTAMP_SCALE:
                     scale = _uint(data, child_start, child_end)
                 elif child == DURATION:
                     raw_duration = _float(data, child_start, child_end)
                 elif child == TITLE:
-                    webm.tags.setdefault("title", _text(data, child_start, child_end))
-            webm.duration = raw_duration * scale / 1e9 if raw_duration else None
+                    source.tags.setdefault("title", _text(data, child_start, child_end))
+            source.duration = raw_duration * scale / 1e9 if raw_duration else None
         elif element == TRACKS:
-            webm.tracks = [_read_track(data, start, end) for kind, start, end in _children(data, start, end)
+            source.tracks = [_read_track(data, start, end) for kind, start, end in children(data, start, end)
                            if kind == TRACK_ENTRY]  # fmt: skip
         elif element == TAGS:
-            _read_global_tags(data, start, end, webm.tags)
+            _read_global_tags(data, start, end, source.tags)
         elif element == CLUSTER:
-            webm.clusters.append((start, end))
-    return webm
+            source.clusters.append((start, end))
+    return source
 
 
 def _read_track(data, start: int, end: int) -> Track:
     track = Track(number=0)
-    for element, child_start, child_end in _children(data, start, end):
+    for element, child_start, child_end in children(data, start, end):
         if element == TRACK_NUMBER:
             track.number = _uint(data, child_start, child_end)
         elif element == TRACK_TYPE:
@@ -189,7 +179,7 @@ def _read_track(data, start: int, end: int) -> Track:
         elif element == CONTENT_ENCODINGS:
             track.encoded = True
         elif element == AUDIO:
-            for child, audio_start, audio_end in _children(data, child_start, child_end):
+            for child, audio_start, audio_end in children(data, child_start, child_end):
                 if child == SAMPLING_FREQUENCY:
                     track.sample_rate = _float(data, audio_start, audio_end)
                 elif child == CHANNELS:
@@ -199,23 +189,24 @@ def _read_track(data, start: int, end: int) -> Track:
 
 def _read_global_tags(data, start: int, end: int, tags: dict[str, str]) -> None:
     """Tags whose targets name no track, chapter or attachment describe the whole file."""
-    for element, tag_start, tag_end in _children(data, start, end):
+    for element, tag_start, tag_end in children(data, start, end):
         if element != TAG:
             continue
-        children = list(_children(data, tag_start, tag_end))
-        targets = [(child_start, child_end) for child, child_start, child_end in children if child == TARGETS]
+        parts = list(children(data, tag_start, tag_end))
+        targets = [(child_start, child_end) for child, child_start, child_end in parts if child == TARGETS]
         # Inside Targets only TargetTypeValue (0x68CA) and TargetType (0x63CA) leave a tag global.
-        if any(kind not in (0x68CA, 0x63CA) for span in targets for kind, _, _ in _children(data, *span)):
+        if any(kind not in (0x68CA, 0x63CA) for span in targets for kind, _, _ in children(data, *span)):
             continue
-        for child, child_start, child_end in children:
+        for child, child_start, child_end in parts:
             if child != SIMPLE_TAG:
                 continue
-            simple = {kind: (s, e) for kind, s, e in _children(data, child_start, child_end)}
+            simple = {kind: (s, e) for kind, s, e in children(data, child_start, child_end)}
             if TAG_NAME in simple and TAG_STRING in simple:
                 tags.setdefault(_text(data, *simple[TAG_NAME]).lower(), _text(data, *simple[TAG_STRING]).strip())
 
 
-def _mapped(path: Path):
+def mapped(path: Path):
+    """The file mapped read-only into memory (close it, or use it in a with block)."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             raise Unsupported("empty file")
@@ -225,38 +216,24 @@ def _mapped(path: Path):
 def read_streams(path: Path) -> SourceStreams | None:
     """What ``downloader.probe`` would report for an audio-only WebM whose codec we know; None otherwise."""
     try:
-        with _mapped(path) as data:
+        with mapped(path) as data:
             if data[:4] != EBML_HEADER.to_bytes(4, "big"):
                 return None
-            webm = _read_structure(data)
+            source = read_structure(data)
     except (Unsupported, OSError, ValueError, IndexError, StopIteration, struct.error):
         return None
-    track = webm.audio_track
+    track = source.audio_track
     codec = AUDIO_CODECS.get(track.codec_id) if track else None
-    if track is None or codec is None or not webm.duration:
+    if track is None or codec is None or not source.duration:
         return None
     sample_rate = int(track.sample_rate) if track.sample_rate else None
-    bitrate = int(webm.size * 8 / webm.duration)  # what ffmpeg reports for a file with one stream
-    return SourceStreams(codec, None, None, bitrate, webm.duration, sample_rate, track.channels, webm.tags)
+    bitrate = int(source.size * 8 / source.duration)  # what ffmpeg reports for a file with one stream
+    return SourceStreams(codec, None, None, bitrate, source.duration, sample_rate, track.channels, source.tags)
 
 
-# Samples per Opus frame by the configuration number in the packet's TOC byte (RFC 6716, 3.1).
-_FRAME_SAMPLES = [(480, 960, 1920, 2880)[config % 4] for config in range(12)]
-_FRAME_SAMPLES += [(480, 960)[config % 2] for config in range(12, 16)]
-_FRAME_SAMPLES += [(120, 240, 480, 960)[config % 4] for config in range(16, 32)]
-
-
-def _opus_samples(packet) -> int:
-    """How many 48 kHz samples an Opus packet decodes to, from its TOC byte (and frame count byte)."""
-    toc = packet[0]
-    code = toc & 3
-    frames = 1 if code == 0 else 2 if code < 3 else packet[1] & 0x3F
-    return _FRAME_SAMPLES[toc >> 3] * frames
-
-
-def _opus_packets(data, webm: WebmFile, track: Track):
-    """(packet, samples to discard at its end) for each block of the track, in file order."""
-    for cluster_start, cluster_end in webm.clusters:
+def frames(data, source: MatroskaFile, track: Track):
+    """(frame, nanoseconds of padding to discard at its end) for each block of the track, in file order."""
+    for cluster_start, cluster_end in source.clusters:
         pos = cluster_start
         while pos < cluster_end:
             # The hot loop of a copy: a SimpleBlock with a one- or two-byte size, parsed inline.
@@ -281,7 +258,7 @@ def _opus_packets(data, webm: WebmFile, track: Track):
             discard_ns = 0
             if element == BLOCK_GROUP:
                 block = None
-                for child, child_start, child_end in _children(data, start, end):
+                for child, child_start, child_end in children(data, start, end):
                     if child == BLOCK:
                         block = (child_start, child_end)
                     elif child == DISCARD_PADDING:
@@ -297,78 +274,5 @@ def _opus_packets(data, webm: WebmFile, track: Track):
             if data[start + length + 2] & 0x06:
                 raise Unsupported("laced blocks")
             if end - start <= length + 3:
-                raise Unsupported("empty Opus packet")
-            yield data[start + length + 3 : end], max(0, round(discard_ns * OPUS_RATE / 1e9))
-
-
-def _opus_tags(comments: list[tuple[str, str]]) -> bytes:
-    """The OpusTags packet: a vendor string and NAME=value comments (RFC 7845, 5.2)."""
-    vendor = b"mediacache"
-    entries = [f"{name}={value}".encode() for name, value in comments]
-    parts = [b"OpusTags", struct.pack("<I", len(vendor)), vendor, struct.pack("<I", len(entries))]
-    for entry in entries:
-        parts += [struct.pack("<I", len(entry)), entry]
-    return b"".join(parts)
-
-
-class _OggWriter:
-    """Writes one logical Ogg stream, one page per call (mutagen's OggPage lays out the page and its CRC)."""
-
-    def __init__(self, handle) -> None:
-        self.handle = handle
-        self.serial = random.getrandbits(32)
-        self.sequence = 0
-
-    def page(self, packets: list[bytes], position: int, *, first: bool = False, last: bool = False) -> None:
-        page = OggPage()
-        page.serial, page.sequence, page.position, page.packets = self.serial, self.sequence, position, packets
-        page.first, page.last = first, last
-        self.handle.write(page.write())
-        self.sequence += 1
-
-
-def opus_to_ogg(source: Path, output: Path, comments: list[tuple[str, str]]) -> bool:
-    """Copy the Opus stream of an audio-only WebM into an Ogg Opus file with these tags; False if we can't."""
-    try:
-        with _mapped(source) as data:
-            webm = _read_structure(data)
-            track = webm.audio_track
-            if (
-                track is None
-                or track.codec_id != "A_OPUS"
-                or track.encoded
-                or not track.codec_private.startswith(b"OpusHead")
-            ):
-                return False
-            tags = _opus_tags(comments)
-            if len(tags) >= MAX_LACING_VALUES * 255:
-                return False  # it would have to span pages; not worth code for tags this long
-            with open(output, "wb") as handle:
-                _write_opus(data, webm, track, tags, _OggWriter(handle))
-        return True
-    except (Unsupported, ValueError, IndexError, StopIteration, struct.error):
-        output.unlink(missing_ok=True)
-        return False
-
-
-def _write_opus(data, webm: WebmFile, track: Track, tags: bytes, ogg: _OggWriter) -> None:
-    ogg.page([track.codec_private], 0, first=True)
-    ogg.page([tags], 0)
-    pending: list = []
-    lacing_values = page_samples = granule = 0
-    last_discard = 0
-    for packet, discard in _opus_packets(data, webm, track):
-        needed = len(packet) // 255 + 1
-        if pending and (lacing_values + needed > MAX_LACING_VALUES or page_samples >= PAGE_SAMPLES):
-            ogg.page(pending, granule)
-            pending, lacing_values, page_samples = [], 0, 0
-        samples = _opus_samples(packet)
-        pending.append(packet)
-        lacing_values += needed
-        page_samples += samples
-        granule += samples
-        last_discard = discard
-    if not pending:
-        raise Unsupported("no audio packets")
-    # The last page's granule position trims the padding of the final packet (RFC 7845, 4.5).
-    ogg.page(pending, granule - min(last_discard, page_samples), last=True)
+                raise Unsupported("empty block")
+            yield data[start + length + 3 : end], discard_ns
