@@ -26,8 +26,7 @@ def main() -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
-    from waitress import serve
-
+    from mediacache.httpserver import serve
     from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 
     # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.

@@ -1,13 +1,18 @@
 """Floor servers for the poll and file benchmarks, under the same waitress settings as mediacache.
 
-python -m bench.floors wsgi|flask|file PORT BODY_FILE
+python -m bench.floors wsgi|flask|file|wsgi-stock PORT BODY_FILE
+
+Floors run on mediacache's waitress (``mediacache.httpserver``), so a ratio measures the
+application, not the server; ``wsgi-stock`` is the bare callable on waitress as released.
 """
 
 from __future__ import annotations
 
 import sys
 
-from waitress import serve
+import waitress
+
+from mediacache.httpserver import serve
 
 
 def bare_wsgi(body: bytes):
@@ -67,8 +72,11 @@ if __name__ == "__main__":
     if kind == "file":
         application = bare_file(body_file)
     else:
-        application = bare_wsgi(payload) if kind == "wsgi" else one_route_flask(payload)
+        application = one_route_flask(payload) if kind == "flask" else bare_wsgi(payload)
     import logging
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # as mediacache does
-    serve(application, host="127.0.0.1", port=port, threads=8, ident="floor", _quiet=True)
+    if kind == "wsgi-stock":
+        waitress.serve(application, host="127.0.0.1", port=port, threads=8, ident="floor", _quiet=True)
+    else:
+        serve(application, host="127.0.0.1", port=port, threads=8, ident="floor")
