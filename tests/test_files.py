@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
+from mediacache.api.files import FileSpan
 from tests.helpers import flask_dispatches, wait_for_entry
 
 
@@ -149,3 +151,48 @@ def test_a_served_file_is_answered_in_front_of_flask_and_a_missing_one_by_flask(
     missing = client.get(served["path"] + ".bak")
     assert missing.status_code == 404 and missing.json["error"]["code"] == "NOT_FOUND"
     assert dispatched == [served["path"] + ".bak"]
+
+
+def test_if_range_gets_the_range_only_while_the_copy_is_current(client, served):
+    whole = client.get(served["path"])
+    current = client.get(served["path"], headers={"Range": "bytes=10-19", "If-Range": whole.headers["ETag"]})
+    assert current.status_code == 206 and current.data == whole.data[10:20]
+    stale = client.get(served["path"], headers={"Range": "bytes=10-19", "If-Range": '"an-older-copy"'})
+    assert stale.status_code == 200 and stale.data == whole.data  # a resumed download must start over
+
+
+def test_several_ranges_at_once_get_the_whole_file(client, served):
+    """Multipart answers are not offered; RFC 9110 lets a server ignore Range rather than refuse it."""
+    whole = client.get(served["path"]).data
+    response = client.get(served["path"], headers={"Range": "bytes=0-9,20-29"})
+    assert response.status_code == 200 and response.data == whole
+
+
+def test_head_of_a_range_and_a_304_carry_headers_but_no_body(client, served):
+    ranged = client.head(served["path"], headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.data == b""
+    assert ranged.headers["Content-Length"] == "100" and ranged.headers["Content-Range"].startswith("bytes 0-99/")
+    etag = ranged.headers["ETag"]
+    cached = client.get(served["path"], headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.data == b""
+    assert cached.headers["ETag"] == etag and "Content-Type" not in cached.headers
+    assert cached.headers["Cache-Control"].startswith("public, max-age=")
+
+
+def test_a_file_span_reads_like_a_file_of_exactly_its_bytes(tmp_path):
+    """What any server's file wrapper does with it: seek around, read blocks to the end."""
+    path = tmp_path / "data"
+    path.write_bytes(bytes(range(256)) * 4)
+    handle = open(path, "rb")  # noqa: SIM115 (the span closes it)
+    span = FileSpan(handle, 100, 300)
+    assert span.seekable() and span.tell() == 0
+    assert span.seek(0, os.SEEK_END) == 200 and span.read(10) == b""
+    span.seek(0)
+    blocks = iter(lambda: span.read(64), b"")
+    assert b"".join(blocks) == path.read_bytes()[100:300]
+    span.seek(-50, os.SEEK_END)
+    assert span.read() == path.read_bytes()[250:300] and span.tell() == 200
+    span.seek(-500, os.SEEK_CUR)  # never before the span's start
+    assert span.tell() == 0
+    span.close()
+    assert handle.closed

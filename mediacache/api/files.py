@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import ContentRange
-from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date, quote_etag
+from flask import Blueprint, request
+from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
+from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from .. import entries, storage
@@ -15,6 +17,9 @@ from ..accounting import get_access_counter
 from ..errors import NotFound
 from ..openapi import documented
 from ..presenter import remaining_seconds
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 bp = Blueprint("files", __name__)
 FILE_BLOCK_SIZE = 256 * 1024
@@ -29,42 +34,94 @@ RULE = "/cache/<media_id>/<file_name>"
             extra_responses={206: "Partial content for a Range request.", 304: "Not modified.",
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):
-    """The file with Range, ETag, Last-Modified and 304 by werkzeug's make_conditional."""
-    response = file_response(request.environ, media_id, file_name)  # a 416 is raised, and sent as the envelope
-    if response is None:
+    """The file with Range, ETag, Last-Modified and 304 (a 416 is raised, and sent as the envelope)."""
+    answer = file_response(request.environ, media_id, file_name)
+    if answer is None:
         raise NotFound("No such file is being served (it may have expired or been deleted).")
-    return response
+    return answer
 
 
-def file_response(environ: dict, media_id: str, file_name: str) -> Response | None:
-    """The answer (200, 206 or 304) for a file that is being served; None if there is none."""
+def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplication | None:
+    """The answer (200, 206 or 304) for a file that is being served, as a WSGI app; None if there is none.
+
+    A plain header list and werkzeug's header parsers, not a ``Response`` and its
+    ``make_conditional``: with every player's browser fetching ranges at once, the
+    response object's header bookkeeping was a third of each request. The rules are
+    werkzeug's: a range is honoured unless If-Range names an older copy; a range outside
+    the file is a 416; If-None-Match or If-Modified-Since may answer 304 instead of the
+    whole file. One exception: several ranges in one request get the whole file
+    (RFC 9110 lets a server ignore Range), where werkzeug refused them with a 416.
+    """
     row = entries.find_servable(media_id, file_name)
     opened = storage.open_live_file(row["id"], row["file_name"]) if row is not None else None
     if opened is None:
         return None
     handle, facts = opened
-    # One header list up front: each later assignment to response.headers scans all of them.
+    size, etag = facts.st_size, quote_etag(f"{facts.st_mtime_ns:x}-{facts.st_size:x}-{facts.st_ino:x}")
+    modified = datetime.fromtimestamp(int(facts.st_mtime), UTC)
     headers = [
-        ("Content-Length", str(facts.st_size)),
-        ("Last-Modified", http_date(facts.st_mtime)),
-        ("ETag", quote_etag(f"{facts.st_mtime_ns:x}-{facts.st_size:x}-{facts.st_ino:x}")),
+        ("ETag", etag),
         ("Cache-Control", f"public, max-age={remaining_seconds(row)}"),
         ("Content-Disposition", _inline_name(row["file_name"])),
+        ("Accept-Ranges", "bytes"),
         *_FILE_HEADERS,
     ]
-    response = current_app.response_class(
-        wrap_file(environ, handle, FILE_BLOCK_SIZE), headers=headers, mimetype=row["mime_type"],
-        direct_passthrough=True,
-    )  # fmt: skip
     try:
-        response = response.make_conditional(environ, accept_ranges=True, complete_length=facts.st_size)
+        start, stop = _wanted_bytes(environ, etag, modified, size)
     except HTTPException:  # 416: the envelope is sent instead, and the file is not
         handle.close()
         raise
     get_access_counter().record(row["id"])
-    if response.status_code == 206:
-        _send_range(environ, response, handle, response.content_range)
-    return response
+    if stop - start < size:
+        status = "206 Partial Content"
+        headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
+    elif _unchanged(environ, etag, modified):
+        handle.close()
+        return _answer("304 Not Modified", headers, None)  # no entity headers, as werkzeug sends it
+    else:
+        status = "200 OK"
+    headers += [("Content-Type", row["mime_type"]), ("Content-Length", str(stop - start)),
+                ("Last-Modified", http_date(modified))]  # fmt: skip
+    return _answer(status, headers, FileSpan(handle, start, stop))
+
+
+def _wanted_bytes(environ: dict, etag: str, modified: datetime, size: int) -> tuple[int, int]:
+    """Start and stop of the bytes to send: the one range asked for, else the whole file."""
+    whole = (0, size)
+    if "HTTP_RANGE" not in environ or not size:
+        return whole
+    if "HTTP_IF_RANGE" in environ and is_resource_modified(environ, etag, last_modified=modified,
+                                                           ignore_if_range=False):  # fmt: skip
+        return whole  # the client's copy is older than this file: it needs all of it
+    asked = parse_range_header(environ["HTTP_RANGE"])
+    if asked is not None and len(asked.ranges) > 1:
+        return whole
+    wanted = asked.range_for_length(size) if asked is not None else None
+    if wanted is None:
+        raise RequestedRangeNotSatisfiable(length=size)
+    return wanted
+
+
+def _unchanged(environ: dict, etag: str, modified: datetime) -> bool:
+    """The client's copy is this file (If-None-Match or If-Modified-Since): 304."""
+    if "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ:
+        return False
+    return not is_resource_modified(environ, etag, last_modified=modified)
+
+
+def _answer(status: str, headers: list[tuple[str, str]], body: FileSpan | None) -> WSGIApplication:
+    """A WSGI app sending ``body`` through the server's file wrapper (or werkzeug's), which closes it once sent."""
+
+    def send(environ: dict, start_response):
+        start_response(status, headers)
+        if body is None:
+            return []
+        if environ["REQUEST_METHOD"] == "HEAD":
+            body.close()
+            return []
+        return wrap_file(environ, body, FILE_BLOCK_SIZE)
+
+    return send
 
 
 _FILE_HEADERS = (
@@ -81,29 +138,38 @@ def _inline_name(file_name: str) -> str:
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
-def _send_range(environ: dict, response, handle, byte_range: ContentRange) -> None:
-    """Send a byte range in large blocks, straight from the open file where the server can.
+class FileSpan:
+    """Bytes ``start`` to ``stop`` of an open file, as a file of their own, read with ``os.pread``.
 
-    werkzeug answers a Range by iterating the file in 8 KiB pieces, and waitress spools
-    any large iterated body through a temporary file. Waitress's own file wrapper, handed
-    the file seeked to the range's start, sends exactly Content-Length bytes from it.
+    waitress's file wrapper asks its file where it stands and seeks back and forth around
+    every block it sends: on a real file that is four system calls besides the send, each
+    letting go of the GIL, and under load each is a hand-off between threads. Here only
+    the read is a system call; the position is ours to keep. And since the span ends where
+    the range does, any server's wrapper that reads to the end sends exactly the range.
     """
-    start, stop = byte_range.start, byte_range.stop  # what make_conditional answered with
-    handle.seek(start)
-    wrapper = environ.get("wsgi.file_wrapper")
-    if wrapper is not None and getattr(wrapper, "__module__", "").startswith("waitress"):
-        response.response = wrapper(handle, FILE_BLOCK_SIZE)  # waitress closes the file once sent
-    else:
-        # Other servers' wrappers may read to the end of the file: bound it ourselves.
-        response.response = _file_range(handle, stop - start)
 
+    def __init__(self, handle: BinaryIO, start: int, stop: int) -> None:
+        self._handle, self._descriptor = handle, handle.fileno()
+        self._start, self._stop, self._position = start, stop, start
 
-def _file_range(handle, length: int):
-    """Yield ``length`` bytes of the open file from where it stands, then close it."""
-    with handle:
-        while length > 0:
-            block = handle.read(min(FILE_BLOCK_SIZE, length))
-            if not block:
-                return
-            length -= len(block)
-            yield block
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position - self._start
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: self._start, os.SEEK_CUR: self._position, os.SEEK_END: self._stop}[whence]
+        self._position = max(self._start, base + offset)
+        return self.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._stop - self._position if size is None or size < 0 else min(size, self._stop - self._position)
+        if wanted <= 0:
+            return b""
+        block = os.pread(self._descriptor, wanted, self._position)
+        self._position += len(block)
+        return block
+
+    def close(self) -> None:
+        self._handle.close()
