@@ -48,6 +48,27 @@ def test_range_request_gets_206_with_the_exact_bytes(client, served):
     assert response.headers["Content-Range"] == f"bytes 100-199/{len(whole)}"
 
 
+def test_a_range_of_the_whole_file_is_still_a_206(client, served):
+    """Browsers open media with ``bytes=0-``; some players want a 206 back before they will seek."""
+    response = client.get(served["path"], headers={"Range": "bytes=0-"})
+    assert response.status_code == 206 and len(response.data) == served["size_bytes"]
+    assert response.headers["Content-Range"] == f"bytes 0-{served['size_bytes'] - 1}/{served['size_bytes']}"
+
+
+def test_flask_view_answers_a_file_as_the_shortcut_does(app, client, served, monkeypatch):
+    """The view behind the shortcut (reached when the shortcut steps aside) gives the same answer."""
+    asked = {"Range": "bytes=5-24"}
+    shortcut = client.get(served["path"], headers=asked)
+    shortcuts = app.wsgi_app.wsgi_app
+    monkeypatch.setattr(shortcuts, "routes", [])
+    dispatched = flask_dispatches(app, monkeypatch)
+    view = client.get(served["path"], headers=asked)
+    assert dispatched == [served["path"]]
+    assert (view.status_code, view.data) == (shortcut.status_code, shortcut.data) == (206, shortcut.data)
+    same = ("Content-Range", "Content-Length", "Content-Type", "ETag", "Cache-Control", "Access-Control-Allow-Origin")
+    assert [view.headers[name] for name in same] == [shortcut.headers[name] for name in same]
+
+
 def test_suffix_range_and_unsatisfiable_range(client, served):
     whole = client.get(served["path"]).data
     assert client.get(served["path"], headers={"Range": "bytes=-10"}).data == whole[-10:]

@@ -67,12 +67,13 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
         *_FILE_HEADERS,
     ]
     try:
-        start, stop = _wanted_bytes(environ, etag, modified, size)
+        wanted = _wanted_range(environ, etag, modified, size)
     except HTTPException:  # 416: the envelope is sent instead, and the file is not
         handle.close()
         raise
     get_access_counter().record(row["id"])
-    if stop - start < size:
+    start, stop = wanted or (0, size)
+    if wanted is not None:  # 206 even for all of it: a player that asked for a range expects one
         status = "206 Partial Content"
         headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
     elif _unchanged(environ, etag, modified):
@@ -85,17 +86,16 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     return _answer(status, headers, FileSpan(handle, start, stop))
 
 
-def _wanted_bytes(environ: dict, etag: str, modified: datetime, size: int) -> tuple[int, int]:
-    """Start and stop of the bytes to send: the one range asked for, else the whole file."""
-    whole = (0, size)
+def _wanted_range(environ: dict, etag: str, modified: datetime, size: int) -> tuple[int, int] | None:
+    """Start and stop of the one range asked for and honoured; None to send the whole file."""
     if "HTTP_RANGE" not in environ or not size:
-        return whole
+        return None
     if "HTTP_IF_RANGE" in environ and is_resource_modified(environ, etag, last_modified=modified,
                                                            ignore_if_range=False):  # fmt: skip
-        return whole  # the client's copy is older than this file: it needs all of it
+        return None  # the client's copy is older than this file: it needs all of it
     asked = parse_range_header(environ["HTTP_RANGE"])
     if asked is not None and len(asked.ranges) > 1:
-        return whole
+        return None
     wanted = asked.range_for_length(size) if asked is not None else None
     if wanted is None:
         raise RequestedRangeNotSatisfiable(length=size)
