@@ -204,8 +204,8 @@ def test_a_file_span_reads_like_a_file_of_exactly_its_bytes(tmp_path):
     """What any server's file wrapper does with it: seek around, read blocks to the end."""
     path = tmp_path / "data"
     path.write_bytes(bytes(range(256)) * 4)
-    handle = open(path, "rb")  # noqa: SIM115 (the span closes it)
-    span = FileSpan(handle, 100, 300)
+    descriptor = os.open(path, os.O_RDONLY)
+    span = FileSpan(descriptor, 100, 300)
     assert span.seekable() and span.tell() == 0
     assert span.seek(0, os.SEEK_END) == 200 and span.read(10) == b""
     span.seek(0)
@@ -216,4 +216,10 @@ def test_a_file_span_reads_like_a_file_of_exactly_its_bytes(tmp_path):
     span.seek(-500, os.SEEK_CUR)  # never before the span's start
     assert span.tell() == 0
     span.close()
-    assert handle.closed
+    span.close()  # twice is harmless: the descriptor is closed once, never a number reused since
+    with pytest.raises(OSError):
+        os.fstat(descriptor)
+    dropped = os.open(path, os.O_RDONLY)
+    FileSpan(dropped, 0, 10)  # never sent, never closed by a server
+    with pytest.raises(OSError):
+        os.fstat(dropped)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Blueprint, request
@@ -56,7 +56,7 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     opened = storage.open_live_file(row["id"], row["file_name"]) if row is not None else None
     if opened is None:
         return None
-    handle, facts = opened
+    descriptor, facts = opened
     size, etag = facts.st_size, quote_etag(f"{facts.st_mtime_ns:x}-{facts.st_size:x}-{facts.st_ino:x}")
     modified = datetime.fromtimestamp(int(facts.st_mtime), UTC)
     headers = [
@@ -69,7 +69,7 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     try:
         wanted = _wanted_range(environ, etag, modified, size)
     except HTTPException:  # 416: the envelope is sent instead, and the file is not
-        handle.close()
+        os.close(descriptor)
         raise
     get_access_counter().record(row["id"])
     start, stop = wanted or (0, size)
@@ -77,13 +77,13 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
         status = "206 Partial Content"
         headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
     elif _unchanged(environ, etag, modified):
-        handle.close()
+        os.close(descriptor)
         return _answer("304 Not Modified", headers, None)  # no entity headers, as werkzeug sends it
     else:
         status = "200 OK"
     headers += [("Content-Type", row["mime_type"]), ("Content-Length", str(stop - start)),
                 ("Last-Modified", http_date(modified))]  # fmt: skip
-    return _answer(status, headers, FileSpan(handle, start, stop))
+    return _answer(status, headers, FileSpan(descriptor, start, stop))
 
 
 def _wanted_range(environ: dict, etag: str, modified: datetime, size: int) -> tuple[int, int] | None:
@@ -148,8 +148,8 @@ class FileSpan:
     the range does, any server's wrapper that reads to the end sends exactly the range.
     """
 
-    def __init__(self, handle: BinaryIO, start: int, stop: int) -> None:
-        self._handle, self._descriptor = handle, handle.fileno()
+    def __init__(self, descriptor: int, start: int, stop: int) -> None:
+        self._descriptor = descriptor  # ours to close, once
         self._start, self._stop, self._position = start, stop, start
 
     def seekable(self) -> bool:
@@ -172,4 +172,8 @@ class FileSpan:
         return block
 
     def close(self) -> None:
-        self._handle.close()
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
+
+    __del__ = close  # an answer dropped unsent (a client gone first) must not leak its descriptor
