@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -58,7 +59,7 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
         return None
     descriptor, facts = opened
     size, etag = facts.st_size, quote_etag(f"{facts.st_mtime_ns:x}-{facts.st_size:x}-{facts.st_ino:x}")
-    modified = datetime.fromtimestamp(int(facts.st_mtime), UTC)
+    modified = int(facts.st_mtime)
     headers = [
         ("ETag", etag),
         ("Cache-Control", f"public, max-age={remaining_seconds(row)}"),
@@ -82,15 +83,15 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     else:
         status = "200 OK"
     headers += [("Content-Type", row["mime_type"]), ("Content-Length", str(stop - start)),
-                ("Last-Modified", http_date(modified))]  # fmt: skip
+                ("Last-Modified", _http_date(modified))]  # fmt: skip
     return _answer(status, headers, FileSpan(descriptor, start, stop))
 
 
-def _wanted_range(environ: dict, etag: str, modified: datetime, size: int) -> tuple[int, int] | None:
+def _wanted_range(environ: dict, etag: str, modified: int, size: int) -> tuple[int, int] | None:
     """Start and stop of the one range asked for and honoured; None to send the whole file."""
     if "HTTP_RANGE" not in environ or not size:
         return None
-    if "HTTP_IF_RANGE" in environ and is_resource_modified(environ, etag, last_modified=modified,
+    if "HTTP_IF_RANGE" in environ and is_resource_modified(environ, etag, last_modified=_moment(modified),
                                                            ignore_if_range=False):  # fmt: skip
         return None  # the client's copy is older than this file: it needs all of it
     asked = parse_range_header(environ["HTTP_RANGE"])
@@ -102,11 +103,21 @@ def _wanted_range(environ: dict, etag: str, modified: datetime, size: int) -> tu
     return wanted
 
 
-def _unchanged(environ: dict, etag: str, modified: datetime) -> bool:
+def _unchanged(environ: dict, etag: str, modified: int) -> bool:
     """The client's copy is this file (If-None-Match or If-Modified-Since): 304."""
     if "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ:
         return False
-    return not is_resource_modified(environ, etag, last_modified=modified)
+    return not is_resource_modified(environ, etag, last_modified=_moment(modified))
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@lru_cache(maxsize=256)
+def _http_date(seconds: int) -> str:
+    # Formatting a date is a tenth of a file request; a file's modification time does not change.
+    return http_date(seconds)
 
 
 def _answer(status: str, headers: list[tuple[str, str]], body: FileSpan | None) -> WSGIApplication:
