@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,10 @@ def register_extensions(app: Flask) -> None:
     RowCache(app)
     AccessCounter(app)
     Metrics(app)
-    Shortcuts(app, [shortcut(media.POLL_RULE, media.poll_response), shortcut(files.RULE, files.file_response)])
+    Shortcuts(app, [
+        shortcut(media.POLL_RULE, media.poll_response),
+        shortcut(files.RULE, partial(files.file_response, app), in_app_context=False),
+    ])  # fmt: skip
     RequestCycle(app)
     with app.app_context():
         ensure_admin()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import and_, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -48,9 +48,9 @@ def get_entry(media_id: str) -> Media:
     return media
 
 
-def find_servable(media_id: str, file_name: str) -> dict[str, Any] | None:
-    """The entry behind a public file URL, if that file is being served right now."""
-    row = row_cache().get(media_id) if storage.is_entry_id(media_id) else None
+def find_servable(app: Flask, media_id: str, file_name: str) -> dict[str, Any] | None:
+    """The entry behind a public file URL, if that file is being served right now (no app context needed)."""
+    row = row_cache(app).get_in(app, media_id) if storage.is_entry_id(media_id) else None
     if row is None or row["file_name"] != file_name or not is_valid_row(row):
         return None
     return row

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import event, inspect
 from werkzeug.wsgi import get_host
 
@@ -183,6 +183,20 @@ class RowCache:
         cached = self._rows.get(media_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+        return self._load(media_id, now)
+
+    def get_in(self, app: Flask, media_id: str) -> dict[str, Any] | None:
+        """``get`` for a caller outside an app context: it pushes one only to read the database."""
+        now = time.monotonic()
+        cached = self._rows.get(media_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        if has_app_context():
+            return self._load(media_id, now)
+        with app.app_context():
+            return self._load(media_id, now)
+
+    def _load(self, media_id: str, now: float) -> dict[str, Any] | None:
         generation = self._generation
         media = db.session.get(Media, media_id)
         row = snapshot(media) if media is not None else None
@@ -192,6 +206,6 @@ class RowCache:
         return row
 
 
-def row_cache() -> RowCache:
+def row_cache(app: Flask | None = None) -> RowCache:
     """The app's row cache."""
-    return current_app.extensions[EXTENSION_KEY]
+    return (app or current_app).extensions[EXTENSION_KEY]

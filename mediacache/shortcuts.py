@@ -28,12 +28,13 @@ class Shortcut(NamedTuple):
     rule: str  # the Flask rule it stands in front of, e.g. "/api/media/<media_id>"
     pattern: re.Pattern
     answer: Answer
+    in_app_context: bool  # False: the answer needs no app context (it is given the app)
 
 
-def shortcut(rule: str, answer: Answer) -> Shortcut:
+def shortcut(rule: str, answer: Answer, in_app_context: bool = True) -> Shortcut:
     """A shortcut for a Flask rule whose variables are plain ``<name>`` path parts (no slashes)."""
     pattern = re.compile(re.sub(r"<\w+>", "([^/]+)", rule) + r"\Z")
-    return Shortcut(rule, pattern, answer)
+    return Shortcut(rule, pattern, answer, in_app_context)
 
 
 class Shortcuts:
@@ -61,6 +62,8 @@ class Shortcuts:
     def _answer(self, route: Shortcut, environ: dict, parts: tuple[str, ...]) -> Response | None:
         decoded = [wsgi_text(part) for part in parts]  # as werkzeug's routing decodes them
         try:
+            if not route.in_app_context:
+                return route.answer(environ, *decoded)
             with self.app.app_context():
                 g.environ = environ  # no request context here: what asks for the host reads it (presenter)
                 return route.answer(environ, *decoded)

@@ -105,7 +105,7 @@ def publish(media_id: str, finished: Path, file_name: str) -> Path:
     return target
 
 
-def _live_path(media_id: str, file_name: str) -> str | None:
+def _live_path(media_id: str, file_name: str, static_root: str | None = None) -> str | None:
     """Where an entry's served file would be, if the id and name are sane and its folder is a real folder.
 
     Neither the entry folder nor the file may be a symlink (the cache root itself is the
@@ -114,7 +114,7 @@ def _live_path(media_id: str, file_name: str) -> str | None:
     """
     if not is_entry_id(media_id) or not file_name or "/" in file_name or file_name in (".", ".."):
         return None
-    folder = os.path.join(current_app.config["STATIC_CACHE"], media_id)
+    folder = os.path.join(static_root or current_app.config["STATIC_CACHE"], media_id)
     try:
         return os.path.join(folder, file_name) if stat.S_ISDIR(os.lstat(folder).st_mode) else None
     except OSError:
@@ -130,15 +130,15 @@ def live_file(media_id: str, file_name: str) -> Path | None:
         return None
 
 
-def open_live_file(media_id: str, file_name: str) -> tuple[int, os.stat_result] | None:
+def open_live_file(static_root: str, media_id: str, file_name: str) -> tuple[int, os.stat_result] | None:
     """The served file of an entry as an open descriptor, with its stat; None if it is not servable.
 
     The rules of live_file; opening with O_NOFOLLOW refuses a symlink even one swapped in
     after the folder was checked. A bare descriptor rather than a file object: those
     cost two more system calls (a second stat, and a terminal check) on every request.
-    The caller closes it.
+    The caller closes it. Needs no app context: the static cache folder is given.
     """
-    path = _live_path(media_id, file_name)
+    path = _live_path(media_id, file_name, static_root)
     if path is None:
         return None
     try:

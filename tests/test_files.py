@@ -223,3 +223,22 @@ def test_a_file_span_reads_like_a_file_of_exactly_its_bytes(tmp_path):
     FileSpan(dropped, 0, 10)  # never sent, never closed by a server
     with pytest.raises(OSError):
         os.fstat(dropped)
+
+
+def test_a_file_is_answered_in_front_of_flask_even_when_its_entry_must_be_read_again(app, client, served, monkeypatch):
+    """The file shortcut runs with no app context; it takes one only to read a stale entry from the database."""
+    from flask import has_app_context
+    from sqlalchemy import text
+
+    from mediacache import presenter
+    from mediacache.extensions import db
+
+    monkeypatch.setattr(presenter, "SNAPSHOT_LIFETIME", 0)  # every lookup reads the database
+    with app.app_context():  # and any write to the table drops the snapshots already taken
+        db.session.execute(text("UPDATE media SET hits = hits"))
+        db.session.commit()
+    dispatched = flask_dispatches(app, monkeypatch)
+    assert not has_app_context()
+    response = client.get(served["path"], headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206 and len(response.data) == 10
+    assert dispatched == []

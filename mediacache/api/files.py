@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from flask import Blueprint, request
+from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
@@ -36,14 +36,19 @@ RULE = "/cache/<media_id>/<file_name>"
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):
     """The file with Range, ETag, Last-Modified and 304 (a 416 is raised, and sent as the envelope)."""
-    answer = file_response(request.environ, media_id, file_name)
+    answer = file_response(current_app._get_current_object(), request.environ, media_id, file_name)
     if answer is None:
         raise NotFound("No such file is being served (it may have expired or been deleted).")
     return answer
 
 
-def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplication | None:
+def file_response(app: Flask, environ: dict, media_id: str, file_name: str) -> WSGIApplication | None:
     """The answer (200, 206 or 304) for a file that is being served, as a WSGI app; None if there is none.
+
+    Runs outside an app context too (the shortcut calls it so): everything it needs comes
+    from ``app``, and the database is only read, in a context of its own, for an entry
+    whose snapshot is stale. Pushing and popping an app context for every range was 5%
+    of file throughput.
 
     A plain header list and werkzeug's header parsers, not a ``Response`` and its
     ``make_conditional``: with every player's browser fetching ranges at once, the
@@ -53,8 +58,8 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     whole file. One exception: several ranges in one request get the whole file
     (RFC 9110 lets a server ignore Range), where werkzeug refused them with a 416.
     """
-    row = entries.find_servable(media_id, file_name)
-    opened = storage.open_live_file(row["id"], row["file_name"]) if row is not None else None
+    row = entries.find_servable(app, media_id, file_name)
+    opened = storage.open_live_file(app.config["STATIC_CACHE"], row["id"], row["file_name"]) if row else None
     if opened is None:
         return None
     descriptor, facts = opened
@@ -72,7 +77,7 @@ def file_response(environ: dict, media_id: str, file_name: str) -> WSGIApplicati
     except HTTPException:  # 416: the envelope is sent instead, and the file is not
         os.close(descriptor)
         raise
-    get_access_counter().record(row["id"])
+    get_access_counter(app).record(row["id"])
     start, stop = wanted or (0, size)
     if wanted is not None:  # 206 even for all of it: a player that asked for a range expects one
         status = "206 Partial Content"
