@@ -50,7 +50,7 @@ def get_entry(media_id: str) -> Media:
 
 def find_servable(app: Flask, media_id: str, file_name: str) -> dict[str, Any] | None:
     """The entry behind a public file URL, if that file is being served right now (no app context needed)."""
-    row = row_cache(app).get_in(app, media_id) if storage.is_entry_id(media_id) else None
+    row = row_cache(app).get(media_id, app) if storage.is_entry_id(media_id) else None
     if row is None or row["file_name"] != file_name or not is_valid_row(row):
         return None
     return row

@@ -177,21 +177,16 @@ class RowCache:
             self._rows.clear()
             self._generation += 1
 
-    def get(self, media_id: str) -> dict[str, Any] | None:
-        """The entry's snapshot, or None if there is no such entry."""
-        now = time.monotonic()
-        cached = self._rows.get(media_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        return self._load(media_id, now)
+    def get(self, media_id: str, app: Flask | None = None) -> dict[str, Any] | None:
+        """The entry's snapshot, or None if there is no such entry.
 
-    def get_in(self, app: Flask, media_id: str) -> dict[str, Any] | None:
-        """``get`` for a caller outside an app context: it pushes one only to read the database."""
+        Outside an app context, give the app: a context is pushed only to read the database.
+        """
         now = time.monotonic()
         cached = self._rows.get(media_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        if has_app_context():
+        if app is None or has_app_context():
             return self._load(media_id, now)
         with app.app_context():
             return self._load(media_id, now)
