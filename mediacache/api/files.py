@@ -52,7 +52,7 @@ def file_response(app: Flask, environ: dict, media_id: str, file_name: str) -> W
 
     A plain header list and werkzeug's header parsers, not a ``Response`` and its
     ``make_conditional``: with every player's browser fetching ranges at once, the
-    response object's header bookkeeping was a third of each request. The rules are
+    response object's header bookkeeping was half of each request's Python. The rules are
     werkzeug's: a range is honoured unless If-Range names an older copy; a range outside
     the file is a 416; If-None-Match or If-Modified-Since may answer 304 instead of the
     whole file. One exception: several ranges in one request get the whole file
