@@ -100,3 +100,29 @@ def test_an_answer_larger_than_the_high_watermark_reaches_a_slow_client_whole(ru
         while chunk := client.recv(1 << 16):
             received += chunk
     assert received.endswith(body) and received.startswith(b"HTTP/1.1 200")
+
+
+def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
+    """``python app.py`` must not fall back to waitress as released (its busy loop is what this module fixes)."""
+    import signal
+
+    import waitress
+
+    import app as entry
+    from mediacache import httpserver, jobs, lifecycle, logconfig
+    from tests.helpers import ADMIN_PASSWORD, LiveServer
+
+    for name, value in LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD).env.items():
+        if name.startswith("MEDIACACHE_"):
+            monkeypatch.setenv(name, value)
+    # Everything main() does to the process besides building the app and serving it.
+    for module, name in ((logconfig, "configure_logging"), (jobs, "limit_malloc_arenas"),
+                         (jobs, "freeze_long_lived_objects"), (lifecycle, "start_scheduler"),
+                         (lifecycle, "stop_scheduler"), (signal, "signal")):  # fmt: skip
+        monkeypatch.setattr(module, name, lambda *args: None)
+    served = []
+    monkeypatch.setattr(httpserver, "serve", lambda app, **options: served.append(("ours", options)))
+    monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(("stock", options)))
+    assert entry.main() == 0
+    ((server, options),) = served
+    assert server == "ours" and options["threads"] == 8 and options["port"] > 0
