@@ -10,6 +10,7 @@ import queue
 import sys
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 request_log = logging.getLogger("mediacache.request")
 REQUEST_FIELDS = ("request_id", "user", "method", "route", "path", "status", "duration_ms")
@@ -18,13 +19,27 @@ _REQUEST_FORMAT = "%s %s %s %s %s %.1fms"
 _request_lines: queue.SimpleQueue | None = None
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``; request lines are formatted from their fields, without a record."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _local_stamp(record.created) if datefmt is None else super().formatTime(record, datefmt)
+
+    def format_request(self, created: float, fields: dict) -> str:
+        """The line ``format`` would give the request's record."""
+        return f"{_local_stamp(created)} INFO {request_log.name}: {_request_message(fields)}"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request fields when the record has them."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
             # When it happened, not when the batch was written (up to BATCH_WINDOW later).
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "time": _utc_stamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -34,6 +49,36 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
 
+    def format_request(self, created: float, fields: dict) -> str:
+        """The line ``format`` would give the request's record."""
+        line = {"time": _utc_stamp(created), "level": "INFO", "logger": request_log.name,
+                "message": _request_message(fields), **fields}  # fmt: skip
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _request_message(fields: dict) -> str:
+    return _REQUEST_FORMAT % (fields["request_id"], fields["user"] or "-", fields["method"], fields["path"],
+                              fields["status"], fields["duration_ms"])  # fmt: skip
+
+
+def _local_stamp(created: float) -> str:
+    # logging's default asctime ("2026-11-22 11:03:30,071"), the date part made once a second.
+    return f"{_local_second(int(created))},{int((created % 1) * 1000):03d}"
+
+
+def _utc_stamp(created: float) -> str:
+    return f"{_utc_second(int(created))}.{int((created % 1) * 1000):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _local_second(second: int) -> str:
+    return time.strftime(logging.Formatter.default_time_format, time.localtime(second))
+
+
+@lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
 
 BATCH_WINDOW = 0.1  # seconds a burst of records may gather before the writer wakes
 
@@ -42,17 +87,19 @@ class BatchWritingListener(logging.handlers.QueueListener):
     """Writes queued records in batches: one wake-up and one write per burst, not per line.
 
     Under load, waking the writer for every request line made it and the request threads
-    hand the interpreter lock back and forth on every request.
+    hand the interpreter lock back and forth on every request. Request lines arrive as
+    plain fields and are formatted straight into lines; building a record for each was
+    most of the writer's work. The writer also gives way every few lines: a burst
+    written in one go held the lock for milliseconds, and every request waited that long.
     """
 
-    def prepare(self, record):
-        if isinstance(record, tuple):  # a request line (see log_request): the record is made here
+    def handle(self, record) -> None:
+        if isinstance(record, tuple):  # a request line (see log_request)
             created, fields = record
-            record = request_log.makeRecord(request_log.name, logging.INFO, "", 0, _REQUEST_FORMAT, (
-                fields["request_id"], fields["user"] or "-", fields["method"], fields["path"], fields["status"],
-                fields["duration_ms"]), None, extra=fields)  # fmt: skip
-            record.created, record.msecs = created, (created % 1) * 1000
-        return record
+            for handler in self.handlers:
+                handler.write_request(created, fields)
+        else:
+            super().handle(record)
 
     def dequeue(self, block: bool):
         if block and self.queue.empty():
@@ -61,8 +108,18 @@ class BatchWritingListener(logging.handlers.QueueListener):
             record = self.queue.get()
             if record is not self._sentinel:
                 time.sleep(BATCH_WINDOW)
+            self._since_pause = 0
             return record
+        self._since_pause += 1
+        if self._since_pause >= LINES_BETWEEN_PAUSES:
+            self._since_pause = 0
+            time.sleep(0)  # let the threads answering requests have the interpreter lock
         return self.queue.get(block)
+
+    _since_pause = 0
+
+
+LINES_BETWEEN_PAUSES = 32
 
 
 class LightQueueHandler(logging.handlers.QueueHandler):
@@ -92,6 +149,13 @@ class DeferredFlushHandler(logging.StreamHandler):
         except Exception:
             self.handleError(record)
 
+    def write_request(self, created: float, fields: dict) -> None:
+        """Write a request line from its fields (the formatter is a TextFormatter or JsonFormatter)."""
+        try:
+            self.stream.write(self.formatter.format_request(created, fields) + self.terminator)
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": "request line", "name": request_log.name}))
+
 
 def configure_logging(log_format: str) -> logging.handlers.QueueListener:
     """Root logging for the server process: request threads enqueue, one thread writes.
@@ -101,10 +165,7 @@ def configure_logging(log_format: str) -> logging.handlers.QueueListener:
     """
     # A block-buffered stream of its own on stderr: the listener flushes once per batch.
     stream = DeferredFlushHandler(open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False))  # noqa: SIM115
-    if log_format == "json":
-        stream.setFormatter(JsonFormatter())
-    else:
-        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stream.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     # No format of ours shows the process, thread or calling line, so records need not look
     # them up (these are the switches the logging HOWTO lists under "Optimization").
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
@@ -139,7 +200,7 @@ def log_request(
         "duration_ms": duration_ms,
     }
     if _request_lines is not None:
-        # In the server a line is a tuple for the writer thread, which makes the record:
+        # In the server a line is a tuple for the writer thread, which formats it:
         # building records was most of what logging cost each request.
         _request_lines.put((time.time(), fields))
     else:
