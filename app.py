@@ -28,6 +28,7 @@ def main() -> int:
         return 2
     from mediacache.httpserver import serve
     from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
+    from mediacache.shortcuts import from_memory_paths
 
     # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
     recover_on_start(app)
@@ -41,7 +42,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
     try:
-        serve(app, host=host, port=port, threads=app.config["THREADS"], ident="mediacache")
+        serve(
+            app,
+            main_loop_paths=from_memory_paths(app),
+            host=host,
+            port=port,
+            threads=app.config["THREADS"],
+            ident="mediacache",
+        )
     finally:
         stop_scheduler(app)
     return 0

@@ -68,8 +68,8 @@ def register_extensions(app: Flask) -> None:
     AccessCounter(app)
     Metrics(app)
     Shortcuts(app, [
-        shortcut(media.POLL_RULE, media.poll_response),
-        shortcut(files.RULE, partial(files.file_response, app), in_app_context=False),
+        shortcut(media.POLL_RULE, partial(media.poll_response, app), from_memory=True),
+        shortcut(files.RULE, partial(files.file_response, app)),
     ])  # fmt: skip
     RequestCycle(app)
     with app.app_context():

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import ROLE_ADMIN, RevokedToken, User
+from .refreshing import Refreshing
 from .timeutil import utcnow
 
 EXTENSION_KEY = "mediacache.authcache"
@@ -48,6 +49,7 @@ class AuthCache:
         self._principals: dict[int, tuple[float, Principal | None]] = {}
         self._revoked: set[str] = set()
         self._revoked_loaded_at = float("-inf")
+        self._refreshing = Refreshing()
         app.extensions[EXTENSION_KEY] = self
 
     def principal(self, user_id: int) -> Principal | None:
@@ -62,6 +64,29 @@ class AuthCache:
             principal = Principal(user.id, user.username, user.email, user.role, user.active, user.token_version)
         with self._lock:
             self._principals[user_id] = (now + LIFETIME, principal)
+        return principal
+
+    def vouches_for(self, payload: dict, *, or_stale: bool = False) -> Principal | None:
+        """The token's account if fresh memory alone shows the token still holds; None if it does not, or cannot say.
+
+        For answers that must not wait on the database (a poll answered on the server's main
+        loop): a stale or missing entry sends the request down the path that reads it.
+        ``or_stale``: stale memory will do while another caller reads it afresh (refreshing.py).
+        """
+        now = time.monotonic()
+        user_id = int(payload["sub"])
+        cached = self._principals.get(user_id)
+        if cached is None:
+            return None
+        revoked_fresh = now - self._revoked_loaded_at <= LIFETIME
+        if not (
+            self._refreshing.may_use(user_id, fresh=cached[0] > now, or_stale=or_stale)
+            and self._refreshing.may_use("revoked", fresh=revoked_fresh, or_stale=or_stale)
+        ):
+            return None
+        principal = cached[1]
+        if not holds_for(payload, principal) or payload["jti"] in self._revoked:
+            return None
         return principal
 
     def forget(self, user_id: int) -> None:
@@ -85,6 +110,11 @@ class AuthCache:
             self._revoked.add(jti)
 
 
-def auth_cache() -> AuthCache:
+def holds_for(payload: dict, principal: Principal | None) -> bool:
+    """Whether a token's account still accepts it: it exists, is active, and has the password of the token."""
+    return principal is not None and principal.active and payload.get("tv") == principal.token_version
+
+
+def auth_cache(app: Flask | None = None) -> AuthCache:
     """The app's cache."""
-    return current_app.extensions[EXTENSION_KEY]
+    return (app or current_app).extensions[EXTENSION_KEY]

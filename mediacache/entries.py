@@ -18,7 +18,7 @@ from .jobs import RUNNING_STATES, get_runner
 from .locking import entry_lock
 from .models import Media, RequestLog, User
 from .pagination import MAX_LIMIT, count_rows, envelope
-from .presenter import is_valid_row, media_document, row_cache
+from .presenter import is_valid_row, media_document, public_roots, row_cache
 from .profiles import resolve_variant
 from .settings import get_setting
 from .timeutil import utcnow
@@ -61,7 +61,7 @@ def media_view(media_id: str) -> bytes:
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
         raise NotFound(f"No media entry {media_id!r}.")
-    return media_document(row)
+    return media_document(current_app, row, public_roots())
 
 
 def queue(user: User, args: dict[str, Any]) -> QueueOutcome:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app, has_app_context, has_request_context, request
 from sqlalchemy import event, inspect
 from werkzeug.wsgi import get_host
 
 from .accounting import get_access_counter
 from .extensions import db
 from .models import Media
+from .refreshing import Refreshing
 from .timeutil import isoformat, utcnow
 
 RUNNING_STATES = ("pending", "downloading", "processing")
@@ -46,24 +48,42 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
     )
 
 
-def public_roots() -> list[str]:
-    """Base URLs the files are reachable under: the public URL (else this request's host), then CDN roots."""
-    config = current_app.config
-    primary = config["PUBLIC_URL"] or _asked_root()
-    roots = [primary] if primary else []
-    return [root.rstrip("/") for root in roots + config["EXTERNAL_ENDPOINTS"]]
+def public_roots(environ: dict | None = None, app: Flask | None = None) -> tuple[str, ...]:
+    """Base URLs the files are reachable under: the public URL (else the host asked under), then CDN roots.
+
+    The host comes from ``environ``, else from the request being handled, if any.
+    """
+    config = (app or current_app).config
+    if environ is None and has_request_context():
+        environ = request.environ
+    asked = _NOT_ASKED
+    if environ is not None:
+        get = environ.get
+        asked = (environ["wsgi.url_scheme"], get("HTTP_HOST"), get("SERVER_NAME"), get("SERVER_PORT"))
+    return _roots(config["PUBLIC_URL"], tuple(config["EXTERNAL_ENDPOINTS"]), *asked)
 
 
-def _asked_root() -> str | None:
-    """scheme://host this request came in under: Flask's request, or the environ a shortcut left in ``g``."""
-    environ = request.environ if has_request_context() else g.get("environ")
-    return _request_root(environ["wsgi.url_scheme"], get_host(environ)) if environ is not None else None
+_NOT_ASKED = (None, None, None, None)
 
 
-@lru_cache(maxsize=64)
-def _request_root(scheme: str, host: str) -> str:
-    # What request.host_url gives, without rebuilding the URL on every poll.
-    return f"{scheme}://{host}"
+@lru_cache(maxsize=256)
+def _roots(
+    public_url: str | None,
+    external: tuple[str, ...],
+    scheme: str | None,
+    http_host: str | None,
+    server_name: str | None,
+    server_port: str | None,
+) -> tuple[str, ...]:
+    # What request.host_url and the settings give, worked out once per host asked under, not per poll.
+    asked = None
+    if scheme is not None:
+        environ = {"wsgi.url_scheme": scheme, "SERVER_NAME": server_name, "SERVER_PORT": server_port}
+        if http_host is not None:
+            environ["HTTP_HOST"] = http_host
+        asked = f"{scheme}://{get_host(environ)}"
+    primary = public_url or asked
+    return tuple(root.rstrip("/") for root in ([primary] if primary else []) + list(external))
 
 
 def web_path(row: dict[str, Any]) -> str | None:
@@ -73,13 +93,14 @@ def web_path(row: dict[str, Any]) -> str | None:
     return f"/cache/{row['id']}/{quote(row['file_name'])}"
 
 
-def render_media(row: dict[str, Any] | Media) -> dict[str, Any]:
-    """The media object of API.md for one entry."""
+def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The media object of API.md for one entry (files under ``roots``, else this request's ``public_roots``)."""
     if isinstance(row, Media):
         row = snapshot(row)
     from .jobs import get_runner
 
     path = web_path(row)
+    roots = public_roots() if roots is None else roots
     progress = None
     if row["status"] in RUNNING_STATES:
         progress = get_runner(current_app).live_progress(row["id"]) or row["progress"]
@@ -91,7 +112,7 @@ def render_media(row: dict[str, Any] | Media) -> dict[str, Any]:
         "valid": path is not None,
         "cache_state": row["cache_state"],
         "path": path,
-        "endpoints": [root + path for root in public_roots()] if path else [],
+        "endpoints": [root + path for root in roots] if path else [],
         "profile": row["profile"],
         "bitrate": row["bitrate"],
         "resolution": row["resolution"],
@@ -115,21 +136,22 @@ def render_media(row: dict[str, Any] | Media) -> dict[str, Any]:
     }
 
 
-def media_document(row: dict[str, Any]) -> bytes:
+def media_document(app: Flask, row: dict[str, Any], roots: tuple[str, ...]) -> bytes:
     """The entry's media object as JSON, rendered once per row snapshot while nothing it shows changes.
 
     A game server polls a finished entry many times a second; the answer only changes when
     the row does (a new snapshot), a file hit is counted, the host asked under differs, or
     the TTL runs out. A running job's progress changes all the time, so it is never kept.
+    Needs no app context: one is pushed only to render.
     """
-    roots = tuple(public_roots())
-    key = (row["id"], roots, get_access_counter().pending(row["id"]))
-    documents = row_cache().documents
+    key = (row["id"], roots, get_access_counter(app).pending(row["id"]))
+    documents = row_cache(app).documents
     cached = documents.get(key)
     now = utcnow()
     if cached is not None and cached[0] is row and now < cached[1]:
         return cached[2]
-    document = current_app.json.response(render_media(row)).get_data()
+    with nullcontext() if has_app_context() else app.app_context():
+        document = app.json.response(render_media(row, roots)).get_data()
     if row["status"] not in RUNNING_STATES:
         # "valid" and "path" flip when the TTL ends; the document must not outlive that.
         expires_at = row["expires_at"] if row["expires_at"] and row["expires_at"] > now else datetime.max
@@ -153,6 +175,7 @@ class RowCache:
         self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every write, so a read that raced one is not kept
+        self._refreshing = Refreshing()
         # Rendered documents, each tied to the snapshot it came from (see media_document).
         self.documents: dict[tuple, tuple[dict[str, Any], datetime, bytes]] = {}
         app.extensions[EXTENSION_KEY] = self
@@ -190,6 +213,22 @@ class RowCache:
             return self._load(media_id, now)
         with app.app_context():
             return self._load(media_id, now)
+
+    def fresh(self, media_id: str, *, or_stale: bool = False) -> dict[str, Any] | None:
+        """The entry's snapshot if memory holds a fresh one; None means read it (also for an entry known not to exist).
+
+        ``or_stale``: a stale snapshot will do while another caller reads it afresh. The
+        first caller after it goes stale gets None and reads; the others keep answering.
+        Otherwise every poll of a busy entry on the main loop would go to a thread at once,
+        each second, until one of them had read it.
+        """
+        cached = self._rows.get(media_id)
+        if cached is None:
+            return None
+        fresh = cached[0] > time.monotonic()
+        if self._refreshing.may_use(media_id, fresh=fresh, or_stale=or_stale) and self._rows.get(media_id) is cached:
+            return cached[1]  # fresh, or being read afresh by another caller (and not replaced since)
+        return None
 
     def _load(self, media_id: str, now: float) -> dict[str, Any] | None:
         generation = self._generation

@@ -9,7 +9,7 @@ from flask import Flask, current_app, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_current_user, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as full_token_check
 
-from .authcache import Principal, auth_cache
+from .authcache import Principal, auth_cache, holds_for
 from .errors import error_response
 from .extensions import db, jwt
 from .models import RevokedToken, User
@@ -66,9 +66,7 @@ def revoke(payload: dict[str, Any]) -> None:
 
 def _token_is_dead(payload: dict[str, Any], principal: Principal | None) -> bool:
     """Revoked by logout, by a password change, or by its user being deleted or disabled."""
-    if principal is None or not principal.active or payload.get("tv") != principal.token_version:
-        return True
-    return auth_cache().is_revoked(payload["jti"])
+    return not holds_for(payload, principal) or auth_cache().is_revoked(payload["jti"])
 
 
 def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principal:
@@ -89,16 +87,32 @@ def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principa
 def remembered_caller(environ: dict) -> Principal | None:
     """The account behind an access token this process verified before, if the token still holds; else None.
 
-    Expiry, account, password version and revocation are checked from memory, without
-    decoding the token again.
+    Expiry, account, password version and revocation are checked without decoding the
+    token again (the account and revocations may be read from the database).
     """
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    payload = jwt.remembered_access(header[7:]) if header.startswith("Bearer ") else None
+    payload = _remembered_payload(environ)
     principal = auth_cache().principal(int(payload["sub"])) if payload is not None else None
     if payload is None or _token_is_dead(payload, principal):
         return None
     environ[TOKEN], environ[CALLER] = payload, principal
     return principal
+
+
+def caller_from_memory(app: Flask, environ: dict, *, or_stale: bool = False) -> Principal | None:
+    """Like ``remembered_caller``, from memory alone: None also when only the database could say.
+
+    ``or_stale``: see ``AuthCache.vouches_for``.
+    """
+    payload = _remembered_payload(environ)
+    principal = auth_cache(app).vouches_for(payload, or_stale=or_stale) if payload is not None else None
+    if principal is not None:
+        environ[TOKEN], environ[CALLER] = payload, principal
+    return principal
+
+
+def _remembered_payload(environ: dict) -> dict[str, Any] | None:
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    return jwt.remembered_access(header[7:]) if header.startswith("Bearer ") else None
 
 
 def register_token_callbacks(app: Flask) -> None:

@@ -1,7 +1,8 @@
-"""mediacache's waitress: the main loop leaves a running request's output to its thread."""
+"""mediacache's waitress: the main loop leaves a running request's output to its thread, and answers from memory."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
-from mediacache.httpserver import Channel, make_server
+from mediacache.httpserver import ON_MAIN_LOOP, Channel, NeedsThread, make_server
 
 
 def _hello(environ, start_response):
@@ -26,7 +27,7 @@ def running():
 
     def start(app, **options):
         server = make_server(app, threads=2, **options)
-        thread = threading.Thread(target=server.run, daemon=True)
+        thread = threading.Thread(target=server.run, name="main-loop", daemon=True)
         thread.start()
         started.append((server, thread))
         return server
@@ -126,3 +127,122 @@ def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     assert entry.main() == 0
     ((server, options),) = served
     assert server == "ours" and options["threads"] == 8 and options["port"] > 0
+    # Polls are offered to the main loop; files (read from disk) are not.
+    assert options["main_loop_paths"].match("/api/media/0b9e6c1e-1d4a-4f44-9a51-1c2b3d4e5f60")
+    assert not options["main_loop_paths"].match("/cache/0b9e6c1e-1d4a-4f44-9a51-1c2b3d4e5f60/a.mp3")
+
+
+class Recorder:
+    """A WSGI app that notes which thread answered each request, and whether it was offered on the main loop.
+
+    On the main loop it answers paths ending in a digit; anything else it hands to a thread
+    (``NeedsThread``), as mediacache's shortcuts do with what memory cannot answer.
+    """
+
+    def __init__(self, fail_on_loop: type[Exception] = NeedsThread) -> None:
+        self.fail_on_loop = fail_on_loop
+        self.answered: list[tuple[str, str, bool]] = []  # (path, thread, offered on the main loop)
+
+    def __call__(self, environ, start_response):
+        path, on_loop = environ["PATH_INFO"], environ.get(ON_MAIN_LOOP, False)
+        if on_loop and not path[-1].isdigit():
+            raise self.fail_on_loop("not from memory")
+        self.answered.append((path, threading.current_thread().name, on_loop))
+        body = path.encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def threads(self) -> dict[str, str]:
+        return {path: "loop" if thread == "main-loop" else "thread" for path, thread, _ in self.answered}
+
+
+LOOP_PATHS = re.compile(r"/api/media/[^/]+\Z")
+
+
+def _get(server, path: str, method: str = "GET", **headers: str):
+    request = urllib.request.Request(f"http://127.0.0.1:{server.socket.getsockname()[1]}{path}", method=method)
+    for name, value in headers.items():
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return answer.status, answer.read()
+
+
+def test_a_request_the_app_answers_from_memory_is_answered_on_the_main_loop(running):
+    app = Recorder()
+    server = running(app, host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    assert _get(server, "/api/media/1") == (200, b"/api/media/1")
+    assert _get(server, "/cache/1/a.mp3") == (200, b"/cache/1/a.mp3")  # not a main-loop path
+    assert _get(server, "/api/media/2", method="DELETE") == (200, b"/api/media/2")  # nor a GET
+    assert app.threads() == {"/api/media/1": "loop", "/cache/1/a.mp3": "thread", "/api/media/2": "thread"}
+    assert [on_loop for *_, on_loop in app.answered] == [True, False, False]
+
+
+def test_without_main_loop_paths_every_request_goes_to_a_thread(running):
+    app = Recorder()
+    server = running(app, host="127.0.0.1", port=0)
+    assert _get(server, "/api/media/1") == (200, b"/api/media/1")
+    assert app.threads() == {"/api/media/1": "thread"}
+
+
+@pytest.mark.parametrize("failure", [NeedsThread, RuntimeError])
+def test_what_the_main_loop_cannot_answer_a_thread_answers_afresh(running, failure):
+    """NeedsThread, or an error before anything is sent: the request is answered once, by a thread."""
+    app = Recorder(fail_on_loop=failure)
+    server = running(app, host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    assert _get(server, "/api/media/abc") == (200, b"/api/media/abc")
+    assert app.answered == [("/api/media/abc", app.answered[0][1], False)]  # a fresh environ: not on the loop
+    assert app.threads() == {"/api/media/abc": "thread"}
+
+
+def _exchange(server, raw: bytes, answers: int) -> list[bytes]:
+    """Send raw request bytes on one connection; the bodies of the first ``answers`` answers."""
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        client.sendall(raw)
+        return _read_answers(client, answers)
+
+
+def _read_answers(client: socket.socket, answers: int) -> list[bytes]:
+    received, bodies = b"", []
+    while len(bodies) < answers:
+        chunk = client.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+        while b"\r\n\r\n" in received:
+            head, rest = received.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            if len(rest) < length:
+                break
+            bodies.append(rest[:length])
+            received = rest[length:]
+    return bodies
+
+
+def test_pipelined_requests_are_answered_in_order_on_the_loop_and_in_threads(running):
+    app = Recorder()
+    server = running(app, host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    paths = ["/api/media/1", "/api/media/x", "/api/media/3", "/cache/4/a.mp3", "/api/media/5"]
+    raw = b"".join(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for path in paths)
+    assert _exchange(server, raw, len(paths)) == [path.encode() for path in paths]
+    assert app.threads()["/api/media/1"] == "loop"  # the first one read; the rest queued behind it go to a thread
+    assert app.threads()["/api/media/x"] == "thread"
+
+
+def test_one_keep_alive_connection_is_answered_on_the_loop_request_after_request(running):
+    app = Recorder()
+    server = running(app, host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        for number in range(5):
+            client.sendall(f"GET /api/media/{number} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert _read_answers(client, 1) == [f"/api/media/{number}".encode()]
+    assert set(app.threads().values()) == {"loop"} and len(app.answered) == 5
+
+
+def test_connection_close_is_honoured_on_the_loop(running):
+    server = running(Recorder(), host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        client.sendall(b"GET /api/media/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := client.recv(65536):  # ends only if the server closes the connection
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK") and received.endswith(b"\r\n\r\n/api/media/1")

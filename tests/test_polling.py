@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+
+import pytest
 
 from mediacache.extensions import db
 from mediacache.models import Media
@@ -98,3 +101,87 @@ def test_every_shortcut_stands_in_front_of_a_real_unlimited_get_route(app):
         view = app.view_functions[get_rules[route.rule]]
         # A rate limit on the view would be skipped by its shortcut.
         assert getattr(view, "__wrapper-limiter-instance", None) is None
+
+
+def _offered_on_main_loop(app, path: str, headers: dict[str, str], method: str = "GET"):
+    """What the app does with a request the server offers it on its main loop: (status, headers, body)."""
+    from werkzeug.test import EnvironBuilder
+
+    from mediacache.httpserver import ON_MAIN_LOOP
+
+    environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
+    environ[ON_MAIN_LOOP] = True
+    started = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers)))))
+    return started[0][0], started[0][1], body
+
+
+def test_a_poll_memory_can_answer_is_answered_on_the_main_loop_as_flask_would(app, client, admin, monkeypatch):
+    media_id = finished_entry(app)
+    by_flask = client.get(f"/api/media/{media_id}", headers=admin)  # the token and the entry are in memory now
+    dispatched = flask_dispatches(app, monkeypatch)
+    status, headers, body = _offered_on_main_loop(app, f"/api/media/{media_id}", admin)
+    assert dispatched == []
+    assert (status, json.loads(body)) == ("200 OK", by_flask.json)
+    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(body)
+    assert {"X-Request-ID", "Content-Security-Policy", "X-Content-Type-Options"} <= headers.keys()  # the request cycle
+    status, headers, body = _offered_on_main_loop(app, f"/api/media/{media_id}", admin, method="HEAD")
+    assert (status, body, int(headers["Content-Length"])) == ("200 OK", b"", len(by_flask.data))
+
+
+def test_what_memory_cannot_answer_on_the_main_loop_goes_to_a_thread(app, client, admin, monkeypatch):
+    from mediacache.httpserver import NeedsThread
+
+    media_id = finished_entry(app)
+    file_path = client.get(f"/api/media/{media_id}", headers=admin).json["path"]
+    fresh_token = {"Authorization": f"Bearer {login(client, 'admin', ADMIN_PASSWORD)['token']}"}
+    dispatched = flask_dispatches(app, monkeypatch)
+    for path, headers in [
+        (f"/api/media/{media_id}", fresh_token),  # a token never checked here: only the full check may accept it
+        (f"/api/media/{media_id}", {}),  # no token: Flask's 401
+        ("/api/media/00000000-0000-4000-8000-000000000000", admin),  # no such entry: Flask's 404
+        (file_path, {}),  # a file: read from disk, never on the loop
+        ("/api/users/me", admin),
+    ]:
+        with pytest.raises(NeedsThread):
+            _offered_on_main_loop(app, path, headers)
+    assert dispatched == []  # nothing was answered, or half-answered, on the loop
+
+
+def test_a_token_revoked_here_is_refused_at_once_on_the_main_loop_too(app, client, monkeypatch):
+    from mediacache.httpserver import NeedsThread
+
+    media_id = finished_entry(app)
+    session = login(client, "admin", ADMIN_PASSWORD)
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    assert client.get(f"/api/media/{media_id}", headers=headers).status_code == 200
+    assert _offered_on_main_loop(app, f"/api/media/{media_id}", headers)[0] == "200 OK"
+    assert client.post("/api/auth/logout", headers=headers).status_code == 204
+    with pytest.raises(NeedsThread):
+        _offered_on_main_loop(app, f"/api/media/{media_id}", headers)
+    assert client.get(f"/api/media/{media_id}", headers=headers).json["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_from_memory(app, client, admin):
+    """Each second the entry is read again (a change made by another process shows), but by one poll, not all."""
+    import sqlite3
+
+    from mediacache.httpserver import NeedsThread
+    from mediacache.presenter import row_cache
+
+    media_id = finished_entry(app)
+    poll = f"/api/media/{media_id}"
+    assert client.get(poll, headers=admin).json["size_bytes"] == 1000
+    with app.app_context():
+        database = db.engine.url.database
+        cache = row_cache(app)
+    with sqlite3.connect(database) as other_process:  # a write this process cannot see happen
+        other_process.execute("UPDATE media SET size_bytes = 2000 WHERE id = ?", (media_id,))
+    _deadline, row = cache._rows[media_id]
+    cache._rows[media_id] = (time.monotonic() - 0.01, row)  # the snapshot's second is over
+    with pytest.raises(NeedsThread):
+        _offered_on_main_loop(app, poll, admin)  # this poll goes to a thread to read the entry again…
+    for _ in range(3):  # …and meanwhile the others are answered from the old snapshot
+        assert json.loads(_offered_on_main_loop(app, poll, admin)[2])["size_bytes"] == 1000
+    assert client.get(poll, headers=admin).json["size_bytes"] == 2000  # the thread's answer reads the database
+    assert json.loads(_offered_on_main_loop(app, poll, admin)[2])["size_bytes"] == 2000

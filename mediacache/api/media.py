@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, send_file
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from .. import entries, storage
 from ..errors import NotFound, error_body
 from ..extensions import limiter
+from ..httpserver import ON_MAIN_LOOP
 from ..openapi import documented, page_of
-from ..presenter import is_valid_row, render_media
+from ..presenter import is_valid_row, media_document, public_roots, render_media, row_cache
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
-from ..tokens import remembered_caller
+from ..shortcuts import json_answer
+from ..tokens import caller_from_memory
 from .access import login_required, me, per_user_key
 from .params import load
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 bp = Blueprint("media", __name__, url_prefix="/api/media")
 
@@ -67,9 +74,21 @@ def get_media(media_id: str):
 POLL_RULE = "/api/media/<media_id>"
 
 
-def poll_response(environ: dict, media_id: str) -> Response | None:
-    """The poll answer for a token this process has already verified (the poll loop's case); else None."""
-    return _media_response(media_id) if remembered_caller(environ) is not None else None
+def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication | None:
+    """The poll answer from memory alone, as a WSGI app; None if memory cannot give it.
+
+    The poll loop's case: a token and an entry this process has fresh in memory. The
+    answer reads no database and needs no app context, so the server may give it from its
+    main loop (``httpserver``). Anything else returns None, and Flask's view answers,
+    reading what it must, which refreshes the memory for the polls after it. On the main
+    loop, memory gone stale will do while one poll has gone to Flask to read it afresh.
+    """
+    or_stale = environ.get(ON_MAIN_LOOP, False)
+    caller = caller_from_memory(app, environ, or_stale=or_stale)
+    row = row_cache(app).fresh(media_id, or_stale=or_stale) if caller is not None else None
+    if row is None:
+        return None
+    return json_answer(media_document(app, row, public_roots(environ, app)), app.json.mimetype)
 
 
 def _media_response(media_id: str) -> Response:
