@@ -57,7 +57,8 @@ class Shortcuts:
         app.wsgi_app = self
         app.extensions[EXTENSION_KEY] = self
         # The paths worth offering to the main loop (httpserver.make_server's main_loop_paths).
-        self.from_memory_paths = re.compile("|".join(route.pattern.pattern for route in routes if route.from_memory))
+        patterns = [route.pattern.pattern for route in routes if route.from_memory]
+        self.from_memory_paths = re.compile("|".join(patterns) or r"(?!)")  # (?!) matches nothing
 
     def __call__(self, environ: dict, start_response):
         on_main_loop = environ.get(ON_MAIN_LOOP, False)
