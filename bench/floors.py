@@ -1,13 +1,16 @@
 """Floor servers for the poll and file benchmarks, under the same waitress settings as mediacache.
 
-python -m bench.floors wsgi|flask|file|wsgi-stock PORT BODY_FILE
+python -m bench.floors wsgi|flask|file|wsgi-stock|wsgi-loop PORT BODY_FILE
 
 Floors run on mediacache's waitress (``mediacache.httpserver``), so a ratio measures the
-application, not the server; ``wsgi-stock`` is the bare callable on waitress as released.
+application, not the server; ``wsgi-stock`` is the bare callable on waitress as released,
+and ``wsgi-loop`` the bare callable answered on the main loop, as mediacache answers polls
+from memory: the ceiling of that design.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 import waitress
@@ -72,11 +75,13 @@ if __name__ == "__main__":
     if kind == "file":
         application = bare_file(body_file)
     else:
-        application = one_route_flask(payload) if kind == "flask" else bare_wsgi(payload)
+        application = one_route_flask(payload) if kind == "flask" else bare_wsgi(payload)  # wsgi, wsgi-*
     import logging
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # as mediacache does
     if kind == "wsgi-stock":
         waitress.serve(application, host="127.0.0.1", port=port, threads=8, ident="floor", _quiet=True)
+    elif kind == "wsgi-loop":
+        serve(application, main_loop_paths=re.compile("/"), host="127.0.0.1", port=port, threads=8, ident="floor")
     else:
         serve(application, host="127.0.0.1", port=port, threads=8, ident="floor")
