@@ -3,7 +3,9 @@
 A poll loop presents the same token many times a second. Accounts and revocations are
 kept in memory for a few seconds; this process forgets an account the moment it
 changes it (so logout, password change, disable and delete act at once here), and the
-short lifetime bounds how long a change made elsewhere (the CLI) takes to be seen.
+short lifetime bounds how long a change made elsewhere (the CLI) takes to be seen: at
+most LIFETIME seconds, and one more for polls on the main loop, which may go on from
+memory while one of them re-reads it (``vouches_for``).
 """
 
 from __future__ import annotations
