@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            # When it happened, not when the batch was written (up to BATCH_WINDOW later).
+            # When it happened, not when the batch was written (BATCH_WINDOW later, or more under load).
             "time": _utc_stamp(record.created),
             "level": record.levelname,
             "logger": record.name,
