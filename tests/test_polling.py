@@ -185,3 +185,33 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
         assert json.loads(_offered_on_main_loop(app, poll, admin)[2])["size_bytes"] == 1000
     assert client.get(poll, headers=admin).json["size_bytes"] == 2000  # the thread's answer reads the database
     assert json.loads(_offered_on_main_loop(app, poll, admin)[2])["size_bytes"] == 2000
+
+
+def test_a_stale_account_is_read_afresh_by_one_poll_while_the_others_answer_from_memory(app, client, admin):
+    from mediacache.authcache import auth_cache
+    from mediacache.httpserver import NeedsThread
+
+    media_id = finished_entry(app)
+    poll = f"/api/media/{media_id}"
+    assert client.get(poll, headers=admin).status_code == 200
+    cache = auth_cache(app)
+    for user_id, (_deadline, principal) in list(cache._principals.items()):
+        cache._principals[user_id] = (time.monotonic() - 0.01, principal)  # the account's seconds are over
+    with pytest.raises(NeedsThread):
+        _offered_on_main_loop(app, poll, admin)  # this poll goes to a thread to read the account again…
+    assert _offered_on_main_loop(app, poll, admin)[0] == "200 OK"  # …the others go on from memory meanwhile
+    assert client.get(poll, headers=admin).status_code == 200  # the thread's answer reads the account
+    assert all(deadline > time.monotonic() for deadline, _ in cache._principals.values())
+
+
+def test_a_claim_to_read_a_stale_entry_afresh_lapses_if_its_reader_never_does():
+    from mediacache.refreshing import Refreshing
+
+    refreshing = Refreshing(patience=0.05)
+    assert refreshing.may_use("entry", fresh=True, or_stale=False)
+    assert not refreshing.may_use("entry", fresh=False, or_stale=False)  # without or_stale: always read
+    assert not refreshing.may_use("entry", fresh=False, or_stale=True)  # the first caller reads it…
+    assert refreshing.may_use("entry", fresh=False, or_stale=True)  # …the others keep the stale value
+    assert refreshing.may_use("other", fresh=False, or_stale=True) is False  # claims are per entry
+    time.sleep(0.1)  # the reader failed: after its patience, the next caller reads instead
+    assert not refreshing.may_use("entry", fresh=False, or_stale=True)
