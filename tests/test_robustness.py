@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
+from tests.helpers import LiveServer
 from tests.test_errors import assert_envelope
 
 # Deep enough that the JSON parser itself gives up (RecursionError), far past any stack limit.
@@ -53,3 +55,74 @@ def test_ordinary_nesting_in_extra_is_still_accepted(client, user):
     response = client.post("/api/media/queue", json={"url": "http://127.0.0.1:9/a.mp3", "extra": extra}, headers=user)
     assert response.status_code == 201, response.json
     assert json.dumps(extra) in json.dumps(client.get("/api/logs?format=json", headers=user).json["items"][0])
+
+
+# --- control characters in log lines (14.9) ------------------------------------------------
+
+# A line break, a carriage return and a NUL, then a forged record; then a right-to-left override,
+# U+2028, U+0085 (both end a line for str.splitlines), DEL and a bidi isolate.
+FORGED_PATH = (
+    "/api/nothing%0A2026-01-01%2000:00:00,000%20INFO%20mediacache:%20forged%0D%00%E2%80%AE%E2%80%A8%C2%85%7F%E2%81%A6"
+)
+FORGED_ESCAPED = "\\n2026-01-01 00:00:00,000 INFO mediacache: forged\\r\\x00\\u202e\\u2028\\x85\\x7f\\u2066"
+UNSAFE_CHARACTERS = "\n\r\x00\u202e\u2028\x85\x7f\u2066"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_control_characters_in_a_path_cannot_forge_a_log_line(tmp_path, log_format):
+    server = LiveServer(tmp_path, MEDIACACHE_LOG_FORMAT=log_format).start()
+    try:
+        assert server("GET", FORGED_PATH, headers={"X-Request-ID": "forge-1"})[0] == 404
+        log = server.wait_for_log("forge-1")
+    finally:
+        server.stop()
+    (line,) = [line for line in log.splitlines() if "forge-1" in line]
+    assert not any(char in line for char in UNSAFE_CHARACTERS)
+    assert [line for line in log.splitlines() if "forged" in line] == [line]
+    if log_format == "text":
+        assert FORGED_ESCAPED in line
+    else:  # the escapes are JSON's: the value read back is the path as sent
+        sent = "/api/nothing\n2026-01-01 00:00:00,000 INFO mediacache: forged\r\x00\u202e\u2028\x85\x7f\u2066"
+        assert json.loads(line)["path"] == sent
+
+
+def test_a_traceback_follows_its_line_escaped_and_indented_so_no_line_passes_for_a_record():
+    import io
+    import queue
+
+    from mediacache.logconfig import BatchWritingListener, DeferredFlushHandler, LightQueueHandler, TextFormatter
+
+    stream = io.StringIO()
+    handler = DeferredFlushHandler(stream)
+    handler.setFormatter(TextFormatter())
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    listener = BatchWritingListener(records, handler)
+    listener.start()
+    logger = logging.getLogger("mediacache.test-forgery")
+    logger.addHandler(LightQueueHandler(records))
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("bad tag\n2026-01-01 00:00:00,000 INFO mediacache: forged\u2028")
+        except ValueError:
+            logger.exception("job %s crashed\nforged too", "abc\u202e")
+    finally:
+        listener.stop()
+        logger.handlers.clear()
+    first, *rest = stream.getvalue().splitlines()
+    assert first.endswith("ERROR mediacache.test-forgery: job abc\\u202e crashed\\nforged too")
+    assert rest[0] == "  Traceback (most recent call last):"
+    # The exception's own line break starts an indented line, never a record.
+    assert rest[-2:] == ["  ValueError: bad tag", "  2026-01-01 00:00:00,000 INFO mediacache: forged\\u2028"]
+    assert all(line.startswith("  ") for line in rest)
+
+
+def test_request_log_text_keeps_each_entry_on_one_escaped_line(client, user):
+    extra = {"ckey": "p1\n2026-01-01T00:00:00Z admin 201 queued", "note": "\u202eevil\u2028\x85"}
+    client.post("/api/media/queue", json={"url": "http://127.0.0.1:9/b.mp3", "extra": extra}, headers=user)
+    client.post("/api/media/queue", json={"url": "http://127.0.0.1:9/c.mp3"}, headers=user)
+    text = client.get("/api/logs", headers=user).get_data(as_text=True)
+    lines = text.splitlines()
+    assert len(lines) == 2 and not any(char in text for char in "\u202e\u2028\x85")
+    assert '"ckey": "p1\\n2026-01-01T00:00:00Z admin 201 queued"' in lines[1]  # JSON's own escape
+    assert "\\u202eevil\\u2028\\x85" in lines[1]
