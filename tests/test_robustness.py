@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from tests.helpers import LiveServer
+from mediacache import create_app
+from mediacache.extensions import db
+from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, finished_entry, make_settings
 from tests.test_errors import assert_envelope
 
 # Deep enough that the JSON parser itself gives up (RecursionError), far past any stack limit.
@@ -126,3 +134,117 @@ def test_request_log_text_keeps_each_entry_on_one_escaped_line(client, user):
     assert len(lines) == 2 and not any(char in text for char in "\u202e\u2028\x85")
     assert '"ckey": "p1\\n2026-01-01T00:00:00Z admin 201 queued"' in lines[1]  # JSON's own escape
     assert "\\u202eevil\\u2028\\x85" in lines[1]
+
+
+# --- a locked database (14.17) -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database_held(app, *, readers_too: bool = False):
+    """Another process holds the database's write lock (with ``readers_too``, the whole file) until the block ends."""
+    if readers_too:
+        # Open connections keep a shared lock on a WAL database; the app opens new ones as needed.
+        with app.app_context():
+            db.engine.dispose()
+    holder = sqlite3.connect(Path(app.config["INSTANCE_DIR"]) / "mediacache.db", isolation_level=None)
+    try:
+        if readers_too:  # what a backup or restore tool may do: nobody reads a file being rewritten
+            holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        holder.close()
+
+
+def assert_busy(response) -> None:
+    assert_envelope(response, 503, "DATABASE_BUSY")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_write_locked_out_past_the_busy_timeout_is_503_database_busy_with_retry_after(configured):
+    app, client, admin = configured(DB_BUSY_TIMEOUT_MS=200)
+    new_user = {"username": "late", "password": "late-pass-1"}
+    with database_held(app):
+        assert_busy(client.post("/api/users", json=new_user, headers=admin))
+        assert_busy(client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}))
+        # In WAL mode a writer does not stop readers.
+        assert client.get("/api/users", headers=admin).status_code == 200
+    assert client.post("/api/users", json=new_user, headers=admin).status_code == 201
+    assert client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
+
+
+def test_a_read_locked_out_past_the_busy_timeout_is_503_database_busy_with_retry_after(configured):
+    app, client, admin = configured(DB_BUSY_TIMEOUT_MS=200)
+    media_id = finished_entry(app)
+    with database_held(app, readers_too=True):
+        assert_busy(client.get("/api/users", headers=admin))
+        assert_busy(client.get(f"/api/media/{media_id}", headers=admin))
+        assert_busy(client.get("/api/stats", headers=admin))
+    assert client.get("/api/users", headers=admin).status_code == 200
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "completed"
+
+
+# --- a damaged database (14.18) ------------------------------------------------------------
+
+
+def _start_and_expect_one_line(tmp_path) -> str:
+    """Run ``python app.py`` on tmp_path's instance folder; it must exit at once, saying one line."""
+    env = LiveServer(tmp_path).env
+    finished = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert finished.returncode != 0 and finished.stdout == ""
+    (line,) = finished.stderr.strip().splitlines()  # one line, no traceback
+    return line
+
+
+def test_a_garbage_database_file_stops_start_up_with_one_line_naming_it(tmp_path):
+    database = tmp_path / "instance" / "mediacache.db"
+    database.parent.mkdir()
+    database.write_bytes(bytes(range(256)) * 256)  # no SQLite header
+    line = _start_and_expect_one_line(tmp_path)
+    assert f"database {database} is damaged (file is not a database)" in line
+    assert "restore it from a backup or move it aside to start fresh" in line
+
+
+def test_damaged_pages_met_during_start_up_stop_it_with_one_line_naming_the_file(tmp_path):
+    application = create_app(make_settings(tmp_path))
+    application.extensions["mediacache.jobs"].shutdown()
+    _fill_and_damage(application)
+    line = _start_and_expect_one_line(tmp_path)
+    database = tmp_path / "instance" / "mediacache.db"
+    assert f"database {database} is damaged (database disk image is malformed)" in line
+    assert "restore it from a backup or move it aside to start fresh" in line
+
+
+def _fill_and_damage(app, rows: int = 3000) -> None:
+    """Many entries on disk, then the middle half of the file overwritten, as a failing disk might."""
+    from mediacache.models import Media
+
+    with app.app_context():
+        db.session.add_all(
+            Media(url=f"https://music.example/{number}/" + "x" * 400, source_url="https://music.example/",
+                  variant="mp3::", profile="mp3", ttl=3600, status="failed", requested_by="admin")
+            for number in range(rows)
+        )  # fmt: skip
+        db.session.commit()
+        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))  # everything into the main file
+        db.session.remove()
+        db.engine.dispose()  # no page of it left in a connection's cache
+    database = Path(app.config["INSTANCE_DIR"]) / "mediacache.db"
+    size = database.stat().st_size
+    with database.open("r+b") as handle:
+        handle.seek(size // 4)
+        handle.write(b"\xa5" * (size // 2))
+
+
+def test_a_damaged_page_found_at_run_time_is_503_database_damaged_and_makes_health_unhealthy(client, admin, app):
+    assert client.get("/api/health").json["checks"]["database"]["status"] == "healthy"
+    _fill_and_damage(app)
+    response = client.get("/api/stats", headers=admin)
+    assert_envelope(response, 503, "DATABASE_DAMAGED")
+    assert "backup" in response.json["error"]["message"]
+    health = client.get("/api/health")
+    assert health.status_code == 503 and health.json["status"] == "unhealthy"
+    database = health.json["checks"]["database"]
+    assert database["status"] == "unhealthy" and "damaged" in database["error"] and "backup" in database["error"]
+    assert "mediacache.db" not in json.dumps(health.json)  # a public route names no path
