@@ -59,10 +59,10 @@ def database_problem(exc: BaseException) -> str | None:
     if code is not None:
         primary = code & 0xFF
         return "busy" if primary in _BUSY_CODES else "damaged" if primary in _DAMAGED_CODES else None
-    text_ = str(error).lower()
-    if any(phrase in text_ for phrase in _BUSY_TEXTS):
+    message = str(error).lower()
+    if any(phrase in message for phrase in _BUSY_TEXTS):
         return "busy"
-    if any(phrase in text_ for phrase in _DAMAGED_TEXTS):
+    if any(phrase in message for phrase in _DAMAGED_TEXTS):
         return "damaged"
     return None
 
@@ -74,7 +74,7 @@ def database_path(config: dict) -> str:
 
 
 def damaged_since(app: Flask) -> str | None:
-    """What SQLite said when it first found a damaged page while serving, or None."""
+    """What SQLite said when a query first met a damaged page since start, or None."""
     return app.extensions.get(DAMAGED_KEY)
 
 

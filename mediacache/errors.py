@@ -135,7 +135,7 @@ def register_error_handlers(app: Flask) -> None:
             # Another connection held a lock for the whole busy timeout: try again shortly, nothing is wrong.
             log.warning("database busy past the busy timeout (request %s): %s", current_request_id(), exc.orig)
             response = error_response(
-                "DATABASE_BUSY", "The database is busy with another writer; try again in a moment.", 503
+                "DATABASE_BUSY", "The database is locked by another connection; try again in a moment.", 503
             )
             # As long as the lock has already been held, in whole seconds; at least 2, because
             # Flask-Limiter rewrites the header on rate-limited routes rounding down (1 became 0).
