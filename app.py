@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
+
+from sqlalchemy.exc import DBAPIError
 
 from mediacache import create_app
 from mediacache.config import ConfigError
@@ -21,17 +24,23 @@ def main() -> int:
 
     limit_malloc_arenas()  # before any thread starts
     configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
+    from mediacache.lifecycle import recover_on_start
+
     try:
         app = create_app()
+        # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
+        recover_on_start(app)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    except (DBAPIError, sqlite3.DatabaseError) as exc:
+        # One line an operator can act on, not the traceback of the first query that met the file.
+        log.error("%s", database_start_error(exc))
+        return 1
     from mediacache.httpserver import serve
-    from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
+    from mediacache.lifecycle import start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
 
-    # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
-    recover_on_start(app)
     start_scheduler(app)
     # Out of the collector's way: what start-up built now, and yt-dlp's extractors after the first job.
     freeze_long_lived_objects()
@@ -53,6 +62,27 @@ def main() -> int:
     finally:
         stop_scheduler(app)
     return 0
+
+
+def database_start_error(exc: BaseException) -> str:
+    """What to tell the operator when the database stops start-up: which file, what is wrong, what to do."""
+    from flask import Config
+
+    from mediacache.config import instance_dir_from, load_config
+    from mediacache.database import database_path, database_problem
+
+    # The configuration as create_app layered it (it failed, so there is no app to ask).
+    instance_config = Config(instance_dir_from(None))
+    instance_config.from_pyfile("config.py", silent=True)
+    where = database_path(load_config(dict(instance_config), None))
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    problem = database_problem(exc)
+    if problem == "damaged":
+        return (f"database {where} is damaged ({reason}); restore it from a backup "
+                "or move it aside to start fresh")  # fmt: skip
+    if problem == "busy":
+        return f"database {where} is locked by another process ({reason}); stop it, then start again"
+    return f"cannot use database {where} ({reason}); check the path, its permissions and free space"
 
 
 if __name__ == "__main__":

@@ -221,3 +221,8 @@ def load_or_create_secret(instance_dir: str) -> str:
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes; delete it to regenerate")
     return secret
+
+
+# How long a statement waits for another connection's lock (a backup, the sqlite3 shell, another
+# process) before giving up; the request then answers 503 DATABASE_BUSY with Retry-After.
+SETTINGS["DB_BUSY_TIMEOUT_MS"] = Setting(10_000, non_negative(parse_int))

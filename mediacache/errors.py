@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from .database import database_problem
 from .extensions import db
 from .requestcycle import current_request_id
 
@@ -122,6 +124,32 @@ def register_error_handlers(app: Flask) -> None:
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
         return response
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(exc: DBAPIError):
+        problem = database_problem(exc)
+        if problem is None:
+            return handle_unexpected(exc)
+        db.session.rollback()
+        if problem == "busy":
+            # Another connection held a lock for the whole busy timeout: try again shortly, nothing is wrong.
+            log.warning("database busy past the busy timeout (request %s): %s", current_request_id(), exc.orig)
+            response = error_response(
+                "DATABASE_BUSY", "The database is locked by another connection; try again in a moment.", 503
+            )
+            # As long as the lock has already been held, in whole seconds; at least 2, because
+            # Flask-Limiter rewrites the header on rate-limited routes rounding down (1 became 0).
+            seconds = max(2, -(-current_app.config["DB_BUSY_TIMEOUT_MS"] // 1000))
+            response.headers["Retry-After"] = str(seconds)
+            return response
+        # The engine's hook has marked the service unhealthy (/api/health) already.
+        log.error("the database file is damaged (request %s): %s; restore it from a backup and restart",
+                  current_request_id(), exc.orig)  # fmt: skip
+        return error_response(
+            "DATABASE_DAMAGED",
+            "The server's database file is damaged; an administrator must restore it from a backup.",
+            503,
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import text
 
+from .database import damaged_since
 from .extensions import db
 
 LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
@@ -27,7 +28,11 @@ def _check(name: str, function) -> dict[str, Any]:
 
 
 def check_database() -> dict[str, Any]:
-    """The database answers a query."""
+    """The database answers a query, and no query has found a damaged page since start."""
+    damage = damaged_since(current_app)
+    if damage is not None:
+        return {"status": "unhealthy", "error": f"the database file is damaged ({damage}); "
+                "restore it from a backup, or move it aside to start fresh, then restart"}  # fmt: skip
     started = time.perf_counter()
     db.session.execute(text("SELECT 1"))
     return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,8 +21,38 @@ _REQUEST_FORMAT = "%s %s %s %s %s %.1fms"
 _request_lines: queue.SimpleQueue | None = None
 
 
+# What a client controls (a path, a tag, a note) must not start a line of its own or disguise one:
+# C0 controls, DEL, C1 controls (U+0085 ends a line for str.splitlines), the line and paragraph
+# separators, and the bidi marks, embeddings, overrides and isolates that reorder what a reader sees.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# json.dumps escapes C0 controls itself; the rest it leaves raw in a line.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Lines of a traceback after the first start with this, so none can pass for a record of its own.
+CONTINUATION = "  "
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line, every control or bidi character written as an escape (``\\n``, ``\\x00``, ``\\u202e``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def _json_line(line: dict) -> str:
+    """One JSON object on one line; what JSON may carry raw is escaped too (still the same JSON value)."""
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(line, ensure_ascii=False))
+
+
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message``; request lines are formatted from their fields, without a record."""
+    """``time LEVEL logger: message``; request lines are formatted from their fields, without a record.
+
+    The line is escaped (see ``escape_controls``); a traceback follows on lines of its own,
+    each escaped and indented.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -28,9 +60,20 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return _local_stamp(record.created) if datefmt is None else super().formatTime(record, datefmt)
 
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = escape_controls(self.formatMessage(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for more in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if more:
+                line += "".join("\n" + CONTINUATION + escape_controls(part) for part in more.split("\n"))
+        return line
+
     def format_request(self, created: float, fields: dict) -> str:
         """The line ``format`` would give the request's record."""
-        return f"{_local_stamp(created)} INFO {request_log.name}: {_request_message(fields)}"
+        return escape_controls(f"{_local_stamp(created)} INFO {request_log.name}: {_request_message(fields)}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,13 +90,15 @@ class JsonFormatter(logging.Formatter):
         line.update({name: getattr(record, name) for name in REQUEST_FIELDS if hasattr(record, name)})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        elif record.exc_text:  # rendered by LightQueueHandler in the thread that logged it
+            line["exception"] = record.exc_text
+        return _json_line(line)
 
     def format_request(self, created: float, fields: dict) -> str:
         """The line ``format`` would give the request's record."""
         line = {"time": _utc_stamp(created), "level": "INFO", "logger": request_log.name,
                 "message": _request_message(fields), **fields}  # fmt: skip
-        return json.dumps(line, ensure_ascii=False)
+        return _json_line(line)
 
 
 def _request_message(fields: dict) -> str:
@@ -134,10 +179,20 @@ class LightQueueHandler(logging.handlers.QueueHandler):
         args = record.args if isinstance(record.args, tuple) else None
         if record.exc_info is None and args is not None and all(type(arg) in _IMMUTABLE for arg in args):
             return record
-        return super().prepare(record)
+        # What the stock handler does, except that the traceback stays apart from the message
+        # (it used to be glued onto it): the writer escapes a message onto one line, and gives
+        # a traceback lines of its own.
+        record = copy.copy(record)
+        record.message = record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _PLAIN.formatException(record.exc_info)
+        record.exc_info = None
+        return record
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+_PLAIN = logging.Formatter()
 
 
 class DeferredFlushHandler(logging.StreamHandler):

@@ -33,9 +33,12 @@ ERROR_STATUSES: dict[str, int] = {
     "CONFLICT": 409, "USER_EXISTS": 409, "ALREADY_CACHED": 409, "ALREADY_QUEUED": 409, "JOB_RUNNING": 409,
     "NOT_RETRYABLE": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_URL": 422, "RATE_LIMITED": 429,
     "TOO_MANY_PENDING": 429,
-    "INTERNAL_ERROR": 500, "UPSTREAM_ERROR": 502, "UNHEALTHY": 503, "UPSTREAM_TIMEOUT": 504, "STORAGE_FULL": 507,
+    "INTERNAL_ERROR": 500, "UPSTREAM_ERROR": 502, "UNHEALTHY": 503, "DATABASE_BUSY": 503,
+    "DATABASE_DAMAGED": 503, "UPSTREAM_TIMEOUT": 504, "STORAGE_FULL": 507,
 }  # fmt: skip
 AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
+# What any route that reads or writes the database may answer (every route with a token or parameters does).
+DATABASE_ERRORS = ("DATABASE_BUSY", "DATABASE_DAMAGED")
 
 
 @dataclass
@@ -187,6 +190,8 @@ def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str
                 "content": {"application/json": content, "application/x-www-form-urlencoded": content},
             }
     errors = list(doc.errors)
+    if doc.auth != "none" or doc.params is not None:
+        errors += DATABASE_ERRORS
     if doc.auth != "none":
         operation["security"] = [{"bearer": []}]
         errors += AUTH_ERRORS

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from .entries import cache_stats
 from .extensions import db
+from .logconfig import escape_controls
 from .models import Media, RequestLog
 from .pagination import paginate
 from .profiles import PROFILES
@@ -74,8 +75,9 @@ def request_log_text(username: str | None, since, until) -> str:
     lines = []
     for entry in rows:
         extra = f" extra={json.dumps(entry.extra, ensure_ascii=False, sort_keys=True)}" if entry.extra else ""
-        lines.append(
+        # A URL or a note with a line break or a bidi override in it must not forge or disguise a line.
+        lines.append(escape_controls(
             f"{isoformat(entry.created_at)} {entry.username or '-'} {entry.status_code} {entry.outcome} "
             f"{entry.profile or '-'} {entry.media_id or '-'} {entry.url}{extra}"
-        )
+        ))  # fmt: skip
     return "\n".join(lines) + ("\n" if lines else "")

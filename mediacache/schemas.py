@@ -13,6 +13,9 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 MIN_PASSWORD = 8
 # Long enough for any passphrase, short enough that hashing it is no DoS.
 MAX_PASSWORD = 1024
+# No parameter needs more nesting than this; far deeper input makes the JSON parser and the
+# encoders recurse until Python gives up (a RecursionError, which was a 500).
+MAX_JSON_DEPTH = 32
 
 
 class Bool(fields.Field):
@@ -30,6 +33,25 @@ class Bool(fields.Field):
         if text in self.FALSE:
             return False
         raise ValidationError(f"expected a boolean (true/false/1/0/yes/no), got {value!r}")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Walked with a stack, not recursively: the point is to refuse what recursion cannot handle.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return value
 
 
 class UtcDateTime(fields.Field):
@@ -141,7 +163,7 @@ class JsonObject(fields.Field):
             if len(value.encode()) > MAX_EXTRA_BYTES:
                 raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
             try:
-                value = json.loads(value)
+                value = parse_json(value)
             except ValueError:
                 raise ValidationError('must be a JSON object, e.g. {"ckey": "player1"}') from None
         if not isinstance(value, dict):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from .errors import APIError
@@ -82,8 +83,8 @@ class Shortcuts:
         decoded = [wsgi_text(part) for part in parts]  # as werkzeug's routing decodes them
         try:
             return route.answer(environ, *decoded)
-        except (APIError, HTTPException):
-            return None  # Flask's view meets the same error and renders the envelope
+        except (APIError, HTTPException, DBAPIError):
+            return None  # Flask's view meets the same error and renders the envelope (a busy database: 503)
 
 
 def from_memory_paths(app: Flask) -> re.Pattern:

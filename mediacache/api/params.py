@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -10,6 +9,7 @@ from flask import g, request
 from marshmallow import Schema, ValidationError
 
 from ..errors import BadRequest
+from ..schemas import MAX_JSON_DEPTH, parse_json
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
@@ -25,10 +25,11 @@ def _json_body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = parse_json(raw)
+    except ValueError:  # UnicodeDecodeError included
         raise BadRequest(
-            "The request body is not valid JSON; send a JSON object or use a form or query string.",
+            "The request body is not valid JSON (or is nested deeper than "
+            f"{MAX_JSON_DEPTH} levels); send a JSON object or use a form or query string.",
             code="INVALID_JSON",
         ) from None
     if body is None:
