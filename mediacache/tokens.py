@@ -19,8 +19,9 @@ from .timeutil import isoformat
 
 
 def _claims(user: User | Principal) -> dict[str, Any]:
-    # "tv" ties the token to the password it was issued under (see User.token_version).
-    return {"username": user.username, "role": user.role, "tv": user.token_version}
+    # "tv" ties the token to the password it was issued under (see User.token_version),
+    # "tk" to the account itself, whose id alone may be given to another one later (User.token_key).
+    return {"username": user.username, "role": user.role, "tv": user.token_version, "tk": user.token_key}
 
 
 def access_token_for(user: User | Principal, lifetime: timedelta | None = None) -> str:
