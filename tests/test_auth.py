@@ -48,6 +48,28 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client):
     assert wrong.json["error"]["code"] == "INVALID_CREDENTIALS"
 
 
+def test_unknown_user_and_wrong_password_each_cost_exactly_one_hash(client, monkeypatch):
+    """Login timing must not tell which usernames exist: count hash computations, not milliseconds."""
+    from mediacache import accounts
+
+    counts = {"check": 0, "generate": 0}
+
+    def counting(name, real):
+        def count(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return count
+
+    monkeypatch.setattr(accounts, "check_password_hash", counting("check", accounts.check_password_hash))
+    monkeypatch.setattr(accounts, "generate_password_hash", counting("generate", accounts.generate_password_hash))
+    for username in ("ghost", "admin", "ghost", "another-ghost", "admin"):
+        counts.update(check=0, generate=0)
+        response = client.post("/api/login", json={"username": username, "password": "nope-nope"})
+        assert response.status_code == 401
+        assert counts == {"check": 1, "generate": 0}, username
+
+
 def test_login_without_password_is_a_400_not_a_500(client):
     response = client.post("/api/login", json={"username": "admin"})
     assert response.status_code == 400
