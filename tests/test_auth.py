@@ -232,6 +232,8 @@ def test_open_registration_makes_an_active_account(tmp_path):
     login(client, "newbie", "newbie-pass")
     taken = client.post("/api/register", json={"username": "newbie", "password": "other-pass"})
     assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS"
+    newline = client.post("/api/register", json={"username": "newbie\n", "password": "other-pass"})
+    assert newline.status_code == 400 and "username" in newline.json["error"]["message"]
 
 
 def test_approval_registration_waits_for_an_admin(tmp_path):

@@ -37,6 +37,9 @@ def test_create_user_returns_the_user_object_without_secrets(client, admin):
         ({"username": "ab", "password": "long-enough"}, "username"),
         ({"username": "bad name!", "password": "long-enough"}, "username"),
         ({"username": "x" * 33, "password": "long-enough"}, "username"),
+        # '$' matches before a final newline: the whole name must match, not all but its last character.
+        ({"username": "admin\n", "password": "long-enough"}, "username"),
+        ({"username": "okname\n", "password": "long-enough"}, "username"),
         ({"username": "okname", "password": "short"}, "password"),
         ({"username": "okname", "password": "long-enough", "role": "root"}, "role"),
         ({"username": "okname", "password": "long-enough", "email": "not-an-email"}, "email"),
