@@ -152,6 +152,10 @@ SETTINGS: dict[str, Setting] = {
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
 }
 
+# Reverse proxies in front of the service (issue 14.11): how many hops of X-Forwarded-For
+# and X-Forwarded-Proto to believe. 0 believes none: the headers are anyone's to forge.
+SETTINGS["TRUSTED_PROXIES"] = Setting(0, non_negative(parse_int))
+
 
 def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:
     """Merge the layers for every declared setting and validate each value."""
