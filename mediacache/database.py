@@ -3,9 +3,8 @@
 Schema evolution: ``db.create_all()`` creates missing tables; changes to existing
 tables are appended to ``MIGRATIONS`` as (version, SQL statements, or a function of the
 connection for what SQL alone cannot say). On start every migration newer than the
-stored version runs once, in order, each in its own transaction with the version it
-records, and the version is recorded in ``schema_version``. A fresh database is created
-at the latest version.
+stored version runs once, in order, each in one transaction with the update of
+``schema_version`` that records it. A fresh database is created at the latest version.
 """
 
 from __future__ import annotations
