@@ -53,7 +53,7 @@ def register_extensions(app: Flask) -> None:
     from .metrics import Metrics
     from .presenter import RowCache
     from .requestcycle import RequestCycle
-    from .security import disable_cookie_sessions
+    from .security import disable_cookie_sessions, trust_proxies
     from .settings import get_setting
     from .shortcuts import Shortcuts, shortcut
     from .tokens import register_token_callbacks
@@ -72,6 +72,7 @@ def register_extensions(app: Flask) -> None:
         shortcut(files.RULE, partial(files.file_response, app)),
     ])  # fmt: skip
     RequestCycle(app)
+    trust_proxies(app)
     with app.app_context():
         ensure_admin()
         runner.size = get_setting("workers")  # an admin's runtime override outlives restarts

@@ -31,12 +31,20 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
+def _dummy_hash() -> str:
+    """A hash of a random password, made once per hash method: what an unknown user's password is checked against."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    dummy = _dummy_hashes.get(method)
+    if dummy is None:
+        # Racing first logins may each make one; any of them will do.
+        dummy = _dummy_hashes[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    return dummy
+
+
 def _password_matches(user: User | None, password: str) -> bool:
-    """Check a password; an unknown user costs the same hash so timing reveals nothing."""
+    """Check a password with exactly one hash computation, whether or not the user exists, so timing reveals nothing."""
     if user is None:
-        method = current_app.config["PASSWORD_HASH_METHOD"]
-        dummy = _dummy_hashes.setdefault(method, generate_password_hash(secrets.token_hex(8), method=method))
-        check_password_hash(dummy, password)
+        check_password_hash(_dummy_hash(), password)
         return False
     return check_password_hash(user.password_hash, password)
 
@@ -178,6 +186,7 @@ def list_users(filters: dict[str, Any]) -> dict[str, Any]:
 
 def ensure_admin() -> None:
     """First start: create the admin account, generating a password if none is configured."""
+    _dummy_hash()  # made at start, so even the first login for an unknown name costs one hash like any other
     if db.session.scalar(select(User.id).where(User.role == ROLE_ADMIN).limit(1)) is not None:
         return
     config = current_app.config

@@ -36,6 +36,7 @@ class Principal:
     role: str
     active: bool
     token_version: int
+    token_key: str
 
     @property
     def is_admin(self) -> bool:
@@ -63,7 +64,9 @@ class AuthCache:
         user = db.session.get(User, user_id)
         principal = None
         if user is not None:
-            principal = Principal(user.id, user.username, user.email, user.role, user.active, user.token_version)
+            principal = Principal(
+                user.id, user.username, user.email, user.role, user.active, user.token_version, user.token_key
+            )
         with self._lock:
             self._principals[user_id] = (now + LIFETIME, principal)
         return principal
@@ -113,8 +116,13 @@ class AuthCache:
 
 
 def holds_for(payload: dict, principal: Principal | None) -> bool:
-    """Whether a token's account still accepts it: it exists, is active, and has the password of the token."""
-    return principal is not None and principal.active and payload.get("tv") == principal.token_version
+    """Whether a token's account still accepts it: the very account it was issued to, active, with the same password."""
+    return (
+        principal is not None
+        and principal.active
+        and payload.get("tk") == principal.token_key
+        and payload.get("tv") == principal.token_version
+    )
 
 
 def auth_cache(app: Flask | None = None) -> AuthCache:

@@ -142,7 +142,8 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_PUBLIC": Setting(False, parse_bool),
     "LOG_FORMAT": Setting("text", parse_choice("text", "json")),
     "SCHEDULER": Setting(True, parse_bool),
-    "ACCESS_TOKEN_TTL": Setting(3600, positive(parse_int)),
+    # 8 h, as the original service: a game round outlasts 1 h, and its client renews late now and then.
+    "ACCESS_TOKEN_TTL": Setting(8 * 3600, positive(parse_int)),
     "REFRESH_TOKEN_TTL": Setting(30 * DAY, positive(parse_int)),
     "MAX_TOKEN_HOURS": Setting(30 * 24, positive(parse_int)),
     "LOGIN_RATE_LIMIT": Setting("10 per minute", str),
@@ -151,6 +152,14 @@ SETTINGS: dict[str, Setting] = {
     # scrypt by default; tests use a cheap pbkdf2 so the suite stays fast.
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
 }
+
+# Reverse proxies in front of the service (issue 14.11): how many hops of X-Forwarded-For
+# and X-Forwarded-Proto to believe. 0 believes none: the headers are anyone's to forge.
+SETTINGS["TRUSTED_PROXIES"] = Setting(0, non_negative(parse_int))
+
+# Seconds after expiry during which POST /api/token still renews the caller's own access
+# token (issue 17.1: a game client whose clock rounds to 128 s renews up to a minute late).
+SETTINGS["TOKEN_RENEW_GRACE"] = Setting(600, non_negative(parse_int))
 
 
 def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,25 +1,71 @@
 """SQLite set-up and schema creation/evolution.
 
 Schema evolution: ``db.create_all()`` creates missing tables; changes to existing
-tables are appended to ``MIGRATIONS`` as (version, SQL statements). On start every
-migration newer than the stored version runs once, in order, and the version is
-recorded in ``schema_version``. A fresh database is created at the latest version.
+tables are appended to ``MIGRATIONS`` as (version, SQL statements, or a function of the
+connection for what SQL alone cannot say). On start every migration newer than the
+stored version runs once, in order, each in one transaction with the update of
+``schema_version`` that records it. A fresh database is created at the latest version.
 """
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import event, make_url, text
+from sqlalchemy import Connection, event, inspect, make_url, text
 
 from .extensions import db
 
+# The users table as of version 3, written out: a released step must not follow later model changes.
+_USERS_V3 = """CREATE TABLE users_v3 (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    username VARCHAR(32) NOT NULL,
+    email VARCHAR(254),
+    password_hash VARCHAR(255) NOT NULL,
+    role VARCHAR(16) NOT NULL,
+    active BOOLEAN NOT NULL,
+    pending BOOLEAN NOT NULL,
+    token_version INTEGER NOT NULL,
+    created_at DATETIME NOT NULL,
+    last_login_at DATETIME,
+    token_key VARCHAR(32) NOT NULL,
+    UNIQUE (username)
+)"""
+_USERS_V3_COLUMNS = (
+    "id, username, email, password_hash, role, active, pending, token_version, created_at, last_login_at, token_key"
+)
+
+
+def _accounts_never_share_an_identity(connection: Connection) -> None:
+    """Version 3: a random token key for every account, and (SQLite) ids that are never handed out again."""
+    # Each part is skipped when already there: a database marked older than its shape still starts.
+    if "token_key" not in {column["name"] for column in inspect(connection).get_columns("users")}:
+        connection.execute(text("ALTER TABLE users ADD COLUMN token_key VARCHAR(32)"))
+    for (user_id,) in connection.execute(text("SELECT id FROM users WHERE token_key IS NULL")).all():
+        connection.execute(
+            text("UPDATE users SET token_key = :key WHERE id = :id"), {"key": secrets.token_hex(16), "id": user_id}
+        )
+    if connection.dialect.name != "sqlite":
+        return  # a server database's sequence never hands an id out twice
+    shape = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'")).scalar()
+    if "AUTOINCREMENT" in shape.upper():
+        return
+    # AUTOINCREMENT cannot be added to a table: SQLite's documented rebuild, with foreign
+    # keys off (see _migrate) so dropping the old table leaves request_log's user ids alone.
+    connection.execute(text(_USERS_V3))
+    connection.execute(text(f"INSERT INTO users_v3 ({_USERS_V3_COLUMNS}) SELECT {_USERS_V3_COLUMNS} FROM users"))
+    connection.execute(text("DROP TABLE users"))
+    connection.execute(text("ALTER TABLE users_v3 RENAME TO users"))
+
+
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
-MIGRATIONS: list[tuple[int, list[str]]] = [
+MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (2, ["CREATE INDEX IF NOT EXISTS ix_media_created_id ON media (created_at, id)"]),
+    (3, _accounts_never_share_an_identity),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 
@@ -113,15 +159,41 @@ def init_database(app: Flask) -> None:
 
 
 def _migrate() -> None:
-    with db.engine.begin() as connection:
+    with db.engine.connect() as connection:
         connection.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
         current = connection.execute(text("SELECT version FROM schema_version")).scalar()
         if current is None:
             # A database created just now by create_all already has the newest shape.
             connection.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
+            connection.commit()
             return
-        for version, statements in MIGRATIONS:
-            if version > current:
-                for statement in statements:
-                    connection.execute(text(statement))
-                connection.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+        pending = [(version, step) for version, step in MIGRATIONS if version > current]
+        connection.commit()
+        if not pending:
+            return
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Outside any transaction, or SQLite ignores it: a table rebuilt by a step must
+            # not set other tables' references to NULL when its old copy is dropped.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            for version, step in pending:
+                # The version first: pysqlite opens its transaction at the first data change,
+                # so the step's DDL joins it and a step is applied whole or not at all. No row
+                # changed: another process starting at the same time has applied it already.
+                claimed = connection.execute(
+                    text("UPDATE schema_version SET version = :v WHERE version < :v"), {"v": version}
+                )
+                if claimed.rowcount == 0:
+                    connection.rollback()
+                    continue
+                if callable(step):
+                    step(connection)
+                else:
+                    for statement in step:
+                        connection.execute(text(statement))
+                connection.commit()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")

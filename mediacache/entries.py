@@ -205,13 +205,20 @@ def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOut
     return outcome
 
 
-def retry(media_id: str) -> Media:
+def _require_owner(user: User, media: Media, action: str) -> None:
+    """Who may change an entry: whoever requested it, or an admin (reading is open to every account)."""
+    if not user.is_admin and media.requested_by != user.username:
+        raise Forbidden(f"You may {action} only entries you requested.")
+
+
+def retry(user: User, media_id: str) -> Media:
     """Queue a failed or cancelled entry again."""
     with entry_lock(media_id):
-        return _retry(get_entry(media_id))
+        return _retry(user, get_entry(media_id))
 
 
-def _retry(media: Media) -> Media:
+def _retry(user: User, media: Media) -> Media:
+    _require_owner(user, media, "retry")
     if media.status not in RETRYABLE_STATES:
         raise Conflict(
             f"Only failed or cancelled entries can be retried; this one is {media.status}.", code="NOT_RETRYABLE"
@@ -229,8 +236,7 @@ def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
 
 
 def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
-    if not user.is_admin and media.requested_by != user.username:
-        raise Forbidden("You may delete only entries you requested.")
+    _require_owner(user, media, "delete")
     if media.status in RUNNING_STATES:
         if not force:
             raise Conflict("The job is still running; pass force=true to cancel it.", code="JOB_RUNNING")

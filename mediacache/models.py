@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,15 @@ ROLE_USER = "user"
 ROLES = (ROLE_ADMIN, ROLE_USER)
 
 
+def new_token_key() -> str:
+    """A random identity for a new account (see User.token_key)."""
+    return secrets.token_hex(16)
+
+
 class User(db.Model):
     __tablename__ = "users"
+    # Without AUTOINCREMENT SQLite gives the highest deleted id to the next account.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True)
@@ -31,6 +39,10 @@ class User(db.Model):
     # Bumped on password change: every token carries the version it was issued
     # under, so all older tokens die at once without listing them.
     token_version: Mapped[int] = mapped_column(default=0)
+    # Random and never reused, unlike an id (a restored backup or another database may
+    # hand an id out again): every token carries it, so a deleted account's tokens can
+    # never pass as those of a later account with the same id.
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 

@@ -32,12 +32,12 @@ def failed_jobs(page: int, limit: int, render) -> dict[str, Any]:
     return paginate(query, page, limit, render)
 
 
-def requeue_entries(ids: list[str]) -> dict[str, list]:
+def requeue_entries(actor: User, ids: list[str]) -> dict[str, list]:
     """Run failed or cancelled entries again; others are reported as skipped with the reason."""
     requeued, skipped = [], []
     for media_id in ids:
         try:
-            entries.retry(media_id)
+            entries.retry(actor, media_id)
             requeued.append(media_id)
         except APIError as exc:
             skipped.append({"id": media_id, "code": exc.code, "message": exc.message})

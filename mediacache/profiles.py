@@ -104,7 +104,7 @@ class Variant:
 
 def parse_bitrate(value: object) -> int:
     """``192000``, ``"192000"``, ``"192k"`` or ``"192 kbps"`` → bits per second."""
-    match = _BITRATE.match(str(value))
+    match = _BITRATE.fullmatch(str(value))
     if isinstance(value, bool) or not match:
         raise BadRequest(
             f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k').", code="INVALID_BITRATE"

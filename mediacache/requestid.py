@@ -15,4 +15,4 @@ _sequence = itertools.count(1)
 def request_id_for(environ: dict) -> str:
     """The caller's X-Request-ID if it is safe to echo and log, else a new one."""
     incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    return incoming if _VALID_ID.match(incoming) else f"{_PROCESS_PREFIX}{next(_sequence):010x}"
+    return incoming if _VALID_ID.fullmatch(incoming) else f"{_PROCESS_PREFIX}{next(_sequence):010x}"

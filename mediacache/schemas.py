@@ -68,10 +68,22 @@ class InputSchema(Schema):
         unknown = EXCLUDE
 
 
+class FullMatch(validate.Regexp):
+    """validate.Regexp over the whole value: its ``match`` lets ``$`` pass a trailing newline (``admin\\n``).
+
+    The pattern stays as written, so the OpenAPI document keeps it (``$`` is the end there).
+    """
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def username_field(**kwargs) -> fields.String:
     """A username as accounts are created with: 3–32 of [A-Za-z0-9_.-]."""
     error = "must be 3–32 characters of letters, digits, '_', '.' or '-'"
-    return fields.String(validate=validate.Regexp(USERNAME_PATTERN, error=error), **kwargs)
+    return fields.String(validate=FullMatch(USERNAME_PATTERN, error=error), **kwargs)
 
 
 def password_field(**kwargs) -> fields.String:

@@ -29,7 +29,7 @@ def _root(key: str) -> Path:
 
 def is_entry_id(text: str) -> bool:
     """Whether ``text`` has the shape of an entry id (a UUID)."""
-    return bool(_ENTRY_ID.match(text))
+    return _ENTRY_ID.fullmatch(text) is not None
 
 
 def _entry_dir(root: Path, media_id: str) -> Path:

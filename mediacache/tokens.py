@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_current_user, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as full_token_check
+from flask_jwt_extended.exceptions import RevokedTokenError
+from jwt import ExpiredSignatureError
 
 from .authcache import Principal, auth_cache, holds_for
 from .errors import error_response
@@ -19,8 +22,9 @@ from .timeutil import isoformat
 
 
 def _claims(user: User | Principal) -> dict[str, Any]:
-    # "tv" ties the token to the password it was issued under (see User.token_version).
-    return {"username": user.username, "role": user.role, "tv": user.token_version}
+    # "tv" ties the token to the password it was issued under (see User.token_version),
+    # "tk" to the account itself, whose id alone may be given to another one later (User.token_key).
+    return {"username": user.username, "role": user.role, "tv": user.token_version, "tk": user.token_key}
 
 
 def access_token_for(user: User | Principal, lifetime: timedelta | None = None) -> str:
@@ -82,6 +86,33 @@ def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principa
         principal = get_current_user()
         request.environ[TOKEN], request.environ[CALLER] = get_jwt(), principal
     return principal
+
+
+def authenticate_for_renewal() -> Principal:
+    """``authenticate()``, except that an access token expired at most ``TOKEN_RENEW_GRACE`` seconds ago passes too.
+
+    For POST /api/token alone, which then renews only the caller's own token (``is_expired``):
+    a client that renews a little late keeps its session. A token revoked, or whose account
+    is gone, disabled or has a new password, never passes, late or not.
+    """
+    try:
+        return authenticate()
+    except ExpiredSignatureError as expired:
+        # flask-jwt-extended decodes an expired token again, signature checked, for its error handler.
+        header, payload = getattr(expired, "jwt_header", None), getattr(expired, "jwt_data", None)
+        late = payload is not None and payload.get("type") == "access"
+        if not late or time.time() > payload["exp"] + current_app.config["TOKEN_RENEW_GRACE"]:
+            raise
+    principal = auth_cache().principal(int(payload["sub"]))
+    if _token_is_dead(payload, principal):
+        raise RevokedTokenError(header, payload)
+    request.environ[TOKEN], request.environ[CALLER] = payload, principal
+    return principal
+
+
+def is_expired(payload: dict[str, Any]) -> bool:
+    """Whether a token that passed ``authenticate_for_renewal`` is past its ``exp`` (in the renewal grace)."""
+    return payload["exp"] <= time.time()
 
 
 def remembered_caller(environ: dict) -> Principal | None:

@@ -20,7 +20,7 @@ def _is_tracking(name: str) -> bool:
 
 def is_youtube_id(text: str) -> bool:
     """Whether ``text`` has the shape of a YouTube video id."""
-    return bool(_YOUTUBE_ID.match(text))
+    return _YOUTUBE_ID.fullmatch(text) is not None
 
 
 def youtube_video_id(parts) -> str | None:
@@ -50,7 +50,7 @@ def check_url(raw: object) -> str:
     if len(url) > MAX_URL_LENGTH:
         raise BadRequest(f"The URL is longer than {MAX_URL_LENGTH} characters.", code="INVALID_URL")
     scheme, _, rest = url.partition(":")
-    if not rest or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*$", scheme):
+    if not rest or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         raise BadRequest(f"{url!r} is not a URL; pass an http:// or https:// link.", code="INVALID_URL")
     if scheme.lower() not in ("http", "https"):
         raise BadRequest(

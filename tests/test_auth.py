@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 import time
 
 import jwt as pyjwt
@@ -22,7 +23,7 @@ def test_login_returns_tokens_and_user(client):
     body = login(client, "admin", ADMIN_PASSWORD)
     assert body["status"] == "success" and body["message"] == "Login successful!"
     assert body["token"] == body["access_token"]
-    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert body["token_type"] == "bearer" and body["expires_in"] == 8 * 3600  # a round's length, as the original
     assert body["refresh_token"]
     assert body["user"] == {"id": 1, "username": "admin", "email": None, "role": "admin"}
 
@@ -31,7 +32,7 @@ def test_token_payload_has_the_claims_clients_read(client):
     claims = claims_of(login(client, "admin", ADMIN_PASSWORD)["token"])
     assert {"exp", "iat", "sub", "username", "role"} <= claims.keys()
     assert claims["username"] == "admin" and claims["role"] == "admin"
-    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["exp"] - claims["iat"] == 8 * 3600
     assert pyjwt.get_unverified_header(login(client, "admin", ADMIN_PASSWORD)["token"])["alg"] == "HS256"
 
 
@@ -46,6 +47,28 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client):
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json["error"] == unknown.json["error"]
     assert wrong.json["error"]["code"] == "INVALID_CREDENTIALS"
+
+
+def test_unknown_user_and_wrong_password_each_cost_exactly_one_hash(client, monkeypatch):
+    """Login timing must not tell which usernames exist: count hash computations, not milliseconds."""
+    from mediacache import accounts
+
+    counts = {"check": 0, "generate": 0}
+
+    def counting(name, real):
+        def count(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return count
+
+    monkeypatch.setattr(accounts, "check_password_hash", counting("check", accounts.check_password_hash))
+    monkeypatch.setattr(accounts, "generate_password_hash", counting("generate", accounts.generate_password_hash))
+    for username in ("ghost", "admin", "ghost", "another-ghost", "admin"):
+        counts.update(check=0, generate=0)
+        response = client.post("/api/login", json={"username": username, "password": "nope-nope"})
+        assert response.status_code == 401
+        assert counts == {"check": 1, "generate": 0}, username
 
 
 def test_login_without_password_is_a_400_not_a_500(client):
@@ -210,6 +233,8 @@ def test_open_registration_makes_an_active_account(tmp_path):
     login(client, "newbie", "newbie-pass")
     taken = client.post("/api/register", json={"username": "newbie", "password": "other-pass"})
     assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS"
+    newline = client.post("/api/register", json={"username": "newbie\n", "password": "other-pass"})
+    assert newline.status_code == 400 and "username" in newline.json["error"]["message"]
 
 
 def test_approval_registration_waits_for_an_admin(tmp_path):
@@ -303,3 +328,86 @@ def test_a_demoted_admin_loses_admin_routes_on_the_next_request(client, admin):
     assert client.get("/api/users", headers=deputy).status_code == 200
     assert client.patch("/api/users/deputy", json={"role": "user"}, headers=admin).status_code == 200
     assert client.get("/api/users", headers=deputy).status_code == 403
+
+
+# --- renewal just after expiry: the game client's timer (issue 17.1) ------------------------------
+
+
+def float32(value: float) -> float:
+    """The nearest 32-bit float: all a BYOND number holds (a Unix time, to a multiple of 128 s)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def late_renewals() -> list[float]:
+    """How many seconds after exp the client renews, when it does: it reads exp and renews at exp - 60, in float32."""
+    exps = range(1_800_000_000, 1_800_000_000 + 256)  # two float32 steps of Unix time
+    return sorted({delay for exp in exps if (delay := float32(float32(exp) - 60) - exp) > 0})
+
+
+def expired_copy(app, token: str, seconds_ago: float) -> str:
+    """The same token (account, password version, jti) as it stands ``seconds_ago`` seconds after its exp."""
+    now = time.time()
+    claims = claims_of(token) | {"exp": int(now - seconds_ago), "iat": int(now - seconds_ago) - 8 * 3600}
+    return pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def renew(client, token: str, username: str = "player"):
+    """The client's renewal call: POST /api/token {"username": …} with its current token."""
+    return client.post("/api/token", json={"username": username}, headers=auth_header(token))
+
+
+def test_a_late_renewal_within_the_grace_renews_the_callers_own_token(app, client, user_token):
+    late = late_renewals()
+    assert late and max(late) < 600  # the client does renew after exp now and then, by under a minute
+    for delay in (late[0], late[-1]):
+        renewed = renew(client, expired_copy(app, user_token, delay))
+        assert renewed.status_code == 200, delay
+        assert claims_of(renewed.json["token"])["exp"] > time.time()
+        assert client.get("/api/users/me", headers=auth_header(renewed.json["token"])).json["username"] == "player"
+
+
+def test_a_renewal_later_than_the_grace_gets_token_expired(configured):
+    app, client, admin = configured(TOKEN_RENEW_GRACE=30)
+    client.post("/api/users", json={"username": "player", "password": "player-pass-1"}, headers=admin)
+    token = login(client, "player", "player-pass-1")["token"]
+    within = [delay for delay in late_renewals() if delay < 29]
+    beyond = [delay for delay in late_renewals() if delay > 31]
+    assert within and beyond
+    assert renew(client, expired_copy(app, token, within[-1])).status_code == 200
+    for delay in (beyond[0], beyond[-1]):
+        response = renew(client, expired_copy(app, token, delay))
+        assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED", delay
+
+
+def test_the_default_grace_is_ten_minutes(app, client, user_token):
+    assert renew(client, expired_copy(app, user_token, 590)).status_code == 200
+    response = renew(client, expired_copy(app, user_token, 600 + 128))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED"
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_an_ended_token_is_never_renewed_after_expiry(ending, app, client, admin, user_token):
+    expired = expired_copy(app, user_token, 30)
+    assert ENDINGS[ending](client, admin, user_token).status_code in (200, 204)
+    response = renew(client, expired)
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_only_token_renewal_accepts_an_expired_token_and_only_for_oneself(app, client, admin_token, steady_path):
+    expired = auth_header(expired_copy(app, admin_token, 30))
+    for response in (
+        client.get(steady_path, headers=expired),
+        client.get("/api/users", headers=expired),
+        client.post("/api/auth/logout", headers=expired),
+        client.post("/api/auth/change-password", json={"current_password": ADMIN_PASSWORD, "new_password": "x" * 12},
+                    headers=expired),
+        renew(client, expired_copy(app, admin_token, 30), username="someone-else"),
+    ):  # fmt: skip
+        assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED", response.request.path
+    assert renew(client, expired_copy(app, admin_token, 30), username="admin").status_code == 200
+
+
+def test_an_expired_refresh_token_renews_nothing(app, client):
+    refresh = expired_copy(app, login(client, "admin", ADMIN_PASSWORD)["refresh_token"], 30)
+    assert renew(client, refresh, username="admin").status_code == 401
+    assert client.post("/api/auth/refresh", headers=auth_header(refresh)).status_code == 401

@@ -117,4 +117,51 @@ def test_pending_migrations_run_once_on_start(tmp_path):
     with restarted.app_context():
         indexes = {row[1] for row in db.session.execute(text("PRAGMA index_list('media')"))}
         assert "ix_media_created_id" in indexes
-        assert db.session.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION == 2
+        assert db.session.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+
+
+def test_a_database_from_before_version_3_gains_account_keys_and_ids_never_reused(tmp_path):
+    """Existing accounts get a token key, and a deleted account's id is not given out again."""
+    import sqlite3
+
+    from werkzeug.security import generate_password_hash
+
+    database = tmp_path / "instance" / "mediacache.db"
+    database.parent.mkdir(parents=True)
+    with sqlite3.connect(database) as old:  # the version 2 shape of the tables that change or point at users
+        old.executescript("""
+            CREATE TABLE users (id INTEGER NOT NULL, username VARCHAR(32) NOT NULL, email VARCHAR(254),
+                password_hash VARCHAR(255) NOT NULL, role VARCHAR(16) NOT NULL, active BOOLEAN NOT NULL,
+                pending BOOLEAN NOT NULL, token_version INTEGER NOT NULL, created_at DATETIME NOT NULL,
+                last_login_at DATETIME, PRIMARY KEY (id), UNIQUE (username));
+            CREATE TABLE request_log (id INTEGER NOT NULL, created_at DATETIME NOT NULL, user_id INTEGER,
+                username VARCHAR(32), media_id VARCHAR(36), url VARCHAR(2048) NOT NULL, profile VARCHAR(16),
+                status_code INTEGER NOT NULL, outcome VARCHAR(32) NOT NULL, extra JSON, PRIMARY KEY (id),
+                FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE SET NULL);
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (2);
+        """)
+        for user_id, name, role in ((1, "admin", "admin"), (2, "second", "user")):
+            old.execute(
+                "INSERT INTO users VALUES (?, ?, NULL, ?, ?, 1, 0, 0, '2026-01-01 00:00:00', NULL)",
+                (user_id, name, generate_password_hash("second-pass-1", "pbkdf2:sha256:1000"), role),
+            )
+        old.execute("INSERT INTO request_log VALUES (1, '2026-01-01 00:00:00', 2, 'second', NULL, 'https://a/', "
+                    "'mp3', 201, 'queued', NULL)")  # fmt: skip
+
+    app = create_app(make_settings(tmp_path))
+    client = app.test_client()
+    token = login(client, "second", "second-pass-1")["token"]  # a migrated account logs in, its token works
+    assert client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"}).json["id"] == 2
+    app.extensions["mediacache.jobs"].shutdown()
+    with sqlite3.connect(database) as migrated:
+        keys = migrated.execute("SELECT token_key FROM users ORDER BY id").fetchall()
+        assert len({key for (key,) in keys}) == 2 and all(key and len(key) == 32 for (key,) in keys)
+        assert migrated.execute("SELECT user_id FROM request_log").fetchone() == (2,)  # the rebuild kept the link
+        assert migrated.execute("SELECT version FROM schema_version").fetchone() == (3,)
+        migrated.execute("DELETE FROM users WHERE id = 2")
+        migrated.execute(
+            "INSERT INTO users (username, password_hash, role, active, pending, token_version, created_at, token_key)"
+            " VALUES ('newadmin', 'x', 'admin', 1, 0, 0, '2026-01-02 00:00:00', 'k')"
+        )
+        assert migrated.execute("SELECT id FROM users WHERE username = 'newadmin'").fetchone() == (3,)

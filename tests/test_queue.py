@@ -248,6 +248,20 @@ def test_users_may_delete_only_their_own_entries(client, admin, user, media_serv
     assert client.delete(f"/api/media/{theirs['id']}", headers=admin).status_code == 204
 
 
+def test_users_may_retry_only_their_own_entries_like_delete(client, admin, user, media_server):
+    """Retry follows delete's rule: whoever requested the entry, or an admin; reading stays open to all."""
+    client.post("/api/users", json={"username": "alice", "password": "alice-pass-1"}, headers=admin)
+    alice = auth_header(login(client, "alice", "alice-pass-1")["token"])
+    hers = wait_for_entry(client, queue(client, alice, url=media_server.url("/status/500")).json["id"], alice)
+    assert hers["status"] == "failed"
+    forbidden = client.post(f"/api/media/{hers['id']}/retry", headers=user)
+    assert forbidden.status_code == 403 and forbidden.json["error"]["code"] == "FORBIDDEN"
+    assert client.get(f"/api/media/{hers['id']}", headers=user).json["status"] == "failed"  # read, not re-run
+    assert client.post(f"/api/media/{hers['id']}/retry", headers=alice).status_code == 202
+    wait_for_entry(client, hers["id"], alice)
+    assert client.post(f"/api/media/{hers['id']}/retry", headers=admin).status_code == 202
+
+
 def test_unknown_entry_is_404(client, admin):
     for path in ("/api/media/00000000-0000-0000-0000-000000000000", "/api/media/nope", "/api/media/nope/download"):
         response = client.get(path, headers=admin)

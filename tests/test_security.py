@@ -287,6 +287,37 @@ def test_registration_is_rate_limited_per_address(tmp_path):
     assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
 
 
+def _failed_login(client, forwarded_for: str):
+    return client.post(
+        "/api/login", json={"username": "admin", "password": "bad-guess"}, headers={"X-Forwarded-For": forwarded_for}
+    )
+
+
+def test_without_trusted_proxies_a_forged_x_forwarded_for_escapes_no_limit(client):
+    for attempt in range(10):
+        assert _failed_login(client, f"203.0.113.{attempt}").status_code == 401
+    limited = _failed_login(client, "198.51.100.7")
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "RATE_LIMITED"
+
+
+def test_behind_a_trusted_proxy_failed_logins_count_per_real_client(configured):
+    """One attacker behind nginx no longer locks out the admin, who reaches the service through the same nginx."""
+    _app, client, admin = configured(TRUSTED_PROXIES=1)
+    for _ in range(10):
+        assert _failed_login(client, "203.0.113.5").status_code == 401
+    assert _failed_login(client, "203.0.113.5").status_code == 429
+    # Only the entry our proxy appended is believed: addresses the attacker writes before it change nothing.
+    assert _failed_login(client, "198.51.100.7, 203.0.113.5").status_code == 429
+    admin_login = client.post(
+        "/api/login",
+        json={"username": "admin", "password": ADMIN_PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.7"},
+    )
+    assert admin_login.status_code == 200
+    failures = client.get("/api/admin/activity", headers=admin).json["items"]
+    assert {item["address"] for item in failures if item["action"] == "login_failed"} == {"203.0.113.5"}
+
+
 def test_pending_jobs_per_user_are_capped(configured, media_server):
     media_server.trickle_delay = 0.2
     _app, client, headers = configured(MAX_PENDING_PER_USER=1)

@@ -69,3 +69,25 @@ def test_check_url_refuses(url, code):
     with pytest.raises(APIError) as caught:
         check_url(url)
     assert caught.value.code == code
+
+
+def test_every_shape_check_matches_the_whole_value_not_up_to_a_final_newline():
+    """'$' matches before a final newline; each check must refuse that newline."""
+    from mediacache.requestid import request_id_for
+    from mediacache.storage import is_entry_id
+    from mediacache.urls import is_youtube_id
+
+    entry_id = "6f0c2c55-1b0e-4b9b-9a59-0f1d6b1f3e2a"
+    assert is_youtube_id("dQw4w9WgXcQ") and not is_youtube_id("dQw4w9WgXcQ\n")
+    assert is_entry_id(entry_id) and not is_entry_id(entry_id + "\n")
+    assert request_id_for({"HTTP_X_REQUEST_ID": "abc-1"}) == "abc-1"
+    assert request_id_for({"HTTP_X_REQUEST_ID": "abc-1\n"}) != "abc-1\n"
+
+
+def test_a_video_id_with_an_encoded_newline_is_not_taken_for_a_youtube_video():
+    from urllib.parse import urlsplit
+
+    from mediacache.urls import youtube_video_id
+
+    assert youtube_video_id(urlsplit(WATCH)) == "dQw4w9WgXcQ"
+    assert youtube_video_id(urlsplit(WATCH + "%0A")) is None

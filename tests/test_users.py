@@ -37,6 +37,9 @@ def test_create_user_returns_the_user_object_without_secrets(client, admin):
         ({"username": "ab", "password": "long-enough"}, "username"),
         ({"username": "bad name!", "password": "long-enough"}, "username"),
         ({"username": "x" * 33, "password": "long-enough"}, "username"),
+        # '$' matches before a final newline: the whole name must match, not all but its last character.
+        ({"username": "admin\n", "password": "long-enough"}, "username"),
+        ({"username": "okname\n", "password": "long-enough"}, "username"),
         ({"username": "okname", "password": "short"}, "password"),
         ({"username": "okname", "password": "long-enough", "role": "root"}, "role"),
         ({"username": "okname", "password": "long-enough", "email": "not-an-email"}, "email"),
@@ -100,3 +103,35 @@ def test_users_and_tokens_survive_a_restart(settings, client, admin, user_token)
     restarted = create_app(settings).test_client()
     assert restarted.get("/api/users/me", headers=auth_header(user_token)).json["username"] == "player"
     login(restarted, "player", "player-pass-1")
+
+
+def test_a_deleted_accounts_token_does_not_come_back_with_the_next_account(client, admin):
+    """Issue 14.1, step by step: SQLite used to give the deleted id 2 to the next account, token and all."""
+    created = client.post("/api/users", json={"username": "second", "password": "second-pass-1"}, headers=admin)
+    assert created.status_code == 201 and created.json["id"] == 2
+    old_token = login(client, "second", "second-pass-1")["token"]
+    assert client.delete("/api/users/2", headers=admin).status_code == 200
+    newcomer = client.post(
+        "/api/users", json={"username": "newadmin", "password": "newadmin-pass-1", "role": "admin"}, headers=admin
+    )
+    assert newcomer.status_code == 201
+    for path in ("/api/users/me", "/api/users"):
+        response = client.get(path, headers=auth_header(old_token))
+        assert response.status_code == 401, path
+
+
+def test_a_token_names_its_account_even_if_the_id_is_given_out_again(app, client, admin):
+    """An id handed out twice (a restored backup, a hand-edited database) still opens only its own account."""
+    from mediacache.extensions import db
+    from mediacache.models import User
+
+    client.post("/api/users", json={"username": "second", "password": "second-pass-1"}, headers=admin)
+    old_token = login(client, "second", "second-pass-1")["token"]
+    assert client.get("/api/users/me", headers=auth_header(old_token)).status_code == 200  # remembered from now on
+    assert client.delete("/api/users/second", headers=admin).status_code == 200
+    with app.app_context():
+        db.session.add(User(id=2, username="newadmin", password_hash="x", role="admin"))
+        db.session.commit()
+    for path in ("/api/users/me", "/api/users"):
+        response = client.get(path, headers=auth_header(old_token))
+        assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED", path

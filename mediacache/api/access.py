@@ -9,7 +9,7 @@ from flask import request
 from ..authcache import Principal
 from ..errors import Forbidden
 from ..requestcycle import CALLER, TOKEN
-from ..tokens import authenticate
+from ..tokens import authenticate, authenticate_for_renewal
 
 
 def _token_required(**check):
@@ -29,6 +29,17 @@ def _token_required(**check):
 login_required = _token_required()  # any valid access token; others get 401
 refresh_token_required = _token_required(refresh=True)  # POST /api/auth/refresh
 any_token_required = _token_required(verify_type=False)  # logout revokes an access or a refresh token
+
+
+def renewal_allowed(view):
+    """Like ``login_required``, but an access token in its renewal grace passes too (POST /api/token only)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate_for_renewal()
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def admin_required(view):

@@ -46,7 +46,7 @@ def dead_letters():
 @documented("Run failed or cancelled entries again", params=IdsSchema, auth="admin", errors=("VALIDATION_ERROR",))
 def requeue():
     """Requeue by ids."""
-    return jsonify(operations.requeue_entries(load(IdsSchema())["ids"]))
+    return jsonify(operations.requeue_entries(me(), load(IdsSchema())["ids"]))
 
 
 @bp.post("/admin/jobs/purge")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from .. import accounts, tokens
-from ..errors import BadRequest, Forbidden
+from ..errors import BadRequest, Forbidden, Unauthorized
 from ..extensions import limiter
 from ..openapi import LoginResponse, TokenResponse, documented
 from ..schemas import (
@@ -16,7 +16,14 @@ from ..schemas import (
     UserSchema,
     user_schema,
 )
-from .access import any_token_required, login_required, me, presented_token, refresh_token_required
+from .access import (
+    any_token_required,
+    login_required,
+    me,
+    presented_token,
+    refresh_token_required,
+    renewal_allowed,
+)
 from .params import load
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
@@ -61,9 +68,9 @@ def refresh():
 
 
 @bp.post("/token")
-@login_required
+@renewal_allowed
 @documented(
-    "Mint a long-lived access token (at most 30 days)",
+    "Mint a long-lived access token (at most 30 days); renews one's own token shortly after it expired",
     params=TokenRequestSchema,
     response=TokenResponse,
     errors=("INVALID_DURATION", "FORBIDDEN", "NOT_FOUND"),
@@ -74,6 +81,8 @@ def long_lived_token():
     caller = me()
     user = caller
     if args["username"] and args["username"] != caller.username:
+        if tokens.is_expired(presented_token()):
+            raise Unauthorized("An expired token may only renew itself; log in again.", code="TOKEN_EXPIRED")
         if not caller.is_admin:
             raise Forbidden("Only an administrator may mint a token for another user.")
         user = accounts.get_user(args["username"])

@@ -116,11 +116,11 @@ def delete_media(media_id: str):
     "Queue a failed or cancelled entry again",
     response=MediaSchema,
     status=202,
-    errors=("NOT_FOUND", "NOT_RETRYABLE", "STORAGE_FULL"),
+    errors=("NOT_FOUND", "FORBIDDEN", "NOT_RETRYABLE", "STORAGE_FULL"),
 )
 def retry_media(media_id: str):
-    """Queue a failed or cancelled entry again."""
-    return jsonify(render_media(entries.retry(media_id))), 202
+    """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
+    return jsonify(render_media(entries.retry(me(), media_id))), 202
 
 
 @bp.get("/<media_id>/download")
