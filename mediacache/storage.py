@@ -1,7 +1,7 @@
 """The only code that touches static_cache/ and private_cache/.
 
-Layout: ``static_cache/<id>/<file>`` is served; ``static_cache/.tmp/<id>/`` holds a job's
-work in progress (same filesystem, so publishing is one ``os.replace``);
+Layout: ``static_cache/<id>/<file>`` is served; ``static_cache/.tmp/<id>-<run>/`` holds the
+work in progress of one run of a job (same filesystem, so publishing is one ``os.replace``);
 ``private_cache/<id>/`` holds expired and soft-deleted files, never served.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import current_app
 
 TEMP_DIR_NAME = ".tmp"
+_RUN_TOKEN = re.compile(r"^[0-9a-f]{8,32}$")
 _ENTRY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w]+", re.UNICODE)
 _ATTACHMENT_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
@@ -54,17 +55,24 @@ def temp_root() -> Path:
     return _root("STATIC_CACHE") / TEMP_DIR_NAME
 
 
-def fresh_temp_dir(media_id: str) -> Path:
-    """An empty work folder for one job (anything left from an earlier attempt is removed)."""
-    path = _entry_dir(temp_root(), media_id)
-    shutil.rmtree(path, ignore_errors=True)
+def fresh_temp_dir(media_id: str, run_token: str) -> Path:
+    """A new, empty work folder for one run of a job.
+
+    Named by the run, not only the entry: a run still stopping after a cancel and the run
+    queued after it never share a folder, so neither's clean-up can remove the other's work.
+    """
+    if not _RUN_TOKEN.match(run_token):
+        raise ValueError(f"not a run token: {run_token!r}")
+    path = _entry_dir(temp_root(), media_id).with_name(f"{media_id}-{run_token}")
     path.mkdir(parents=True)
     return path
 
 
-def remove_temp_dir(media_id: str) -> None:
-    """Drop a job's work folder and everything in it."""
-    shutil.rmtree(_entry_dir(temp_root(), media_id), ignore_errors=True)
+def remove_temp_dir(workdir: Path) -> None:
+    """Drop one run's work folder and everything in it."""
+    if workdir.parent != temp_root():
+        raise ValueError(f"not a work folder: {workdir}")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def remove_all_temp_dirs() -> int:
@@ -187,8 +195,12 @@ def retained_file_exists(media_id: str, file_name: str | None) -> bool:
 
 
 def delete_files(media_id: str) -> None:
-    """Remove every copy of an entry: live, retained and in progress."""
-    for path in (live_dir(media_id), private_dir(media_id), _entry_dir(temp_root(), media_id)):
+    """Remove every kept copy of an entry, live and retained.
+
+    Work in progress is not touched: each run of a job removes its own work folder when it
+    ends, and a run still stopping must not lose its folder under it.
+    """
+    for path in (live_dir(media_id), private_dir(media_id)):
         shutil.rmtree(path, ignore_errors=True)
 
 
