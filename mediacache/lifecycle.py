@@ -186,7 +186,7 @@ def run_sweep() -> dict[str, int]:
 def recover_on_start(app: Flask) -> dict[str, int]:
     """After a restart or crash: no leftovers, no half-done rows, every interrupted job queued again."""
     with app.app_context():
-        temp_removed = storage.remove_all_temp_dirs()
+        temp_removed = storage.remove_all_temp_dirs() + storage.remove_staging_leftovers()
         reset = db.session.execute(
             update(Media)
             .where(Media.status.in_(("downloading", "processing")))

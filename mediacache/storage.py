@@ -3,20 +3,25 @@
 Layout: ``static_cache/<id>/<file>`` is served; ``static_cache/.tmp/<id>-<run>/`` holds the
 work in progress of one run of a job (same filesystem, so publishing is one ``os.replace``);
 ``private_cache/<id>/`` holds expired and soft-deleted files, never served.
+The two caches may sit on different filesystems: every move between them goes through ``move``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
 import stat
 import unicodedata
+import uuid
 from pathlib import Path
 
 from flask import current_app
 
 TEMP_DIR_NAME = ".tmp"
+# A copy on its way across filesystems, beside its target until it is renamed into place.
+STAGING_PREFIX = ".moving-"
 _RUN_TOKEN = re.compile(r"^[0-9a-f]{8,32}$")
 _ENTRY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w]+", re.UNICODE)
@@ -86,6 +91,17 @@ def remove_all_temp_dirs() -> int:
     return len(leftovers)
 
 
+def remove_staging_leftovers() -> int:
+    """Start-up clean-up: copies a crash cut off mid-move (their source was never removed)."""
+    removed = 0
+    for root in (_root("STATIC_CACHE"), _root("PRIVATE_CACHE")):
+        # Entry folders are moved at the top of a cache; a published file lands inside its entry folder.
+        for path in [*root.glob(f"{STAGING_PREFIX}*"), *root.glob(f"*/{STAGING_PREFIX}*")]:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _entry_dirs(root: Path) -> list[Path]:
     if not root.exists():
         return []
@@ -109,7 +125,7 @@ def publish(media_id: str, finished: Path, file_name: str) -> Path:
         shutil.rmtree(target_dir)  # an older version of this entry whose row was reset
     target_dir.mkdir(parents=True)
     target = target_dir / file_name
-    os.replace(finished, target)
+    move(finished, target)
     return target
 
 
@@ -160,8 +176,63 @@ def open_live_file(static_root: str, media_id: str, file_name: str) -> tuple[int
     return descriptor, facts
 
 
+def move(source: Path, target: Path) -> None:
+    """Move a file or folder to ``target`` (absent, or an empty folder), on one filesystem or across two.
+
+    On one filesystem this is one rename. Across two (EXDEV: the caches may be on different
+    disks) the copy is written under a staging name beside the target, flushed to disk with
+    its folder, renamed into place, and only then is the source removed: at every moment a
+    whole copy exists under its real name, and a crash leaves at worst a staging copy, which
+    start-up removes.
+    """
+    try:
+        os.replace(source, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    staging = target.with_name(f"{STAGING_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staging, symlinks=True)
+        else:
+            shutil.copy2(source, staging, follow_symlinks=False)
+        _flush(staging)
+        os.replace(staging, target)
+        _flush_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+        raise
+    shutil.rmtree(source) if source.is_dir() and not source.is_symlink() else source.unlink()
+    _flush_dir(source.parent)
+
+
+def _flush(path: Path) -> None:
+    """fsync a file, or every file and folder under a folder (the folder itself last)."""
+    if path.is_symlink():
+        return
+    if path.is_dir():
+        for child in path.iterdir():
+            _flush(child)
+        _flush_dir(path)
+        return
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _flush_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def move_to_private(media_id: str) -> bool:
-    """Stop serving an entry's file but keep it: one rename into private_cache/."""
+    """Stop serving an entry's file but keep it: moved into private_cache/."""
     source, target = live_dir(media_id), private_dir(media_id)
     if not source.exists():
         return False
@@ -169,21 +240,21 @@ def move_to_private(media_id: str) -> bool:
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.replace(source, target)
+        move(source, target)
     except FileNotFoundError:
         return False  # moved or removed by someone else in the meantime
     return True
 
 
 def restore_from_private(media_id: str, file_name: str) -> bool:
-    """Serve a retained file again: one rename back into static_cache/."""
+    """Serve a retained file again: moved back into static_cache/."""
     source, target = private_dir(media_id), live_dir(media_id)
     if not (source / file_name).is_file():
         return False
     if target.exists():
         shutil.rmtree(target)
     try:
-        os.replace(source, target)
+        move(source, target)
     except FileNotFoundError:
         return False
     return True

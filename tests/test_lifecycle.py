@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import uuid
 from datetime import timedelta
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from mediacache import create_app, lifecycle
+from mediacache import create_app, lifecycle, storage
 from mediacache.extensions import db
 from mediacache.models import Media
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, shift, wait_for_entry
@@ -218,3 +220,101 @@ def test_real_enospc_fails_only_that_entry_and_leaves_no_partial_files(tmp_path,
     assert client.get(f"/api/media/{small['id']}", headers=headers).json["valid"] is True
     assert client.get(small["path"]).status_code == 200
     assert client.get("/api/users/me", headers=headers).status_code == 200  # the database is fine
+
+
+# --- the two caches on different filesystems -------------------------------------------------
+
+
+def _simulated_exdev(monkeypatch, static: Path, private: Path) -> list[tuple[str, str]]:
+    """Make os.rename/os.replace between the two caches fail with EXDEV, as across two disks."""
+    crossings: list[tuple[str, str]] = []
+
+    def cache_of(path) -> Path | None:
+        resolved = Path(os.path.abspath(path))
+        return next((root for root in (static, private) if resolved.is_relative_to(root)), None)
+
+    def refusing(real):
+        def rename(source, target, *args, **kwargs):
+            if {cache_of(source), cache_of(target)} == {static, private}:
+                crossings.append((str(source), str(target)))
+                raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(source), None, str(target))
+            return real(source, target, *args, **kwargs)
+
+        return rename
+
+    monkeypatch.setattr(os, "replace", refusing(os.replace))
+    monkeypatch.setattr(os, "rename", refusing(os.rename))
+    return crossings
+
+
+@pytest.fixture(params=["simulated", "tmpfs"])
+def split_caches(request, tmp_path, monkeypatch):
+    """Settings whose private cache is on another filesystem than the static cache."""
+    if request.param == "tmpfs":
+        shm = Path("/dev/shm")
+        if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
+            pytest.skip("no writable /dev/shm on another filesystem here")
+        private = shm / f"mediacache-test-{uuid.uuid4().hex}"
+        yield make_settings(tmp_path, PRIVATE_CACHE=str(private)), None
+        shutil.rmtree(private, ignore_errors=True)
+        return
+    settings = make_settings(tmp_path)
+    yield settings, _simulated_exdev(monkeypatch, Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"]))
+
+
+def test_soft_delete_restore_and_expiry_work_across_filesystems(split_caches, media_server):
+    settings, crossings = split_caches
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+        url = media_server.url("/media/tone.mp3")
+        body = completed(client, headers, url, ttl=60)
+        original = client.get(body["path"]).data
+        static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+        name = Path(body["path"]).name
+
+        assert client.delete(f"/api/media/{body['id']}", headers=headers).status_code == 204
+        assert (private / body["id"] / name).read_bytes() == original
+        assert not (static / body["id"]).exists()
+
+        restored = client.post("/api/media/queue", json={"url": url, "ttl": 60}, headers=headers)
+        assert restored.status_code == 200 and restored.json["restored"] is True, restored.json
+        assert client.get(body["path"]).data == original
+        assert not (private / body["id"]).exists()
+
+        shift(app, body["id"], expires_at=timedelta(minutes=5))
+        assert sweep(app, lifecycle.expire_due_entries) == 1
+        assert client.get(body["path"]).status_code == 404
+        assert not (static / body["id"]).exists()
+        assert (private / body["id"] / name).read_bytes() == original
+        # No copy was left half-way under a staging name.
+        assert not [path for root in (static, private) for path in root.rglob(f"{storage.STAGING_PREFIX}*")]
+        if crossings is not None:
+            assert len(crossings) >= 3  # the moves really were refused as cross-device
+    finally:
+        app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_a_move_across_filesystems_left_half_way_is_cleaned_up_on_start(tmp_path, media_server, monkeypatch):
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    body = completed(client, headers, media_server.url("/media/tone.mp3"))
+    static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+    _simulated_exdev(monkeypatch, static, private)
+    # A crash after the copy, before its rename into place: the source is untouched.
+    monkeypatch.setattr(storage, "_flush_dir", lambda folder: (_ for _ in ()).throw(KeyboardInterrupt))
+    with app.app_context(), pytest.raises(KeyboardInterrupt):
+        storage.move_to_private(body["id"])
+    monkeypatch.undo()
+    assert (static / body["id"]).is_dir()
+    summary = lifecycle.recover_on_start(create_app(settings))
+    assert summary["temp_removed"] == 0  # the failed move removed its own staging copy
+    (private / f"{storage.STAGING_PREFIX}{body['id']}-0badc0de").mkdir()  # one a SIGKILL left
+    summary = lifecycle.recover_on_start(create_app(settings))
+    assert summary["temp_removed"] == 1
+    assert list(private.iterdir()) == []
+    assert client.get(body["path"]).status_code == 200
+    app.extensions["mediacache.jobs"].shutdown()
