@@ -2,7 +2,8 @@
 
 Layout: ``static_cache/<id>/<file>`` is served; ``static_cache/.tmp/<id>-<run>/`` holds the
 work in progress of one run of a job (same filesystem, so publishing is one ``os.replace``);
-``private_cache/<id>/`` holds expired and soft-deleted files, never served.
+``private_cache/<id>/`` holds expired and soft-deleted files, never served;
+``private_cache/.quarantine/<time>/`` holds folders found on disk that the database did not know.
 The two caches may sit on different filesystems: every move between them goes through ``move``.
 """
 
@@ -19,7 +20,10 @@ from pathlib import Path
 
 from flask import current_app
 
+from .timeutil import utcnow
+
 TEMP_DIR_NAME = ".tmp"
+QUARANTINE_DIR_NAME = ".quarantine"
 # A copy on its way across filesystems, beside its target until it is renamed into place.
 STAGING_PREFIX = ".moving-"
 _RUN_TOKEN = re.compile(r"^[0-9a-f]{8,32}$")
@@ -258,6 +262,21 @@ def restore_from_private(media_id: str, file_name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def new_quarantine_batch() -> Path:
+    """The folder (not yet created) where one reconcile puts what the database does not know."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
+    return _root("PRIVATE_CACHE") / QUARANTINE_DIR_NAME / stamp
+
+
+def quarantine(entry_dir: Path, batch: Path) -> Path:
+    """Set aside an entry folder the database does not know, never deleting it; returns where it went."""
+    area = "static_cache" if entry_dir.parent == _root("STATIC_CACHE") else "private_cache"
+    target = batch / area / entry_dir.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    move(entry_dir, target)
+    return target
 
 
 def retained_file_exists(media_id: str, file_name: str | None) -> bool:

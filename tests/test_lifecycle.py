@@ -147,13 +147,15 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     restarted = create_app(settings)
     summary = lifecycle.recover_on_start(restarted)
     assert summary["reset"] == 1 and summary["requeued"] == 1 and summary["marked_purged"] == 1
-    assert summary["orphans_removed"] == 2
+    assert summary["quarantined"] == 2  # folders nobody knows are set aside, not deleted
     client = restarted.test_client()
     assert wait_for_entry(client, interrupted, headers)["status"] == "completed"
     assert wait_for_entry(client, lost["id"], headers)["valid"] is True
     assert client.get(f"/api/media/{retained['id']}", headers=headers).json["cache_state"] == "purged"
     assert client.get(f"/api/media/{done['id']}", headers=headers).json["valid"] is True
     assert not orphan_live.exists() and not orphan_private.exists()
+    quarantined = {path.name for path in (private / storage.QUARANTINE_DIR_NAME).glob("*/*/*")}
+    assert quarantined == {orphan_live.name, orphan_private.name}
     assert list((static / ".tmp").iterdir()) == []
     restarted.extensions["mediacache.jobs"].shutdown()
 
@@ -318,3 +320,43 @@ def test_a_move_across_filesystems_left_half_way_is_cleaned_up_on_start(tmp_path
     assert list(private.iterdir()) == []
     assert client.get(body["path"]).status_code == 200
     app.extensions["mediacache.jobs"].shutdown()
+
+
+# --- a new or empty database never costs the cached files ------------------------------------
+
+
+def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(tmp_path, media_server, caplog):
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    retained = completed(client, headers, media_server.url("/media/other.mp3"))
+    live_bytes = client.get(live["path"]).data
+    retained_bytes = client.get(retained["path"]).data
+    client.delete(f"/api/media/{retained['id']}", headers=headers)
+    app.extensions["mediacache.jobs"].shutdown()
+    static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+    partial = static / ".tmp" / f"{uuid.uuid4()}-0123456789ab"  # a true temp leftover: still swept
+    partial.mkdir(parents=True)
+    (partial / "source.mp3.part").write_bytes(b"partial")
+
+    # Same caches, a database that knows none of their files (a new instance folder).
+    fresh = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
+    with caplog.at_level("WARNING", logger="mediacache.lifecycle"):
+        summary = lifecycle.recover_on_start(fresh)
+    fresh.extensions["mediacache.jobs"].shutdown()
+
+    assert summary["quarantined"] == 2 and summary["orphans_removed"] == 0, summary
+    assert not (static / live["id"]).exists() and not (private / retained["id"]).exists()
+    (batch,) = (private / storage.QUARANTINE_DIR_NAME).iterdir()
+    assert (batch / "static_cache" / live["id"] / Path(live["path"]).name).read_bytes() == live_bytes
+    assert (batch / "private_cache" / retained["id"] / Path(retained["path"]).name).read_bytes() == retained_bytes
+    assert not partial.exists()
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("2 cache folder(s)" in message and str(batch) in message for message in warnings), warnings
+    # The quarantine is never taken for an entry folder: a second start leaves it alone.
+    again = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
+    assert lifecycle.recover_on_start(again)["quarantined"] == 0
+    again.extensions["mediacache.jobs"].shutdown()
+    assert (batch / "static_cache" / live["id"]).is_dir()
