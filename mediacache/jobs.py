@@ -6,6 +6,8 @@ import gc
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -22,16 +24,53 @@ RUNNING_STATES = ("pending", "downloading", "processing")
 PROGRESS_WRITE_INTERVAL = 1.0
 
 
+class Run:
+    """One run of an entry's job: its own cancel signal, work folder name and progress.
+
+    An entry may be cancelled and queued again while its old run is still stopping; the
+    new run is a new object, so it can neither inherit the old cancel signal nor lose its
+    state to the old run's clean-up.
+    """
+
+    def __init__(self, media_id: str) -> None:
+        self.media_id = media_id
+        self.token = uuid.uuid4().hex[:12]
+        self.cancel = threading.Event()
+        self.progress: dict[str, Any] | None = None
+        self.future: Future | None = None
+        self.next: Run | None = None  # queued behind this run; started when this one has ended
+        self._claim_lock = threading.Lock()
+
+    def claim(self, claim: Callable[[], bool]) -> bool:
+        """Run ``claim`` (the row's conditional update) unless cancelled, with no cancel in between.
+
+        Otherwise a run cancelled before it claimed could claim the row after the entry was
+        queued again, and carry the set cancel signal into what should be the next run.
+        """
+        with self._claim_lock:
+            return not self.cancel.is_set() and claim()
+
+    def stop(self) -> None:
+        """Ask this run to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
+        with self._claim_lock:
+            self.cancel.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether a worker runs it right now."""
+        return self.future is not None and self.future.running()
+
+
 class JobRunner:
-    """Runs one job per entry id on a pool of named worker threads."""
+    """Runs the jobs of entry ids on a pool of named worker threads, one run per entry at a time."""
 
     def __init__(self, app: Flask | None = None) -> None:
         self.app: Flask | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._cancel: dict[str, threading.Event] = {}
-        self._progress: dict[str, dict[str, Any]] = {}
-        self._futures: dict[str, Future] = {}
+        # The run of each entry that is running or waiting for a worker; a later one waits in its ``next``.
+        self._runs: dict[str, Run] = {}
+        self._stopping = False
         self.size = 0
         # The serving process sets this (see freeze_long_lived_objects); tests and CLI runs do not.
         self.freeze_when_warm = False
@@ -60,36 +99,62 @@ class JobRunner:
         if old is not None:
             old.shutdown(wait=False)  # queued jobs of the old pool still run; nothing is dropped
 
+    def _all_runs(self) -> list[Run]:
+        with self._lock:
+            runs = []
+            for run in self._runs.values():
+                while run is not None:
+                    runs.append(run)
+                    run = run.next
+            return runs
+
     def busy_count(self) -> int:
         """Workers running a job right now."""
-        return sum(1 for future in list(self._futures.values()) if future.running())
+        return sum(1 for run in self._all_runs() if run.running)
 
     def waiting_count(self) -> int:
         """Jobs submitted and not yet started by a worker."""
-        return sum(1 for future in list(self._futures.values()) if not future.running() and not future.done())
+        return sum(1 for run in self._all_runs() if not run.running)
 
     def submit(self, media_id: str) -> None:
-        """Run the entry's job as soon as a worker is free."""
+        """Run the entry's job as soon as a worker is free (and any earlier run of it has ended)."""
         with self._lock:
-            self._cancel.setdefault(media_id, threading.Event())
-        future = self.executor.submit(self._run, media_id)
-        self._futures[media_id] = future
-        future.add_done_callback(lambda _: self._futures.pop(media_id, None))
+            current = self._runs.get(media_id)
+            if current is None:
+                run = self._runs[media_id] = Run(media_id)
+            else:
+                # An earlier run is still going, or still stopping after a cancel: the new run starts
+                # when it has ended, so two runs of one entry never overlap. One waiting run is enough:
+                # when it starts it claims the row as the row is then.
+                if current.next is None:
+                    current.next = Run(media_id)
+                return
+        self._start(run)
+
+    def _start(self, run: Run) -> None:
+        if self._stopping:
+            self._forget(run)  # its row stays pending: the next start submits it again
+            return
+        future = self.executor.submit(self._run, run)
+        run.future = future
+        # A run the pool drops unstarted (shutdown) must not count as waiting for ever.
+        future.add_done_callback(lambda done: self._forget(run) if done.cancelled() else None)
 
     def cancel(self, media_id: str) -> None:
-        """Ask a running job to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
+        """Ask the entry's running job to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
         with self._lock:
-            event = self._cancel.get(media_id)
-        if event is not None:
-            event.set()
+            run = self._runs.get(media_id)
+        if run is not None:
+            run.stop()
 
     def live_progress(self, media_id: str) -> dict[str, Any] | None:
         """The freshest progress of a job running in this process."""
-        return self._progress.get(media_id)
+        run = self._runs.get(media_id)
+        return None if run is None or run.cancel.is_set() else run.progress
 
     def pending_count(self) -> int:
         """Jobs submitted and not yet finished."""
-        return sum(1 for future in list(self._futures.values()) if not future.done())
+        return len(self._all_runs())
 
     def wait_idle(self, timeout: float = 60) -> bool:
         """Block until no job is running (tests and shutdown)."""
@@ -101,10 +166,11 @@ class JobRunner:
     def shutdown(self) -> None:
         """Cancel every job and wait for the workers to leave."""
         with self._lock:
-            events = list(self._cancel.values())
+            self._stopping = True
+            runs = list(self._runs.values())
             executor, self._executor = self._executor, None
-        for event in events:
-            event.set()
+        for run in runs:
+            run.stop()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -117,25 +183,34 @@ class JobRunner:
             self.submit(media_id)
         return len(pending)
 
-    def _run(self, media_id: str) -> None:
+    def _forget(self, run: Run) -> Run | None:
+        """Take an ended run out of the registry; returns the run queued behind it, now current."""
+        with self._lock:
+            following = None if self._stopping else run.next
+            if self._runs.get(run.media_id) is run:
+                if following is None:
+                    del self._runs[run.media_id]
+                else:
+                    self._runs[run.media_id] = following
+            return following
+
+    def _run(self, run: Run) -> None:
         from .metrics import get_metrics
         from .pipeline import process_entry
 
-        reporter = ProgressReporter(self, media_id)
+        media_id = run.media_id
+        reporter = ProgressReporter(run)
         started = time.monotonic()
         outcome = "crashed"
         try:
             with self.app.app_context():
                 try:
-                    outcome = process_entry(media_id, self._cancel[media_id], reporter)
+                    outcome = process_entry(media_id, run, reporter)
                 finally:
                     db.session.remove()
         except Exception:  # a worker must survive anything one job throws
             log.exception("job %s crashed", media_id)
         finally:
-            with self._lock:
-                self._cancel.pop(media_id, None)
-                self._progress.pop(media_id, None)
             metrics = get_metrics(self.app)
             if metrics is not None and outcome != "skipped":
                 metrics.job_finished(outcome, time.monotonic() - started)
@@ -146,13 +221,18 @@ class JobRunner:
                     # yt-dlp's extractors are loaded now and stay for the life of the process.
                     self.freeze_when_warm = False
                     freeze_long_lived_objects()
+            # Last: until now the run still counts as pending (wait_idle), and the next run of this
+            # entry, if one was queued meanwhile, starts only after this one has wholly ended.
+            following = self._forget(run)
+            if following is not None:
+                self._start(following)
 
 
 class ProgressReporter:
     """Keeps a job's progress in memory and writes it to the row at most once a second."""
 
-    def __init__(self, runner: JobRunner, media_id: str) -> None:
-        self.runner, self.media_id = runner, media_id
+    def __init__(self, run: Run) -> None:
+        self.run = run
         self._last_write = 0.0
 
     def __call__(self, progress: dict[str, Any]) -> None:
@@ -160,11 +240,16 @@ class ProgressReporter:
         progress = {key: value for key, value in progress.items()}
         if isinstance(progress.get("percent"), float):
             progress["percent"] = round(progress["percent"], 1)
-        self.runner._progress[self.media_id] = progress
+        self.run.progress = progress
         now = time.monotonic()
-        if now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+        if now - self._last_write >= PROGRESS_WRITE_INTERVAL and not self.run.cancel.is_set():
             self._last_write = now
-            db.session.execute(update(Media).where(Media.id == self.media_id).values(progress=progress))
+            # Only while the row is still this run's: once cancelled it may be pending for the next run.
+            db.session.execute(
+                update(Media)
+                .where(Media.id == self.run.media_id, Media.status.in_(("downloading", "processing")))
+                .values(progress=progress)
+            )
             db.session.commit()
 
 

@@ -127,8 +127,13 @@ def make_room(needed: int) -> bool:
 
 
 def reconcile_storage() -> dict[str, int]:
-    """Make disk and database agree: lost files are re-queued or marked purged, orphan folders removed."""
-    result = {"requeued": 0, "marked_purged": 0, "orphans_removed": 0, "moved_to_private": 0}
+    """Make disk and database agree: lost files are re-queued or marked purged, stray folders set aside.
+
+    A folder whose entry the database does not know is quarantined, never deleted: an empty
+    or new database (a wrong path, a restored backup) knows none of them, and the files are
+    the cache's only copy. Folders of known entries that should have none are removed.
+    """
+    result = {"requeued": 0, "marked_purged": 0, "orphans_removed": 0, "moved_to_private": 0, "quarantined": 0}
     rows = {
         media_id: (status, state, file_name)
         for media_id, status, state, file_name in db.session.execute(
@@ -151,13 +156,47 @@ def reconcile_storage() -> dict[str, int]:
             else:
                 result["marked_purged"] += purge_entry_files(media_id)
     folders = ((storage.static_entry_dirs(), ("live",)), (storage.private_entry_dirs(), RETAINED_STATES))
+    unknown = []
     for entry_dirs, keep_states in folders:
         for path in entry_dirs:
             row = rows.get(path.name)
-            if row is None or (row[0] not in RUNNING_STATES and row[1] not in keep_states):
+            if row is None:
+                unknown.append(path)
+            elif row[0] not in RUNNING_STATES and row[1] not in keep_states:
                 shutil.rmtree(path, ignore_errors=True)
                 result["orphans_removed"] += 1
+    result["quarantined"] = _quarantine_unknown(unknown)
     return result
+
+
+def _quarantine_unknown(paths: list) -> int:
+    """Move folders of entries the database does not know to a quarantine folder, and say so."""
+    # Entries created since the rows were read are known after all.
+    known = {
+        media_id
+        for start in range(0, len(paths), 500)
+        for media_id in db.session.scalars(
+            select(Media.id).where(Media.id.in_([path.name for path in paths[start : start + 500]]))
+        )
+    }
+    strays = [path for path in paths if path.name not in known]
+    if not strays:
+        return 0
+    batch = storage.new_quarantine_batch()
+    moved = 0
+    for path in strays:
+        try:
+            storage.quarantine(path, batch)
+            moved += 1
+        except OSError:
+            log.exception("could not quarantine %s; it was left where it is", path)
+    log.warning(
+        "%d cache folder(s) unknown to the database were moved to %s (nothing was deleted). "
+        "If this database is new or was replaced, the files are still there: move them back "
+        "with the right database, or delete that folder once they are not needed.",
+        moved, batch,
+    )  # fmt: skip
+    return moved
 
 
 def _requeue_lost(media_id: str) -> bool:
@@ -186,7 +225,7 @@ def run_sweep() -> dict[str, int]:
 def recover_on_start(app: Flask) -> dict[str, int]:
     """After a restart or crash: no leftovers, no half-done rows, every interrupted job queued again."""
     with app.app_context():
-        temp_removed = storage.remove_all_temp_dirs()
+        temp_removed = storage.remove_all_temp_dirs() + storage.remove_staging_leftovers()
         reset = db.session.execute(
             update(Media)
             .where(Media.status.in_(("downloading", "processing")))

@@ -7,9 +7,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import update
@@ -27,6 +29,15 @@ log = logging.getLogger(__name__)
 OPUS_SAMPLE_RATE = 48_000
 
 
+class JobRun(Protocol):
+    """What a job needs of the run it belongs to (the runner's ``jobs.Run``)."""
+
+    token: str
+    cancel: threading.Event
+
+    def claim(self, claim: Callable[[], bool]) -> bool: ...
+
+
 def variant_of(media: Media) -> Variant:
     """The variant an entry was queued with."""
     return Variant(PROFILES[media.profile], media.bitrate, media.resolution)
@@ -41,18 +52,20 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
     return result.rowcount == 1
 
 
-def process_entry(media_id: str, cancel: threading.Event, report) -> str:
+def process_entry(media_id: str, run: JobRun, report) -> str:
     """Run the job of one entry; every outcome ends in a final status on the row, which is returned."""
-    # Claiming with a conditional update means a row is never run twice, even if submitted twice.
-    if not _transition(media_id, ("pending",), status="downloading", error_code=None, error_message=None):
+    # Claiming with a conditional update means a row is never run twice, even if submitted twice;
+    # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
+    claim = partial(_transition, media_id, ("pending",), status="downloading", error_code=None, error_message=None)
+    if not run.claim(claim):
         return "skipped"
     media = db.session.get(Media, media_id)
     control = Control(
-        cancel=cancel,
+        cancel=run.cancel,
         deadline=time.monotonic() + current_app.config["JOB_TIMEOUT"],
         max_filesize=get_setting("max_filesize"),
     )
-    workdir = storage.fresh_temp_dir(media_id)
+    workdir = storage.fresh_temp_dir(media_id, run.token)
     failure: tuple[str, str] | None = None
     cancelled = False
     try:
@@ -73,7 +86,7 @@ def process_entry(media_id: str, cancel: threading.Event, report) -> str:
         failure = ("INTERNAL_ERROR", "The job failed unexpectedly; the error has been logged.")
     finally:
         # Before the final status: a client that sees the job end never sees its leftovers.
-        storage.remove_temp_dir(media_id)
+        storage.remove_temp_dir(workdir)
     if cancelled:
         _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
         return "cancelled"
@@ -142,7 +155,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     if not make_room(size):
         raise JobError("STORAGE_FULL", f"No room for {size} more bytes under the cache size limit.", 507)
     storage.publish(media.id, output, file_name)
-    storage.remove_temp_dir(media.id)
+    storage.remove_temp_dir(workdir)
     now = utcnow()
     completed = _transition(
         media.id, ("processing",),

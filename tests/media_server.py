@@ -1,8 +1,8 @@
 """A loopback origin for the pipeline tests: real media made by ffmpeg, served over real HTTP.
 
 Besides files it serves an HTML page with an <audio> tag, an RSS feed with several
-enclosures, a 302, a URL that hangs, one that trickles, and 404/500 answers. It
-records every request so tests can count downloads.
+enclosures, a 302, a URL that hangs, one that trickles, one that stops half-way until the
+test releases it, and 404/500 answers. It records every request so tests can count downloads.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class MediaServer:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.trickle_delay = 0.2
+        self.held: list[threading.Event] = []  # one per /gated/ request waiting half-way
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,12 +99,21 @@ class MediaServer:
     def stop(self) -> None:
         """Stop serving and release hanging handlers."""
         self.stopping.set()
+        self.release_gated()
         self.httpd.shutdown()
         self.httpd.server_close()
 
     def url(self, path: str) -> str:
         """An absolute URL on this server."""
         return self.base + path
+
+    def release_gated(self) -> int:
+        """Let every /gated/ request now waiting half-way send the rest; returns how many there were."""
+        with self.lock:
+            waiting, self.held = self.held, []
+        for release in waiting:
+            release.set()
+        return len(waiting)
 
     def downloads(self, path: str) -> int:
         """How many GET requests reached ``path``."""
@@ -151,6 +161,8 @@ class MediaServer:
             return None
         if path.startswith("/trickle/"):
             return self._trickle(request, self.folder / path.removeprefix("/trickle/"), head)
+        if path.startswith("/gated/"):
+            return self._gated(request, self.folder / path.removeprefix("/gated/"), head)
         return self._send(request, 404, b"not found", "text/plain")
 
     def _json_ld_page(self) -> bytes:
@@ -248,3 +260,23 @@ class MediaServer:
                 time.sleep(self.trickle_delay)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _gated(self, request, file: Path, head: bool) -> None:
+        """The first half of the file, then nothing until release_gated(): a download held mid-way."""
+        if not file.is_file():
+            return self._send(request, 404, b"not found")
+        data = file.read_bytes()
+        request.send_response(200)
+        request.send_header("Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        if head:
+            return
+        release = threading.Event()
+        with self.lock:
+            self.held.append(release)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            request.wfile.write(data[: len(data) // 2])
+            request.wfile.flush()
+            release.wait(120)
+            request.wfile.write(data[len(data) // 2 :])

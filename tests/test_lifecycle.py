@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import uuid
 from datetime import timedelta
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from mediacache import create_app, lifecycle
+from mediacache import create_app, lifecycle, storage
 from mediacache.extensions import db
 from mediacache.models import Media
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, shift, wait_for_entry
@@ -145,13 +147,15 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     restarted = create_app(settings)
     summary = lifecycle.recover_on_start(restarted)
     assert summary["reset"] == 1 and summary["requeued"] == 1 and summary["marked_purged"] == 1
-    assert summary["orphans_removed"] == 2
+    assert summary["quarantined"] == 2  # folders nobody knows are set aside, not deleted
     client = restarted.test_client()
     assert wait_for_entry(client, interrupted, headers)["status"] == "completed"
     assert wait_for_entry(client, lost["id"], headers)["valid"] is True
     assert client.get(f"/api/media/{retained['id']}", headers=headers).json["cache_state"] == "purged"
     assert client.get(f"/api/media/{done['id']}", headers=headers).json["valid"] is True
     assert not orphan_live.exists() and not orphan_private.exists()
+    quarantined = {path.name for path in (private / storage.QUARANTINE_DIR_NAME).glob("*/*/*")}
+    assert quarantined == {orphan_live.name, orphan_private.name}
     assert list((static / ".tmp").iterdir()) == []
     restarted.extensions["mediacache.jobs"].shutdown()
 
@@ -213,8 +217,146 @@ def test_real_enospc_fails_only_that_entry_and_leaves_no_partial_files(tmp_path,
                            headers=headers)  # fmt: skip
     failed = wait_for_entry(client, response.json["id"], headers)
     assert failed["status"] == "failed" and failed["error"]["code"] == "STORAGE_FULL"
-    assert not (tiny_disk / "static" / ".tmp" / failed["id"]).exists()
+    assert not list((tiny_disk / "static" / ".tmp").glob(f"{failed['id']}*"))
     assert not (tiny_disk / "static" / failed["id"]).exists()
     assert client.get(f"/api/media/{small['id']}", headers=headers).json["valid"] is True
     assert client.get(small["path"]).status_code == 200
     assert client.get("/api/users/me", headers=headers).status_code == 200  # the database is fine
+
+
+# --- the two caches on different filesystems -------------------------------------------------
+
+
+def _simulated_exdev(monkeypatch, static: Path, private: Path) -> list[tuple[str, str]]:
+    """Make os.rename/os.replace between the two caches fail with EXDEV, as across two disks."""
+    crossings: list[tuple[str, str]] = []
+
+    def cache_of(path) -> Path | None:
+        resolved = Path(os.path.abspath(path))
+        return next((root for root in (static, private) if resolved.is_relative_to(root)), None)
+
+    def refusing(real):
+        def rename(source, target, *args, **kwargs):
+            if {cache_of(source), cache_of(target)} == {static, private}:
+                crossings.append((str(source), str(target)))
+                raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(source), None, str(target))
+            return real(source, target, *args, **kwargs)
+
+        return rename
+
+    monkeypatch.setattr(os, "replace", refusing(os.replace))
+    monkeypatch.setattr(os, "rename", refusing(os.rename))
+    return crossings
+
+
+@pytest.fixture(params=["simulated", "tmpfs"])
+def split_caches(request, tmp_path, monkeypatch):
+    """Settings whose private cache is on another filesystem than the static cache."""
+    if request.param == "tmpfs":
+        shm = Path("/dev/shm")
+        if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
+            pytest.skip("no writable /dev/shm on another filesystem here")
+        private = shm / f"mediacache-test-{uuid.uuid4().hex}"
+        yield make_settings(tmp_path, PRIVATE_CACHE=str(private)), None
+        shutil.rmtree(private, ignore_errors=True)
+        return
+    settings = make_settings(tmp_path)
+    yield settings, _simulated_exdev(monkeypatch, Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"]))
+
+
+def test_soft_delete_restore_and_expiry_work_across_filesystems(split_caches, media_server):
+    settings, crossings = split_caches
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+        url = media_server.url("/media/tone.mp3")
+        body = completed(client, headers, url, ttl=60)
+        original = client.get(body["path"]).data
+        static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+        name = Path(body["path"]).name
+
+        assert client.delete(f"/api/media/{body['id']}", headers=headers).status_code == 204
+        assert (private / body["id"] / name).read_bytes() == original
+        assert not (static / body["id"]).exists()
+
+        restored = client.post("/api/media/queue", json={"url": url, "ttl": 60}, headers=headers)
+        assert restored.status_code == 200 and restored.json["restored"] is True, restored.json
+        assert client.get(body["path"]).data == original
+        assert not (private / body["id"]).exists()
+
+        shift(app, body["id"], expires_at=timedelta(minutes=5))
+        assert sweep(app, lifecycle.expire_due_entries) == 1
+        assert client.get(body["path"]).status_code == 404
+        assert not (static / body["id"]).exists()
+        assert (private / body["id"] / name).read_bytes() == original
+        # No copy was left half-way under a staging name.
+        assert not [path for root in (static, private) for path in root.rglob(f"{storage.STAGING_PREFIX}*")]
+        if crossings is not None:
+            assert len(crossings) >= 3  # the moves really were refused as cross-device
+    finally:
+        app.extensions["mediacache.jobs"].shutdown()
+
+
+def test_a_move_across_filesystems_left_half_way_is_cleaned_up_on_start(tmp_path, media_server, monkeypatch):
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    body = completed(client, headers, media_server.url("/media/tone.mp3"))
+    static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+    _simulated_exdev(monkeypatch, static, private)
+    # A crash after the copy, before its rename into place: the source is untouched.
+    monkeypatch.setattr(storage, "_flush_dir", lambda folder: (_ for _ in ()).throw(KeyboardInterrupt))
+    with app.app_context(), pytest.raises(KeyboardInterrupt):
+        storage.move_to_private(body["id"])
+    monkeypatch.undo()
+    assert (static / body["id"]).is_dir()
+    summary = lifecycle.recover_on_start(create_app(settings))
+    assert summary["temp_removed"] == 0  # the failed move removed its own staging copy
+    (private / f"{storage.STAGING_PREFIX}{body['id']}-0badc0de").mkdir()  # one a SIGKILL left
+    summary = lifecycle.recover_on_start(create_app(settings))
+    assert summary["temp_removed"] == 1
+    assert list(private.iterdir()) == []
+    assert client.get(body["path"]).status_code == 200
+    app.extensions["mediacache.jobs"].shutdown()
+
+
+# --- a new or empty database never costs the cached files ------------------------------------
+
+
+def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(tmp_path, media_server, caplog):
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    retained = completed(client, headers, media_server.url("/media/other.mp3"))
+    live_bytes = client.get(live["path"]).data
+    retained_bytes = client.get(retained["path"]).data
+    client.delete(f"/api/media/{retained['id']}", headers=headers)
+    app.extensions["mediacache.jobs"].shutdown()
+    static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
+    partial = static / ".tmp" / f"{uuid.uuid4()}-0123456789ab"  # a true temp leftover: still swept
+    partial.mkdir(parents=True)
+    (partial / "source.mp3.part").write_bytes(b"partial")
+
+    # Same caches, a database that knows none of their files (a new instance folder).
+    fresh = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
+    with caplog.at_level("WARNING", logger="mediacache.lifecycle"):
+        summary = lifecycle.recover_on_start(fresh)
+    fresh.extensions["mediacache.jobs"].shutdown()
+
+    assert summary["quarantined"] == 2 and summary["orphans_removed"] == 0, summary
+    assert not (static / live["id"]).exists() and not (private / retained["id"]).exists()
+    (batch,) = (private / storage.QUARANTINE_DIR_NAME).iterdir()
+    assert (batch / "static_cache" / live["id"] / Path(live["path"]).name).read_bytes() == live_bytes
+    assert (batch / "private_cache" / retained["id"] / Path(retained["path"]).name).read_bytes() == retained_bytes
+    assert not partial.exists()
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("2 cache folder(s)" in message and str(batch) in message for message in warnings), warnings
+    # The quarantine is never taken for an entry folder: a second start leaves it alone.
+    again = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
+    assert lifecycle.recover_on_start(again)["quarantined"] == 0
+    again.extensions["mediacache.jobs"].shutdown()
+    assert (batch / "static_cache" / live["id"]).is_dir()
