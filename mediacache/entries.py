@@ -285,9 +285,13 @@ def _conditional(media_id: str, condition, **values: Any) -> bool:
 def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     """One page of entries, filtered and sorted as the client asked."""
     query = select(Media)
-    for name in ("status", "cache_state", "profile", "requested_by"):
+    for name in ("cache_state", "profile", "requested_by"):
         if name in filters:
             query = query.where(getattr(Media, name) == filters[name])
+    if "status" in filters:
+        # A cancelled entry is shown as failed, so asking for the failed ones finds it too.
+        wanted = RETRYABLE_STATES if filters["status"] == "failed" else (filters["status"],)
+        query = query.where(Media.status.in_(wanted))
     if "valid" in filters:
         query = query.where(_valid_clause() if filters["valid"] else not_(_valid_clause()))
     if filters.get("q"):

@@ -27,6 +27,9 @@ from .refreshing import Refreshing
 from .timeutil import isoformat, utcnow
 
 RUNNING_STATES = ("pending", "downloading", "processing")
+# Clients poll until "completed" or "failed" (API.md), so a cancelled job is shown as failed with this
+# code; the row keeps "cancelled", which retry and the job's own bookkeeping go by.
+CANCELLED_ERROR = {"code": "CANCELLED", "message": "The job was cancelled; queue the URL again or retry the entry."}
 COLUMNS = tuple(column.key for column in inspect(Media).column_attrs)
 SNAPSHOT_LIFETIME = 1.0
 EXTENSION_KEY = "mediacache.rows"
@@ -105,10 +108,14 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
     if row["status"] in RUNNING_STATES:
         progress = get_runner(current_app).live_progress(row["id"]) or row["progress"]
     pending_hits, last_hit = get_access_counter().pending(row["id"])
+    status = row["status"]
+    error = {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
+    if status == "cancelled":
+        status, error = "failed", CANCELLED_ERROR
     return {
         "id": row["id"],
         "url": row["url"],
-        "status": row["status"],
+        "status": status,
         "valid": path is not None,
         "cache_state": row["cache_state"],
         "path": path,
@@ -122,7 +129,7 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
         "length_ms": row["length_ms"],
         "metadata": row["media_metadata"],
         "progress": progress,
-        "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
+        "error": error,
         "ttl": row["ttl"],
         "created_at": isoformat(row["created_at"]),
         "updated_at": isoformat(row["updated_at"]),

@@ -125,7 +125,10 @@ login_user_schema = LoginUserSchema()
 
 # --- media ---------------------------------------------------------------------------
 
-MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed", "cancelled")
+# What the media object's status shows: a cancelled job is shown as failed (error.code CANCELLED).
+MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed")
+# The list filter also takes "cancelled", to pick those failed entries alone.
+STATUS_FILTERS = (*MEDIA_STATUSES, "cancelled")
 CACHE_STATES = ("none", "live", "expired", "deleted", "purged")
 MEDIA_SORTS = ("created_at", "-created_at", "expires_at", "-expires_at", "hits", "-hits")
 MAX_EXTRA_BYTES = 4096
@@ -170,7 +173,7 @@ class DeleteSchema(InputSchema):
 
 class MediaFilterSchema(PageSchema):
     valid = Bool()
-    status = fields.String(validate=validate.OneOf(MEDIA_STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUS_FILTERS))
     cache_state = fields.String(validate=validate.OneOf(CACHE_STATES))
     profile = fields.String()
     q = fields.String(validate=validate.Length(max=200))

@@ -233,7 +233,8 @@ def test_delete_of_a_running_job_needs_force_which_cancels_it(app, client, admin
     assert refused.status_code == 409 and refused.json["error"]["code"] == "JOB_RUNNING"
     assert client.delete(f"/api/media/{media_id}?force=true", headers=admin).status_code == 204
     assert app.extensions["mediacache.jobs"].wait_idle(20)
-    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "cancelled"
+    cancelled = client.get(f"/api/media/{media_id}", headers=admin).json
+    assert cancelled["status"] == "failed" and cancelled["error"]["code"] == "CANCELLED"
     from pathlib import Path
 
     assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / media_id).exists()
