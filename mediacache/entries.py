@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import and_, func, not_, or_, select, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.exc import IntegrityError
 
 from . import storage, urls
@@ -222,13 +223,13 @@ def _retry(media: Media) -> Media:
     return outcome.media
 
 
-def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
-    """Stop serving an entry's file: keep it privately (soft) or remove it (hard)."""
+def delete(user: User, media_id: str, *, hard: bool, force: bool, remove_row: bool = False) -> None:
+    """Stop serving an entry's file: keep it privately (soft) or remove it (hard), and the row too if asked."""
     with entry_lock(media_id):
-        _delete(user, get_entry(media_id), hard=hard, force=force)
+        _delete(user, get_entry(media_id), hard=hard or remove_row, force=force, remove_row=remove_row)
 
 
-def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
+def _delete(user: User, media: Media, *, hard: bool, force: bool, remove_row: bool) -> None:
     if not user.is_admin and media.requested_by != user.username:
         raise Forbidden("You may delete only entries you requested.")
     if media.status in RUNNING_STATES:
@@ -240,7 +241,12 @@ def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
         _delete_hard(media.id)
     else:
         _delete_soft(media.id)
-    record_activity("media_deleted", actor=user.username, target=media.id, hard=hard, url=media.url)
+    if remove_row:
+        # The original service's hard=entry. A job cancelled above finds no row to finish on,
+        # and removes whatever file it was about to publish (pipeline).
+        db.session.execute(sa_delete(Media).where(Media.id == media.id))
+    record_activity("media_deleted", actor=user.username, target=media.id, hard="entry" if remove_row else hard,
+                    url=media.url)  # fmt: skip
     db.session.commit()
 
 

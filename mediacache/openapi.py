@@ -18,7 +18,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from . import __version__
-from .schemas import Bool, JsonObject, UtcDateTime
+from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
 
 # Error code → HTTP status, for every code the API answers with.
 ERROR_STATUSES: dict[str, int] = {
@@ -141,6 +141,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     plugin.converter.map_to_openapi_type(Bool, fields.Boolean)
     plugin.converter.map_to_openapi_type(JsonObject, fields.Dict)
+    plugin.converter.map_to_openapi_type(HardDelete, fields.String)
     plugin.converter.map_to_openapi_type(UtcDateTime, fields.DateTime)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.schema("ErrorEnvelope", schema=ErrorEnvelope)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.helpers import wait_for_entry
 
 
@@ -33,3 +35,66 @@ def test_a_cancelled_job_can_still_be_retried(app, client, admin, media_server):
     retried = client.post(f"/api/media/{media_id}/retry", headers=admin)
     assert retried.status_code == 202 and retried.json["error"] is None
     assert retried.json["status"] in ("pending", "downloading", "processing", "completed")
+
+
+def completed_entry(client, headers, url) -> dict:
+    """Queue ``url`` and wait until its file is served."""
+    response = client.post("/api/media/queue", json={"url": url}, headers=headers)
+    assert response.status_code == 201, response.json
+    body = wait_for_entry(client, response.json["id"], headers)
+    assert body["status"] == "completed", body["error"]
+    return body
+
+
+def test_the_originals_delete_request_hard_entry_force_removes_the_file_and_the_entry(app, client, admin, media_server):
+    url = media_server.url("/media/tone.mp3")
+    body = completed_entry(client, admin, url)
+    response = client.delete(f"/api/media/{body['id']}?hard=entry&force=true", headers=admin)
+    assert response.status_code == 204
+    assert client.get(f"/api/media/{body['id']}", headers=admin).status_code == 404
+    assert client.get(body["path"]).status_code == 404
+    assert not (Path(app.config["STATIC_CACHE"]) / body["id"]).exists()
+    assert not (Path(app.config["PRIVATE_CACHE"]) / body["id"]).exists()
+    assert client.get("/api/media", headers=admin).json["items"] == []
+    # The URL can be queued afresh: a new entry, not a restore.
+    again = client.post("/api/media/queue", json={"url": url}, headers=admin)
+    assert again.status_code == 201 and again.json["id"] != body["id"]
+
+
+def test_hard_entry_with_force_removes_an_entry_whose_job_is_running(app, client, admin, media_server):
+    media_server.trickle_delay = 0.1
+    media_id = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")},
+                           headers=admin).json["id"]  # fmt: skip
+    wait_for_entry(client, media_id, admin, until=("downloading",))
+    refused = client.delete(f"/api/media/{media_id}?hard=entry", headers=admin)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "JOB_RUNNING"
+    assert client.delete(f"/api/media/{media_id}?hard=entry&force=true", headers=admin).status_code == 204
+    assert app.extensions["mediacache.jobs"].wait_idle(20)
+    assert client.get(f"/api/media/{media_id}", headers=admin).status_code == 404
+    assert not (Path(app.config["STATIC_CACHE"]) / media_id).exists()
+    assert not (Path(app.config["STATIC_CACHE"]) / ".tmp" / media_id).exists()
+
+
+def test_hard_file_removes_the_file_at_once_and_keeps_the_entry(app, client, admin, media_server):
+    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    assert client.delete(f"/api/media/{body['id']}", query_string={"hard": "file"}, headers=admin).status_code == 204
+    kept = client.get(f"/api/media/{body['id']}", headers=admin).json
+    assert kept["cache_state"] == "purged" and kept["valid"] is False and kept["endpoints"] == []
+    assert client.get(body["path"]).status_code == 404
+    assert not (Path(app.config["STATIC_CACHE"]) / body["id"]).exists()
+    assert not (Path(app.config["PRIVATE_CACHE"]) / body["id"]).exists()
+
+
+def test_hard_accepts_the_originals_words_in_a_json_body_too(client, admin, media_server):
+    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    response = client.delete(f"/api/media/{body['id']}", json={"hard": "ENTRY", "force": True}, headers=admin)
+    assert response.status_code == 204
+    assert client.get(f"/api/media/{body['id']}", headers=admin).status_code == 404
+
+
+def test_an_unknown_hard_value_is_a_400_naming_the_accepted_ones(client, admin, media_server):
+    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    response = client.delete(f"/api/media/{body['id']}?hard=row", headers=admin)
+    assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR"
+    assert "file" in response.json["error"]["message"] and "entry" in response.json["error"]["message"]
+    assert client.get(f"/api/media/{body['id']}", headers=admin).json["valid"] is True
