@@ -26,6 +26,7 @@ def main() -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    from mediacache.health import deployment_warning
     from mediacache.httpserver import serve
     from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
@@ -41,6 +42,8 @@ def main() -> int:
     # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
+    if warning := deployment_warning(app.config):
+        log.warning(warning)  # also shown by /api/health's deployment check
     try:
         serve(
             app,

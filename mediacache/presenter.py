@@ -52,9 +52,10 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
 
 
 def public_roots(environ: dict | None = None, app: Flask | None = None) -> tuple[str, ...]:
-    """Base URLs the files are reachable under: the public URL (else the host asked under), then CDN roots.
+    """Where files are reachable, each ending in ``/`` so that ``<root><id>/<file>`` is a file's URL.
 
-    The host comes from ``environ``, else from the request being handled, if any.
+    The external endpoints (CDN roots) come first, then the public URL's ``/cache/`` (else
+    the host asked under, taken from ``environ``, else from the request being handled).
     """
     config = (app or current_app).config
     if environ is None and has_request_context():
@@ -86,7 +87,12 @@ def _roots(
             environ["HTTP_HOST"] = http_host
         asked = f"{scheme}://{get_host(environ)}"
     primary = public_url or asked
-    return tuple(root.rstrip("/") for root in ([primary] if primary else []) + list(external))
+    # As in the original service, an external endpoint maps straight onto static_cache/ (a CDN or
+    # another server in front of that folder), with one slash before the id whatever was written.
+    roots = [root.rstrip("/") + "/" for root in external]
+    if primary:
+        roots.append(primary.rstrip("/") + "/cache/")
+    return tuple(dict.fromkeys(roots))
 
 
 def web_path(row: dict[str, Any]) -> str | None:
@@ -119,7 +125,7 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
         "valid": path is not None,
         "cache_state": row["cache_state"],
         "path": path,
-        "endpoints": [root + path for root in roots] if path else [],
+        "endpoints": [root + path.removeprefix("/cache/") for root in roots] if path else [],
         "profile": row["profile"],
         "bitrate": row["bitrate"],
         "resolution": row["resolution"],

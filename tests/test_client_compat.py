@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import wait_for_entry
+from tests.helpers import LiveServer, finished_entry, wait_for_entry
 
 
 def cancelled_entry(app, client, headers, media_server) -> str:
@@ -98,3 +98,60 @@ def test_an_unknown_hard_value_is_a_400_naming_the_accepted_ones(client, admin, 
     assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR"
     assert "file" in response.json["error"]["message"] and "entry" in response.json["error"]["message"]
     assert client.get(f"/api/media/{body['id']}", headers=admin).json["valid"] is True
+
+
+# --- where players are sent (endpoints) ---------------------------------------------------------
+
+
+def test_external_endpoints_map_onto_the_cache_folder_with_one_slash_and_come_first(configured):
+    app, client, admin = configured(
+        PUBLIC_URL="https://media.example.org/",
+        EXTERNAL_ENDPOINTS="https://cdn.example.org/cache, https://mirror.example.net//",
+    )
+    media_id = finished_entry(app)
+    body = client.get(f"/api/media/{media_id}", headers=admin).json
+    file_part = f"{media_id}/Artist%20-%20Song.mp3"
+    assert body["path"] == f"/cache/{file_part}"
+    assert body["endpoints"] == [
+        f"https://cdn.example.org/cache/{file_part}",  # not …/cache/cache/…
+        f"https://mirror.example.net/{file_part}",
+        f"https://media.example.org/cache/{file_part}",
+    ]
+    assert client.get("/api").json["cache_endpoints"] == [
+        "https://cdn.example.org/cache/", "https://mirror.example.net/", "https://media.example.org/cache/"
+    ]  # fmt: skip
+    listed = client.get("/api/media", headers=admin).json["items"][0]
+    assert listed["endpoints"] == body["endpoints"]
+
+
+def test_health_shows_endpoints_built_from_the_request_host_as_degraded(configured):
+    _, client, _ = configured()
+    response = client.get("/api/health")
+    assert response.status_code == 200 and response.json["status"] == "degraded"
+    deployment = response.json["checks"]["deployment"]
+    assert deployment["status"] == "degraded" and deployment["endpoints_from"] == "request_host"
+    assert "MEDIACACHE_PUBLIC_URL" in deployment["note"]
+
+
+def test_health_deployment_check_is_healthy_with_a_public_url(configured):
+    _, client, _ = configured(PUBLIC_URL="https://media.example.org")
+    deployment = client.get("/api/health").json["checks"]["deployment"]
+    assert deployment == {"status": "healthy", "endpoints_from": "public_url"}
+
+
+def test_the_server_warns_at_start_when_endpoints_would_come_from_the_request_host(tmp_path):
+    for name in ("guessing", "configured"):
+        (tmp_path / name).mkdir()
+    server = LiveServer(tmp_path / "guessing").start()
+    try:
+        server.wait_for_log("MEDIACACHE_PUBLIC_URL is not set")
+    finally:
+        server.stop()
+    server = LiveServer(tmp_path / "configured", MEDIACACHE_PUBLIC_URL="https://media.example.org").start()
+    try:
+        assert server("GET", "/api/health")[0] == 200
+        # The warning would be logged before serving began, so before this request's own line.
+        log = server.wait_for_log("/api/health")
+        assert "MEDIACACHE_PUBLIC_URL is not set" not in log
+    finally:
+        server.stop()

@@ -41,7 +41,7 @@ def service_info():
         media_profiles=[profile.describe() for profile in PROFILES.values()],
         default_profile=current_app.config["DEFAULT_PROFILE"],
         cache_stats=entries.cache_stats(),
-        cache_endpoints=[root + "/cache/" for root in public_roots()],
+        cache_endpoints=list(public_roots()),
         limits={
             "default_ttl": get_setting("default_ttl"),
             "max_ttl": get_setting("max_ttl"),
