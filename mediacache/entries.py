@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,10 +22,13 @@ from .models import Media, RequestLog, User
 from .pagination import MAX_LIMIT, count_rows, envelope
 from .presenter import is_valid_row, media_document, public_roots, row_cache
 from .profiles import resolve_variant
+from .refreshing import Refreshing
 from .settings import get_setting
 from .timeutil import utcnow
 
 RETRYABLE_STATES = ("failed", "cancelled")
+RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
+_RECENT_STATS = "mediacache.recent_cache_stats"
 
 
 @dataclass
@@ -318,6 +322,25 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     rows = {media.id: media for media in db.session.scalars(select(Media).where(Media.id.in_(page_ids)))}
     items = [render(rows[media_id]) for media_id in page_ids if media_id in rows]
     return envelope(items, filters["page"], limit, count_rows(ids_query))
+
+
+def recent_cache_stats() -> dict[str, Any]:
+    """``cache_stats()`` from memory, at most ``RECENT_STATS_LIFETIME`` seconds old (``GET /api`` is asked often).
+
+    When they go stale, one caller counts afresh while the others keep the previous counts.
+    """
+    memo = current_app.extensions.get(_RECENT_STATS)
+    if memo is None:
+        memo = current_app.extensions.setdefault(
+            _RECENT_STATS, {"until": 0.0, "stats": None, "refreshing": Refreshing()}
+        )
+    stats = memo["stats"]
+    fresh = memo["until"] > time.monotonic()
+    if stats is not None and memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
+        return stats
+    stats = cache_stats()
+    memo["stats"], memo["until"] = stats, time.monotonic() + RECENT_STATS_LIFETIME
+    return stats
 
 
 def cache_stats() -> dict[str, Any]:

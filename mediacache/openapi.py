@@ -115,6 +115,29 @@ class TokenResponse(Schema):
     expires_at = fields.DateTime()
 
 
+class MediaProfile(Schema):
+    name = fields.String()
+    extension = fields.String()
+    mime_type = fields.String()
+    audio_codec = fields.String(allow_none=True)
+    video_codec = fields.String(allow_none=True)
+    bitrate = fields.Dict(allow_none=True, metadata={"description": "min, max and default in bits per second"})
+    resolutions = fields.List(fields.String(), allow_none=True)
+    default_resolution = fields.String(allow_none=True)
+
+
+class ServiceInfo(Schema):
+    """GET /api."""
+
+    status = fields.String()
+    version = fields.String()
+    media_profiles = fields.Dict(keys=fields.String(), values=fields.Nested(MediaProfile))
+    default_profile = fields.String()
+    cache_stats = fields.Dict()
+    cache_endpoints = fields.List(fields.String())
+    limits = fields.Dict()
+
+
 class Metadata(Schema):
     title = fields.String()
     artist = fields.String(allow_none=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from tests.helpers import LiveServer, finished_entry, wait_for_entry
+import pytest
+
+from mediacache import create_app
+from mediacache.config import ConfigError
+from tests.helpers import LiveServer, finished_entry, make_settings, wait_for_entry
 
 
 def cancelled_entry(app, client, headers, media_server) -> str:
@@ -153,5 +158,117 @@ def test_the_server_warns_at_start_when_endpoints_would_come_from_the_request_ho
         # The warning would be logged before serving began, so before this request's own line.
         log = server.wait_for_log("/api/health")
         assert "MEDIACACHE_PUBLIC_URL is not set" not in log
+    finally:
+        server.stop()
+
+
+# --- GET /api and CORS --------------------------------------------------------------------------
+
+
+def test_service_index_keys_media_profiles_by_name(client):
+    from mediacache.openapi import MediaProfile, ServiceInfo
+
+    body = client.get("/api").json
+    assert set(body) == set(ServiceInfo().fields)
+    profiles = body["media_profiles"]
+    assert list(profiles) == ["mp3", "ogg-opus", "ogg-vorbis", "m4a-aac", "flac", "mp4-h264", "webm-vp9"]
+    for name, profile in profiles.items():
+        assert profile["name"] == name and set(profile) == set(MediaProfile().fields)
+    assert profiles["ogg-opus"]["bitrate"] == {"min": 6000, "max": 510000, "default": 128000}
+    assert profiles["mp4-h264"]["default_resolution"] == "720p" and profiles["flac"]["bitrate"] is None
+
+
+def test_service_index_is_answered_from_memory_without_a_query(app, client, monkeypatch):
+    from sqlalchemy import event
+
+    from mediacache import entries
+    from mediacache.extensions import db
+
+    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)  # so both calls surely fall in one window
+    assert client.get("/api").json["cache_stats"]["live"] == 0  # the first call counts
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))  # the SQL text
+    finished_entry(app)  # a new live entry: the counts in memory do not know it yet
+    statements.clear()
+    answers = [client.get("/api") for _ in range(2)]
+    assert statements == []
+    assert [answer.json["cache_stats"]["live"] for answer in answers] == [0, 0]
+
+
+def test_service_index_counts_catch_up_within_about_a_second(app, client):
+    assert client.get("/api").json["cache_stats"]["live"] == 0
+    finished_entry(app)
+    deadline = time.monotonic() + 10  # the window is 1 s; generous for a loaded machine
+    while client.get("/api").json["cache_stats"]["live"] != 1:
+        assert time.monotonic() < deadline, "GET /api still shows the old counts"
+        time.sleep(0.05)
+
+
+def test_api_answers_carry_cors_headers_for_any_origin_by_default(app, client, admin):
+    origin = {"Origin": "https://game.example"}
+    media_id = finished_entry(app)
+    answers = [
+        client.get("/api", headers=origin),
+        client.get("/api/media", headers=origin),  # 401: the error is readable too
+        client.get(f"/api/media/{media_id}", headers=admin | origin),
+        client.get(f"/api/media/{media_id}", headers=admin | origin),  # from memory, in front of Flask
+        client.get("/api/nothing-here", headers=origin),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 401, 200, 200, 404]
+    for answer in answers:
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert "X-Request-ID" in answer.headers["Access-Control-Expose-Headers"]
+        assert "Access-Control-Allow-Credentials" not in answer.headers
+    assert "Access-Control-Allow-Origin" not in client.get("/health", headers=origin).headers
+
+
+def test_a_preflight_allows_authorization_and_content_type_for_the_routes_methods(client):
+    response = client.options("/api/media/queue", headers={
+        "Origin": "https://game.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    })  # fmt: skip
+    assert response.status_code == 204 and response.data == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    allowed_headers = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type"} <= allowed_headers
+    assert "POST" in response.headers["Access-Control-Allow-Methods"].split(", ")
+    ping = client.options("/api/ping", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "GET"})
+    assert ping.status_code == 204 and "POST" not in ping.headers["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    entry = client.options("/api/media/some-id", headers={"Origin": "https://a.example",
+                                                         "Access-Control-Request-Method": "DELETE"})  # fmt: skip
+    assert entry.status_code == 204 and "DELETE" in entry.headers["Access-Control-Allow-Methods"]
+
+
+def test_configured_cors_origins_echo_the_matching_origin_only(configured):
+    _, client, _ = configured(CORS_ORIGINS="https://a.example, https://b.example:8443/")
+    for origin in ("https://a.example", "https://b.example:8443"):
+        answer = client.get("/api", headers={"Origin": origin})
+        assert answer.headers["Access-Control-Allow-Origin"] == origin and "Origin" in answer.headers["Vary"]
+        preflight = client.options("/api/media/queue", headers={"Origin": origin,
+                                                                "Access-Control-Request-Method": "POST"})  # fmt: skip
+        assert preflight.headers["Access-Control-Allow-Origin"] == origin
+    stranger = client.get("/api", headers={"Origin": "https://evil.example"})
+    assert stranger.status_code == 200 and "Access-Control-Allow-Origin" not in stranger.headers
+    assert "Access-Control-Allow-Credentials" not in stranger.headers
+
+
+@pytest.mark.parametrize("value", ["a.example", "https://a.example/path", "ftp://a.example"])
+def test_a_cors_origin_that_is_no_origin_stops_start_up(tmp_path, value):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        create_app(make_settings(tmp_path, CORS_ORIGINS=value))
+
+
+def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
+    server = LiveServer(tmp_path).start()
+    try:
+        status, headers, _ = server("OPTIONS", "/api/media/queue", headers={
+            "Origin": "https://game.example", "Access-Control-Request-Method": "POST"})  # fmt: skip
+        assert status == 204 and headers["Access-Control-Allow-Origin"] == "*"
+        assert "Authorization" in headers["Access-Control-Allow-Headers"]
+        status, headers, body = server("GET", "/api", headers={"Origin": "https://game.example"})
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "*" and "mp3" in body["media_profiles"]
     finally:
         server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__, entries
-from ..openapi import documented
+from ..openapi import ServiceInfo, documented
 from ..pagination import MAX_LIMIT
 from ..presenter import public_roots
 from ..profiles import PROFILES
@@ -32,15 +32,17 @@ def liveness():
 
 @bp.get("/api")
 @bp.get("/api/")
-@documented("What this server offers: profiles, limits, file roots, cache counts", auth="none")
+@documented("What this server offers: profiles by name, limits, file roots, cache counts (up to a second old)",
+            response=ServiceInfo, auth="none")  # fmt: skip
 def service_info():
-    """What this server offers: profiles, limits, where files are served, cache counts."""
+    """What this server offers: profiles, limits, where files are served, cache counts; from memory alone."""
     return jsonify(
         status="OK",
         version=__version__,
-        media_profiles=[profile.describe() for profile in PROFILES.values()],
+        # Keyed by name, as in the original service: clients look a profile up by its name.
+        media_profiles={name: profile.describe() for name, profile in PROFILES.items()},
         default_profile=current_app.config["DEFAULT_PROFILE"],
-        cache_stats=entries.cache_stats(),
+        cache_stats=entries.recent_cache_stats(),
         cache_endpoints=list(public_roots()),
         limits={
             "default_ttl": get_setting("default_ttl"),
