@@ -324,10 +324,11 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     return envelope(items, filters["page"], limit, count_rows(ids_query))
 
 
-def recent_cache_stats() -> dict[str, Any]:
+def recent_cache_stats() -> tuple[dict[str, Any], float]:
     """``cache_stats()`` from memory, at most ``RECENT_STATS_LIFETIME`` seconds old (``GET /api`` is asked often).
 
-    When they go stale, one caller counts afresh while the others keep the previous counts.
+    Also returns the ``time.monotonic()`` until which they are fresh. When they go stale,
+    one caller counts afresh while the others keep the previous counts.
     """
     memo = current_app.extensions.get(_RECENT_STATS)
     if memo is None:
@@ -337,10 +338,10 @@ def recent_cache_stats() -> dict[str, Any]:
     stats = memo["stats"]
     fresh = memo["until"] > time.monotonic()
     if stats is not None and memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
-        return stats
-    stats = cache_stats()
-    memo["stats"], memo["until"] = stats, time.monotonic() + RECENT_STATS_LIFETIME
-    return stats
+        return stats, memo["until"]
+    stats, until = cache_stats(), time.monotonic() + RECENT_STATS_LIFETIME
+    memo["stats"], memo["until"] = stats, until
+    return stats, until
 
 
 def cache_stats() -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from mediacache import create_app
 from mediacache.config import ConfigError
-from tests.helpers import LiveServer, finished_entry, make_settings, wait_for_entry
+from tests.helpers import LiveServer, finished_entry, flask_dispatches, make_settings, wait_for_entry
 
 
 def cancelled_entry(app, client, headers, media_server) -> str:
@@ -197,6 +197,24 @@ def test_service_index_is_answered_from_memory_without_a_query(app, client, monk
     assert [answer.json["cache_stats"]["live"] for answer in answers] == [0, 0]
 
 
+def test_service_index_is_answered_in_front_of_flask_once_rendered(app, client, admin, monkeypatch):
+    from mediacache import entries
+
+    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)
+    dispatched = flask_dispatches(app, monkeypatch)
+    first, second, slash = client.get("/api"), client.get("/api"), client.get("/api/")
+    assert dispatched == ["/api"]  # rendered once, then answered from memory (the same for /api/)
+    assert (first.status_code, first.json) == (second.status_code, second.json) == (200, slash.json)
+    assert sorted(first.headers.keys()) == sorted(second.headers.keys())
+    assert client.head("/api").status_code == 200 and dispatched == ["/api"]
+    # Another host asked under means other file roots: rendered for it.
+    other = client.get("/api", headers={"Host": "media.example.org"})
+    assert other.json["cache_endpoints"] == ["http://media.example.org/cache/"] and len(dispatched) == 2
+    # A settings change shows at once, not a second later.
+    assert client.put("/api/settings/max_ttl", json={"value": 7200}, headers=admin).status_code == 200
+    assert client.get("/api").json["limits"]["max_ttl"] == 7200
+
+
 def test_service_index_counts_catch_up_within_about_a_second(app, client):
     assert client.get("/api").json["cache_stats"]["live"] == 0
     finished_entry(app)
@@ -272,3 +290,25 @@ def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
         assert status == 200 and headers["Access-Control-Allow-Origin"] == "*" and "mp3" in body["media_profiles"]
     finally:
         server.stop()
+
+
+def test_service_index_is_given_on_the_servers_main_loop_only_from_memory(app, client, monkeypatch):
+    from werkzeug.test import EnvironBuilder
+
+    from mediacache import entries
+    from mediacache.httpserver import ON_MAIN_LOOP, NeedsThread
+
+    def on_main_loop():
+        environ = EnvironBuilder(path="/api", headers={"Origin": "https://game.example"}).get_environ()
+        environ[ON_MAIN_LOOP] = True
+        started = []
+        body = b"".join(app(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers)))))
+        return started[0][0], started[0][1], body
+
+    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)
+    with pytest.raises(NeedsThread):
+        on_main_loop()  # nothing in memory yet: a thread renders it
+    rendered = client.get("/api")
+    status, headers, body = on_main_loop()
+    assert status == "200 OK" and body == rendered.data
+    assert headers["Access-Control-Allow-Origin"] == "*" and headers["Content-Type"] == "application/json"
