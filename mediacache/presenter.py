@@ -117,7 +117,7 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
     status = row["status"]
     error = {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
     if status == "cancelled":
-        status, error = "failed", CANCELLED_ERROR
+        status, error = "failed", dict(CANCELLED_ERROR)
     return {
         "id": row["id"],
         "url": row["url"],

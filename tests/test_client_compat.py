@@ -90,6 +90,15 @@ def test_hard_file_removes_the_file_at_once_and_keeps_the_entry(app, client, adm
     assert not (Path(app.config["PRIVATE_CACHE"]) / body["id"]).exists()
 
 
+def test_hard_entry_after_a_soft_delete_removes_the_retained_file_too(app, client, admin):
+    media_id = finished_entry(app)
+    assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
+    assert (Path(app.config["PRIVATE_CACHE"]) / media_id).exists()
+    assert client.delete(f"/api/media/{media_id}?hard=entry", headers=admin).status_code == 204
+    assert not (Path(app.config["PRIVATE_CACHE"]) / media_id).exists()
+    assert client.get(f"/api/media/{media_id}", headers=admin).status_code == 404
+
+
 def test_hard_accepts_the_originals_words_in_a_json_body_too(client, admin, media_server):
     body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
     response = client.delete(f"/api/media/{body['id']}", json={"hard": "ENTRY", "force": True}, headers=admin)
