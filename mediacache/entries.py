@@ -332,16 +332,14 @@ def recent_cache_stats() -> tuple[dict[str, Any], float]:
     """
     memo = current_app.extensions.get(_RECENT_STATS)
     if memo is None:
-        memo = current_app.extensions.setdefault(
-            _RECENT_STATS, {"until": 0.0, "stats": None, "refreshing": Refreshing()}
-        )
-    stats = memo["stats"]
-    fresh = memo["until"] > time.monotonic()
-    if stats is not None and memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
-        return stats, memo["until"]
-    stats, until = cache_stats(), time.monotonic() + RECENT_STATS_LIFETIME
-    memo["stats"], memo["until"] = stats, until
-    return stats, until
+        memo = current_app.extensions.setdefault(_RECENT_STATS, {"known": None, "refreshing": Refreshing()})
+    known = memo["known"]  # (stats, fresh until), replaced whole so the two always belong together
+    if known is not None:
+        fresh = known[1] > time.monotonic()
+        if memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
+            return known
+    known = memo["known"] = (cache_stats(), time.monotonic() + RECENT_STATS_LIFETIME)
+    return known
 
 
 def cache_stats() -> dict[str, Any]:
