@@ -93,7 +93,7 @@ def test_what_the_poll_shortcut_does_not_answer_goes_to_flask(app, client, admin
 def test_every_shortcut_stands_in_front_of_a_real_unlimited_get_route(app):
     from mediacache.shortcuts import Shortcuts
 
-    shortcuts = app.wsgi_app.wsgi_app.wsgi_app  # inside the request cycle and CORS
+    shortcuts = app.extensions["mediacache.shortcuts"]  # inside the request cycle and CORS
     assert isinstance(shortcuts, Shortcuts)
     get_rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
     assert [route.rule for route in shortcuts.routes] == [
