@@ -37,6 +37,7 @@ def main() -> int:
         # One line an operator can act on, not the traceback of the first query that met the file.
         log.error("%s", database_start_error(exc))
         return 1
+    from mediacache.health import deployment_warning
     from mediacache.httpserver import serve
     from mediacache.lifecycle import start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
@@ -50,6 +51,8 @@ def main() -> int:
     # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
+    if warning := deployment_warning(app.config):
+        log.warning(warning)  # also shown by /api/health's deployment check
     try:
         serve(
             app,

@@ -42,11 +42,12 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, tokens, rate limits, request ids, jobs, metrics, first-start admin."""
+    """Database, tokens, rate limits, request ids, CORS, jobs, metrics, first-start admin."""
     from .accounting import AccessCounter
     from .accounts import ensure_admin
-    from .api import files, media
+    from .api import files, media, system
     from .authcache import AuthCache
+    from .cors import Cors
     from .database import init_database
     from .extensions import db
     from .jobs import JobRunner
@@ -70,7 +71,10 @@ def register_extensions(app: Flask) -> None:
     Shortcuts(app, [
         shortcut(media.POLL_RULE, partial(media.poll_response, app), from_memory=True),
         shortcut(files.RULE, partial(files.file_response, app)),
+        *(shortcut(rule, partial(system.service_info_response, app), from_memory=True)
+          for rule in system.SERVICE_RULES),
     ])  # fmt: skip
+    Cors(app)
     RequestCycle(app)
     trust_proxies(app)
     with app.app_context():

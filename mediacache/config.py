@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,6 +152,8 @@ SETTINGS: dict[str, Setting] = {
     "MAX_BODY_BYTES": Setting(1024 * 1024, positive(parse_int)),
     # scrypt by default; tests use a cheap pbkdf2 so the suite stays fast.
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
+    # Origins whose pages may call /api/* (CORS): * for any, or a comma list of https://host[:port].
+    "CORS_ORIGINS": Setting(["*"], parse_list),
 }
 
 # Reverse proxies in front of the service (issue 14.11): how many hops of X-Forwarded-For
@@ -212,6 +215,11 @@ def _validate(config: dict[str, Any]) -> None:
     for url in public_roots + config["EXTERNAL_ENDPOINTS"]:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{ENV_PREFIX}PUBLIC_URL and EXTERNAL_ENDPOINTS must be http(s) URLs, got {url!r}")
+    for origin in config["CORS_ORIGINS"]:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+/?", origin):
+            raise ConfigError(
+                f"{ENV_PREFIX}CORS_ORIGINS: {origin!r} is not an origin; use * or scheme://host[:port], comma-separated"
+            )
 
 
 def load_or_create_secret(instance_dir: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import and_, func, not_, or_, select, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.exc import IntegrityError
 
 from . import storage, urls
@@ -20,10 +22,13 @@ from .models import Media, RequestLog, User
 from .pagination import MAX_LIMIT, count_rows, envelope
 from .presenter import is_valid_row, media_document, public_roots, row_cache
 from .profiles import resolve_variant
+from .refreshing import Refreshing
 from .settings import get_setting
 from .timeutil import utcnow
 
 RETRYABLE_STATES = ("failed", "cancelled")
+RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
+_RECENT_STATS = "mediacache.recent_cache_stats"
 
 
 @dataclass
@@ -229,13 +234,13 @@ def _retry(user: User, media: Media) -> Media:
     return outcome.media
 
 
-def delete(user: User, media_id: str, *, hard: bool, force: bool) -> None:
-    """Stop serving an entry's file: keep it privately (soft) or remove it (hard)."""
+def delete(user: User, media_id: str, *, hard: bool, force: bool, remove_row: bool = False) -> None:
+    """Stop serving an entry's file: keep it privately (soft) or remove it (hard), and the row too if asked."""
     with entry_lock(media_id):
-        _delete(user, get_entry(media_id), hard=hard, force=force)
+        _delete(user, get_entry(media_id), hard=hard or remove_row, force=force, remove_row=remove_row)
 
 
-def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
+def _delete(user: User, media: Media, *, hard: bool, force: bool, remove_row: bool) -> None:
     _require_owner(user, media, "delete")
     if media.status in RUNNING_STATES:
         if not force:
@@ -246,7 +251,12 @@ def _delete(user: User, media: Media, *, hard: bool, force: bool) -> None:
         _delete_hard(media.id)
     else:
         _delete_soft(media.id)
-    record_activity("media_deleted", actor=user.username, target=media.id, hard=hard, url=media.url)
+    if remove_row:
+        # The original service's hard=entry. A job cancelled above finds no row to finish on,
+        # and removes whatever file it was about to publish (pipeline).
+        db.session.execute(sa_delete(Media).where(Media.id == media.id))
+    record_activity("media_deleted", actor=user.username, target=media.id, hard="entry" if remove_row else hard,
+                    url=media.url)  # fmt: skip
     db.session.commit()
 
 
@@ -291,9 +301,13 @@ def _conditional(media_id: str, condition, **values: Any) -> bool:
 def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     """One page of entries, filtered and sorted as the client asked."""
     query = select(Media)
-    for name in ("status", "cache_state", "profile", "requested_by"):
+    for name in ("cache_state", "profile", "requested_by"):
         if name in filters:
             query = query.where(getattr(Media, name) == filters[name])
+    if "status" in filters:
+        # A cancelled entry is shown as failed, so asking for the failed ones finds it too.
+        wanted = RETRYABLE_STATES if filters["status"] == "failed" else (filters["status"],)
+        query = query.where(Media.status.in_(wanted))
     if "valid" in filters:
         query = query.where(_valid_clause() if filters["valid"] else not_(_valid_clause()))
     if filters.get("q"):
@@ -314,6 +328,24 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     rows = {media.id: media for media in db.session.scalars(select(Media).where(Media.id.in_(page_ids)))}
     items = [render(rows[media_id]) for media_id in page_ids if media_id in rows]
     return envelope(items, filters["page"], limit, count_rows(ids_query))
+
+
+def recent_cache_stats() -> tuple[dict[str, Any], float]:
+    """``cache_stats()`` from memory, at most ``RECENT_STATS_LIFETIME`` seconds old (``GET /api`` is asked often).
+
+    Also returns the ``time.monotonic()`` until which they are fresh. When they go stale,
+    one caller counts afresh while the others keep the previous counts.
+    """
+    memo = current_app.extensions.get(_RECENT_STATS)
+    if memo is None:
+        memo = current_app.extensions.setdefault(_RECENT_STATS, {"known": None, "refreshing": Refreshing()})
+    known = memo["known"]  # (stats, fresh until), replaced whole so the two always belong together
+    if known is not None:
+        fresh = known[1] > time.monotonic()
+        if memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
+            return known
+    known = memo["known"] = (cache_stats(), time.monotonic() + RECENT_STATS_LIFETIME)
+    return known
 
 
 def cache_stats() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers."""
+"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers, deployment."""
 
 from __future__ import annotations
 
@@ -94,6 +94,25 @@ def check_workers() -> dict[str, Any]:
     return {"status": "healthy", "size": runner.size, "busy": runner.busy_count(), "waiting": runner.waiting_count()}
 
 
+def deployment_warning(config) -> str | None:
+    """Why the file URLs handed to clients may not reach players, or None when the operator set where they live."""
+    if config["PUBLIC_URL"]:
+        return None
+    return (
+        "MEDIACACHE_PUBLIC_URL is not set, so file URLs (endpoints) are built from the Host each request "
+        "was sent to: a game server asking at 127.0.0.1 hands players an address they cannot reach. "
+        "Set MEDIACACHE_PUBLIC_URL to the address players' browsers use."
+    )
+
+
+def check_deployment() -> dict[str, Any]:
+    """Where file URLs come from: the configured public URL, or each request's Host (degraded)."""
+    warning = deployment_warning(current_app.config)
+    if warning is None:
+        return {"status": "healthy", "endpoints_from": "public_url"}
+    return {"status": "degraded", "endpoints_from": "request_host", "note": warning}
+
+
 CHECKS = {
     "database": check_database,
     "disk": check_disk,
@@ -101,6 +120,7 @@ CHECKS = {
     "yt_dlp": check_ytdlp,
     "scheduler": check_scheduler,
     "workers": check_workers,
+    "deployment": check_deployment,
 }
 
 

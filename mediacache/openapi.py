@@ -18,7 +18,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from . import __version__
-from .schemas import Bool, JsonObject, UtcDateTime
+from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
 
 # Error code → HTTP status, for every code the API answers with.
 ERROR_STATUSES: dict[str, int] = {
@@ -118,6 +118,29 @@ class TokenResponse(Schema):
     expires_at = fields.DateTime()
 
 
+class MediaProfile(Schema):
+    name = fields.String()
+    extension = fields.String()
+    mime_type = fields.String()
+    audio_codec = fields.String(allow_none=True)
+    video_codec = fields.String(allow_none=True)
+    bitrate = fields.Dict(allow_none=True, metadata={"description": "min, max and default in bits per second"})
+    resolutions = fields.List(fields.String(), allow_none=True)
+    default_resolution = fields.String(allow_none=True)
+
+
+class ServiceInfo(Schema):
+    """GET /api."""
+
+    status = fields.String()
+    version = fields.String()
+    media_profiles = fields.Dict(keys=fields.String(), values=fields.Nested(MediaProfile))
+    default_profile = fields.String()
+    cache_stats = fields.Dict()
+    cache_endpoints = fields.List(fields.String())
+    limits = fields.Dict()
+
+
 class Metadata(Schema):
     title = fields.String()
     artist = fields.String(allow_none=True)
@@ -144,6 +167,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     plugin.converter.map_to_openapi_type(Bool, fields.Boolean)
     plugin.converter.map_to_openapi_type(JsonObject, fields.Dict)
+    plugin.converter.map_to_openapi_type(HardDelete, fields.String)
     plugin.converter.map_to_openapi_type(UtcDateTime, fields.DateTime)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.schema("ErrorEnvelope", schema=ErrorEnvelope)

@@ -27,8 +27,8 @@ def running_jobs(page: int, limit: int, render) -> dict[str, Any]:
 
 
 def failed_jobs(page: int, limit: int, render) -> dict[str, Any]:
-    """The dead-letter queue: failed entries, newest first."""
-    query = select(Media).where(Media.status == "failed").order_by(Media.updated_at.desc(), Media.id)
+    """The dead-letter queue: failed entries (cancelled ones are shown as failed too), newest first."""
+    query = select(Media).where(Media.status.in_(entries.RETRYABLE_STATES)).order_by(Media.updated_at.desc(), Media.id)
     return paginate(query, page, limit, render)
 
 

@@ -27,6 +27,9 @@ from .refreshing import Refreshing
 from .timeutil import isoformat, utcnow
 
 RUNNING_STATES = ("pending", "downloading", "processing")
+# Clients poll until "completed" or "failed" (API.md), so a cancelled job is shown as failed with this
+# code; the row keeps "cancelled", which retry and the job's own bookkeeping go by.
+CANCELLED_ERROR = {"code": "CANCELLED", "message": "The job was cancelled; queue the URL again or retry the entry."}
 COLUMNS = tuple(column.key for column in inspect(Media).column_attrs)
 SNAPSHOT_LIFETIME = 1.0
 EXTENSION_KEY = "mediacache.rows"
@@ -49,9 +52,10 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
 
 
 def public_roots(environ: dict | None = None, app: Flask | None = None) -> tuple[str, ...]:
-    """Base URLs the files are reachable under: the public URL (else the host asked under), then CDN roots.
+    """Where files are reachable, each ending in ``/`` so that ``<root><id>/<file>`` is a file's URL.
 
-    The host comes from ``environ``, else from the request being handled, if any.
+    The external endpoints (CDN roots) come first, then the public URL's ``/cache/`` (else
+    the host asked under, taken from ``environ``, else from the request being handled).
     """
     config = (app or current_app).config
     if environ is None and has_request_context():
@@ -83,7 +87,12 @@ def _roots(
             environ["HTTP_HOST"] = http_host
         asked = f"{scheme}://{get_host(environ)}"
     primary = public_url or asked
-    return tuple(root.rstrip("/") for root in ([primary] if primary else []) + list(external))
+    # As in the original service, an external endpoint maps straight onto static_cache/ (a CDN or
+    # another server in front of that folder), with one slash before the id whatever was written.
+    roots = [root.rstrip("/") + "/" for root in external]
+    if primary:
+        roots.append(primary.rstrip("/") + "/cache/")
+    return tuple(dict.fromkeys(roots))
 
 
 def web_path(row: dict[str, Any]) -> str | None:
@@ -105,14 +114,18 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
     if row["status"] in RUNNING_STATES:
         progress = get_runner(current_app).live_progress(row["id"]) or row["progress"]
     pending_hits, last_hit = get_access_counter().pending(row["id"])
+    status = row["status"]
+    error = {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
+    if status == "cancelled":
+        status, error = "failed", dict(CANCELLED_ERROR)
     return {
         "id": row["id"],
         "url": row["url"],
-        "status": row["status"],
+        "status": status,
         "valid": path is not None,
         "cache_state": row["cache_state"],
         "path": path,
-        "endpoints": [root + path for root in roots] if path else [],
+        "endpoints": [root + path.removeprefix("/cache/") for root in roots] if path else [],
         "profile": row["profile"],
         "bitrate": row["bitrate"],
         "resolution": row["resolution"],
@@ -122,7 +135,7 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = No
         "length_ms": row["length_ms"],
         "metadata": row["media_metadata"],
         "progress": progress,
-        "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
+        "error": error,
         "ttl": row["ttl"],
         "created_at": isoformat(row["created_at"]),
         "updated_at": isoformat(row["updated_at"]),

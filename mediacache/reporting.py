@@ -22,7 +22,10 @@ MAX_TEXT_LOG_LINES = 10_000
 def conversion_stats() -> dict[str, Any]:
     """Counts by profile, by file format and by status, and the cache's counts and bytes."""
     by_profile = dict(db.session.execute(select(Media.profile, func.count()).group_by(Media.profile)).all())
-    by_status = dict(db.session.execute(select(Media.status, func.count()).group_by(Media.status)).all())
+    by_status: dict[str, int] = {}
+    for status, count in db.session.execute(select(Media.status, func.count()).group_by(Media.status)).all():
+        status = "failed" if status == "cancelled" else status  # as the media object shows it
+        by_status[status] = by_status.get(status, 0) + count
     by_format: dict[str, int] = {}
     for profile, count in by_profile.items():
         extension = PROFILES[profile].extension if profile in PROFILES else profile

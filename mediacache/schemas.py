@@ -159,7 +159,10 @@ login_user_schema = LoginUserSchema()
 
 # --- media ---------------------------------------------------------------------------
 
-MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed", "cancelled")
+# What the media object's status shows: a cancelled job is shown as failed (error.code CANCELLED).
+MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed")
+# The list filter also takes "cancelled", to pick those failed entries alone.
+STATUS_FILTERS = (*MEDIA_STATUSES, "cancelled")
 CACHE_STATES = ("none", "live", "expired", "deleted", "purged")
 MEDIA_SORTS = ("created_at", "-created_at", "expires_at", "-expires_at", "hits", "-hits")
 MAX_EXTRA_BYTES = 4096
@@ -197,14 +200,34 @@ class QueueSchema(InputSchema):
     error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
 
 
+class HardDelete(fields.Field):
+    """DELETE's ``hard``: a boolean, or the original service's ``file`` or ``entry``; loads as None, "file" or "entry".
+
+    ``true`` and ``file`` remove the file at once and keep the row; ``entry`` removes the row too.
+    """
+
+    CHOICES = ("true", "false", "1", "0", "yes", "no", "file", "entry")
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> str | None:
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if text in ("file", "entry"):
+            return text
+        try:
+            return "file" if Bool()._deserialize(value, attr, data) else None
+        except ValidationError:
+            raise ValidationError(
+                f"expected true/false, file (remove the file, keep the entry) or entry (remove both), got {value!r}"
+            ) from None
+
+
 class DeleteSchema(InputSchema):
-    hard = Bool(load_default=False)
+    hard = HardDelete(load_default=None, metadata={"enum": list(HardDelete.CHOICES)})
     force = Bool(load_default=False)
 
 
 class MediaFilterSchema(PageSchema):
     valid = Bool()
-    status = fields.String(validate=validate.OneOf(MEDIA_STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUS_FILTERS))
     cache_state = fields.String(validate=validate.OneOf(CACHE_STATES))
     profile = fields.String()
     q = fields.String(validate=validate.Length(max=200))

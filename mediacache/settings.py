@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from .config import non_negative, parse_choice, parse_int, positive
@@ -34,6 +34,11 @@ def _overrides() -> dict[str, Any]:
         cache = {key: value for key, value in rows if key in RUNTIME_SETTINGS}
         current_app.extensions[_OVERRIDES] = cache
     return cache
+
+
+def overrides_in_memory(app: Flask) -> dict[str, Any] | None:
+    """The overrides as read into memory; a change replaces the object, so an answer built on them can tell."""
+    return app.extensions.get(_OVERRIDES)
 
 
 def get_setting(key: str) -> Any:

@@ -59,7 +59,7 @@ def test_flask_view_answers_a_file_as_the_shortcut_does(app, client, served, mon
     """The view behind the shortcut (reached when the shortcut steps aside) gives the same answer."""
     asked = {"Range": "bytes=5-24"}
     shortcut = client.get(served["path"], headers=asked)
-    shortcuts = app.wsgi_app.wsgi_app
+    shortcuts = app.extensions["mediacache.shortcuts"]  # inside the request cycle and CORS
     monkeypatch.setattr(shortcuts, "routes", [])
     dispatched = flask_dispatches(app, monkeypatch)
     view = client.get(served["path"], headers=asked)

@@ -78,7 +78,7 @@ def test_cancelled_download_leaves_no_temp_files_and_no_processes(app, client, a
     wait_for_entry(client, media_id, admin, until=("downloading",))
     client.delete(f"/api/media/{media_id}?force=true", headers=admin)
     assert app.extensions["mediacache.jobs"].wait_idle(20)
-    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "cancelled"
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["error"]["code"] == "CANCELLED"
     assert not list((Path(app.config["STATIC_CACHE"]) / ".tmp").glob(f"{media_id}*"))
     assert processes_mentioning(media_id) == []
 

@@ -28,7 +28,7 @@ def completed(client, headers, url, **params):
 def test_health_reports_every_check(client):
     response = client.get("/api/health")
     body = response.json
-    assert set(body["checks"]) == {"database", "disk", "ffmpeg", "yt_dlp", "scheduler", "workers"}
+    assert set(body["checks"]) == {"database", "disk", "ffmpeg", "yt_dlp", "scheduler", "workers", "deployment"}
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")
     assert "path" not in body["checks"]["ffmpeg"]  # public route: no filesystem paths
@@ -243,7 +243,7 @@ def test_job_admin_lists_running_and_failed_and_requeues_and_purges(app, client,
     assert requeued["requeued"] == [failed["id"]] and requeued["skipped"][0]["code"] == "NOT_RETRYABLE"
     purged = client.post("/api/admin/jobs/purge", json={"ids": [running["id"], "nope"]}, headers=admin).json
     assert purged["purged"] == [running["id"]] and purged["skipped"][0]["code"] == "NOT_FOUND"
-    assert client.get(f"/api/media/{running['id']}", headers=admin).json["status"] == "cancelled"
+    assert client.get(f"/api/media/{running['id']}", headers=admin).json["error"]["code"] == "CANCELLED"
     assert client.post("/api/admin/jobs/requeue", json={"ids": []}, headers=admin).status_code == 400
 
 

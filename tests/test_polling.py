@@ -93,10 +93,11 @@ def test_what_the_poll_shortcut_does_not_answer_goes_to_flask(app, client, admin
 def test_every_shortcut_stands_in_front_of_a_real_unlimited_get_route(app):
     from mediacache.shortcuts import Shortcuts
 
-    shortcuts = app.wsgi_app.wsgi_app  # inside the request cycle
+    shortcuts = app.extensions["mediacache.shortcuts"]  # inside the request cycle and CORS
     assert isinstance(shortcuts, Shortcuts)
     get_rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
-    assert [route.rule for route in shortcuts.routes] == ["/api/media/<media_id>", "/cache/<media_id>/<file_name>"]
+    assert [route.rule for route in shortcuts.routes] == [
+        "/api/media/<media_id>", "/cache/<media_id>/<file_name>", "/api", "/api/"]  # fmt: skip
     for route in shortcuts.routes:
         view = app.view_functions[get_rules[route.rule]]
         # A rate limit on the view would be skipped by its shortcut.

@@ -98,15 +98,17 @@ def _media_response(media_id: str) -> Response:
 @bp.delete("/<media_id>")
 @login_required
 @documented(
-    "Stop serving an entry (soft; hard=true removes the file; force=true cancels a running job)",
+    "Stop serving an entry (soft; hard=true or hard=file removes the file, hard=entry the row too; "
+    "force=true cancels a running job)",
     params=DeleteSchema,
     status=204,
-    errors=("NOT_FOUND", "FORBIDDEN", "JOB_RUNNING"),
+    errors=("VALIDATION_ERROR", "NOT_FOUND", "FORBIDDEN", "JOB_RUNNING"),
 )
 def delete_media(media_id: str):
-    """Stop serving an entry (soft by default; hard=true removes the file; force=true cancels a job)."""
+    """Stop serving an entry (soft by default; hard=true|file removes the file, hard=entry the row too)."""
     args = load(DeleteSchema())
-    entries.delete(me(), media_id, hard=args["hard"], force=args["force"])
+    hard = args["hard"]
+    entries.delete(me(), media_id, hard=hard is not None, force=args["force"], remove_row=hard == "entry")
     return "", 204
 
 

@@ -19,7 +19,8 @@ bp = Blueprint("service", __name__)
 
 
 @bp.get("/api/health")
-@documented("Readiness: database, disk, ffmpeg, yt-dlp, scheduler, workers (503 when unhealthy)", auth="none",
+@documented("Readiness: database, disk, ffmpeg, yt-dlp, scheduler, workers, deployment (503 when unhealthy)",
+            auth="none",
             extra_responses={503: "Unhealthy; the body says which check failed."})  # fmt: skip
 def readiness():
     """Readiness checks."""

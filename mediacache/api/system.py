@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import time
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, current_app, jsonify
 
 from .. import __version__, entries
-from ..openapi import documented
+from ..openapi import ServiceInfo, documented
 from ..pagination import MAX_LIMIT
 from ..presenter import public_roots
 from ..profiles import PROFILES
 from ..schemas import MAX_EXTRA_BYTES
-from ..settings import get_setting
+from ..settings import get_setting, overrides_in_memory
+from ..shortcuts import json_answer
 from ..timeutil import isoformat, utcnow
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 bp = Blueprint("system", __name__)
 
@@ -30,18 +37,54 @@ def liveness():
     return jsonify(status="ok", timestamp=isoformat(utcnow()))
 
 
+SERVICE_RULES = ("/api", "/api/")
+_DOCUMENTS = "mediacache.service_documents"
+MAX_DOCUMENTS = 64  # one per set of file roots, i.e. per Host asked under without a PUBLIC_URL
+
+
 @bp.get("/api")
 @bp.get("/api/")
-@documented("What this server offers: profiles, limits, file roots, cache counts", auth="none")
+@documented("What this server offers: profiles by name, limits, file roots, cache counts (up to a second old)",
+            response=ServiceInfo, auth="none")  # fmt: skip
 def service_info():
-    """What this server offers: profiles, limits, where files are served, cache counts."""
-    return jsonify(
+    """What this server offers: profiles, limits, where files are served, cache counts (from memory, no query)."""
+    app = current_app._get_current_object()
+    stats, fresh_until = entries.recent_cache_stats()
+    get_setting("max_ttl")  # the overrides are in memory from here on
+    overrides = overrides_in_memory(app)
+    roots = public_roots()
+    document = app.json.response(_service_info(stats, roots)).get_data()
+    documents = app.extensions.setdefault(_DOCUMENTS, {})
+    if len(documents) >= MAX_DOCUMENTS:
+        documents.clear()
+    # Kept for service_info_response while the counts are fresh and no setting has changed.
+    documents[roots] = (fresh_until, overrides, document)
+    return app.response_class(document, mimetype=app.json.mimetype)
+
+
+def service_info_response(app: Flask, environ: dict) -> WSGIApplication | None:
+    """The last ``GET /api`` answer for these file roots, as a WSGI app, while still true; else None (Flask renders).
+
+    Needs no app context, so the server may give it from its main loop (``httpserver``).
+    """
+    cached = app.extensions.get(_DOCUMENTS, {}).get(public_roots(environ, app))
+    if cached is None:
+        return None
+    fresh_until, overrides, document = cached
+    if fresh_until <= time.monotonic() or overrides is None or overrides_in_memory(app) is not overrides:
+        return None
+    return json_answer(document, app.json.mimetype)
+
+
+def _service_info(stats: dict[str, Any], roots: tuple[str, ...]) -> dict[str, Any]:
+    return dict(
         status="OK",
         version=__version__,
-        media_profiles=[profile.describe() for profile in PROFILES.values()],
+        # Keyed by name, as in the original service: clients look a profile up by its name.
+        media_profiles={name: profile.describe() for name, profile in PROFILES.items()},
         default_profile=current_app.config["DEFAULT_PROFILE"],
-        cache_stats=entries.cache_stats(),
-        cache_endpoints=[root + "/cache/" for root in public_roots()],
+        cache_stats=stats,
+        cache_endpoints=list(roots),
         limits={
             "default_ttl": get_setting("default_ttl"),
             "max_ttl": get_setting("max_ttl"),
