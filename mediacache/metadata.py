@@ -161,15 +161,15 @@ _EASY_TAG_NAMES = {"title": "title", "artist": "artist", "album": "album", "albu
 
 
 def vorbis_comments(tags: dict[str, str]) -> list[tuple[str, str]]:
-    """Our tags as the Vorbis comments (Ogg, FLAC) that ``retag_in_place`` would write."""
+    """Our tags as the Vorbis comments (Ogg, FLAC) that ``retag`` would write."""
     return [(_EASY_TAG_NAMES[name].upper(), value) for name, value in tags.items() if value]
 
 
-def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: dict[str, str]) -> bool:
-    """Replace every tag of a file that already is a finished ``extension``/``audio_codec`` file; False if it is not.
+def open_retaggable(path: Path, extension: str, audio_codec: str | None):
+    """The file opened by mutagen if it already is a finished ``extension``/``audio_codec`` file; else None.
 
     A source that is already in the target container needs new tags, not an ffmpeg pass
-    that copies every byte. Old tags (and embedded pictures) go, as they would through ffmpeg.
+    that copies every byte. Its ``info.length`` is what its header claims, nothing more.
     """
     from mutagen.flac import FLAC
     from mutagen.mp3 import EasyMP3
@@ -181,9 +181,16 @@ def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: di
     try:
         audio = mutagen.File(path, easy=True)
     except (mutagen.MutagenError, OSError, ValueError):
-        return False
+        return None
     if kind is None or type(audio) is not kind:
-        return False
+        return None
+    return audio
+
+
+def retag(audio, tags: dict[str, str]) -> None:
+    """Replace every tag of a file from ``open_retaggable``: old tags (and embedded pictures) go, as through ffmpeg."""
+    from mutagen.flac import FLAC
+
     audio.delete()
     if isinstance(audio, FLAC):
         audio.clear_pictures()
@@ -193,7 +200,6 @@ def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: di
         if value:
             audio.tags[_EASY_TAG_NAMES[name]] = value
     audio.save(padding=lambda _info: 0)  # nothing edits these tags later; room for that would be waste
-    return True
 
 
 def audio_streams(path: Path):
