@@ -166,7 +166,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
 
 def _read_bound(max_duration: int) -> float | None:
     """How many seconds of a source to read at most: enough to tell that it is too long."""
-    return max_duration + 2 * LENGTH_SLACK if max_duration else None
+    # An absurd setting (hundreds of digits) reads as "a very long time", not as a float overflow.
+    return min(max_duration, 10**9) + 2 * LENGTH_SLACK if max_duration else None
 
 
 def _check_length(seconds: float | None, max_duration: int) -> None:
