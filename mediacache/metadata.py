@@ -99,16 +99,27 @@ def describe_info(info: dict[str, Any], *, clean: bool = True, file_tags: dict[s
         artist = _TOPIC_SUFFIX.sub("", uploader) if uploader and info.get("extractor_key") != "Generic" else None
     album_artists = _as_list(tags.get("albumartist") or info.get("album_artists") or info.get("album_artist"))
     genres = _as_list(tags.get("genre") or info.get("genres") or info.get("genre"))
+    album = _first(tags.get("album")) or info.get("album")
     return {
-        "title": title,
-        "artist": artist,
-        "album": _first(tags.get("album")) or info.get("album"),
-        "albumArtist": album_artists,
+        "title": plain_text(title) or "Untitled",
+        "artist": plain_text(artist) or None,
+        "album": plain_text(album) or None,
+        "albumArtist": [text for text in map(plain_text, album_artists) if text],
         "year": _year({"date": _first(tags.get("date")), **info}) if tags.get("date") else _year(info),
-        "genre": genres,
+        "genre": [text for text in map(plain_text, genres) if text],
         "duration": info.get("duration"),
         "url": _public_url(info.get("webpage_url") or info.get("original_url") or info.get("url")),
     }
+
+
+# Control characters (NUL included) and line/paragraph separators: never part of a name, and a NUL
+# cannot even be passed to ffmpeg. Kept out of every tag we write and every value we return.
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def plain_text(value: Any) -> str:
+    """A tag value as one line of text: runs of control characters become one space."""
+    return _CONTROL_RUN.sub(" ", str(value)).strip() if value not in (None, "") else ""
 
 
 def _public_url(url: str | None) -> str | None:

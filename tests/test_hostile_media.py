@@ -140,3 +140,83 @@ def test_a_program_served_as_audio_is_not_published(app, client, admin, media_se
     failed = queue(client, admin, media_server.url(f"/media/{name}"), profile="mp3")
     assert failed["status"] == "failed" and failed["error"]["code"] == "NO_AUDIO", failed
     assert published_files(app) == []
+
+
+# --- hostile tags and names -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["ogg-opus", "flac"])
+def test_a_nul_and_control_characters_in_source_tags_are_dropped(
+    app, client, admin, media_server, media_folder, profile
+):
+    source = _tone(2, ["-c:a", "flac"], media_folder / "nul-tags.flac")
+    audio = FLAC(source)
+    audio["title"], audio["artist"], audio["genre"] = "Bad\x00Title", "Evil\x1b[31mArtist\r\n", "\x00"
+    audio.save()
+    body = queue(client, admin, media_server.url("/media/nul-tags.flac"), profile=profile)
+    assert body["status"] == "completed", body["error"]
+    meta = body["metadata"]
+    assert (meta["title"], meta["artist"], meta["genre"]) == ("Bad Title", "Evil [31mArtist", [])
+    served = mutagen.File(Path(app.config["STATIC_CACHE"]) / body["id"] / body["path"].rsplit("/", 1)[1])
+    assert served["title"] == ["Bad Title"] and served["artist"] == ["Evil [31mArtist"]
+
+
+@pytest.mark.parametrize("bitrate", ["9" * 400, int("9" * 400), "9" * 400 + "k"], ids=["text", "number", "kilo"])
+def test_a_bitrate_of_400_digits_is_an_invalid_bitrate_not_a_server_error(client, admin, bitrate):
+    response = client.post(
+        "/api/media/queue", json={"url": "https://music.example/a.mp3", "profile": "mp3", "bitrate": bitrate},
+        headers=admin,
+    )  # fmt: skip
+    assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_BITRATE"
+    assert "64k" in response.json["error"]["message"] and response.json["request_id"]
+
+
+def _download_names(app, client, headers, artist: str, title: str) -> tuple[str, str]:
+    """The entry's download answer's Content-Disposition, and the entry id."""
+    from mediacache.extensions import db
+    from mediacache.models import Media
+    from tests.helpers import finished_entry
+
+    media_id = finished_entry(app)
+    with app.app_context():
+        db.session.get(Media, media_id).media_metadata = {"artist": artist, "title": title}
+        db.session.commit()
+    response = client.get(f"/api/media/{media_id}/download", headers=headers)
+    assert response.status_code == 200
+    return response.headers["Content-Disposition"], media_id
+
+
+def test_download_name_drops_bidi_zero_width_and_control_characters(app, client, admin):
+    from urllib.parse import quote
+
+    disposition, _ = _download_names(app, client, admin, "Art\u202eist\u200b", "Ti\u2066t\u200dle\x07 \u2028Ёлка")
+    name = "Artist - Title Ёлка.mp3"
+    assert disposition == f"attachment; filename=\"Artist - Title.mp3\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@pytest.mark.parametrize(("artist", "title", "fallback"), [
+    ("Björk", "Jóga", "Bjork - Joga.mp3"),  # accents transliterated
+    ("Ёлка", "Дед Мороз", None),  # nothing ASCII is left: the entry id
+    ("坂本龍一", "Merry Christmas Mr. Lawrence", "Merry Christmas Mr. Lawrence.mp3"),
+])  # fmt: skip
+def test_download_ascii_fallback_is_transliterated_or_the_entry_id_never_a_bare_extension(
+    app, client, admin, artist, title, fallback
+):
+    disposition, media_id = _download_names(app, client, admin, artist, title)
+    assert disposition.startswith(f"attachment; filename=\"{fallback or media_id + '.mp3'}\"; filename*=UTF-8''")
+
+
+def test_a_served_file_named_in_another_script_falls_back_to_the_entry_id(app, client):
+    from mediacache.extensions import db
+    from mediacache.models import Media
+    from tests.helpers import finished_entry
+
+    media_id = finished_entry(app)
+    folder = Path(app.config["STATIC_CACHE"]) / media_id
+    next(folder.iterdir()).rename(folder / "ёлка.mp3")
+    with app.app_context():
+        db.session.get(Media, media_id).file_name = "ёлка.mp3"
+        db.session.commit()
+    response = client.get(f"/cache/{media_id}/ёлка.mp3")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith(f'inline; filename="{media_id}.mp3"; filename*=')
