@@ -128,8 +128,9 @@ def _global_tags(report: str) -> dict[str, str]:
 def probe(ffmpeg: str, path: Path) -> SourceStreams:
     """Codecs, picture height, bitrate and duration of a media file, read by ``ffmpeg -i``."""
     result = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, timeout=60
-    )
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True, timeout=60, encoding="utf-8", errors="replace",  # ffmpeg prints tags' bytes as they are
+    )  # fmt: skip
     report = result.stderr
     audio_codec = video_codec = None
     height = audio_bitrate = sample_rate = channels = None

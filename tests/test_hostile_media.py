@@ -161,6 +161,13 @@ def test_a_nul_and_control_characters_in_source_tags_are_dropped(
     assert served["title"] == ["Bad Title"] and served["artist"] == ["Evil [31mArtist"]
 
 
+def test_a_tag_that_is_not_utf8_does_not_break_probing(app, client, admin, media_server, media_folder):
+    source = _tone(2, ["-c:a", "aac", "-metadata", "album=ABCDEFGH"], media_folder / "not-utf8.m4a")
+    source.write_bytes(source.read_bytes().replace(b"ABCDEFGH", b"AB\xff\xfe\xc3(GH"))  # ffmpeg prints these as is
+    body = queue(client, admin, media_server.url("/media/not-utf8.m4a"), profile="mp3")
+    assert body["status"] == "completed", body["error"]
+
+
 @pytest.mark.parametrize("bitrate", ["9" * 400, int("9" * 400), "9" * 400 + "k"], ids=["text", "number", "kilo"])
 def test_a_bitrate_of_400_digits_is_an_invalid_bitrate_not_a_server_error(client, admin, bitrate):
     response = client.post(
