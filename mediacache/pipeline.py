@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from . import downloader, matroska, metadata, oggopus, storage
+from . import downloader, matroska, metadata, mpegaudio, oggopus, storage
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
 from .lifecycle import make_room
@@ -194,7 +194,7 @@ def _copy_in_process(
     profile = variant.profile
     audio = metadata.open_retaggable(source, profile.extension, profile.audio_codec)
     if audio is not None:
-        demuxed = downloader.demux_audio(ffmpeg, source, _read_bound(max_duration), control)
+        demuxed = _real_audio(ffmpeg, source, profile.audio_codec, max_duration, control)
         if demuxed.codec != profile.audio_codec:
             raise JobError(
                 "NO_AUDIO", f"The downloaded source is not readable {profile.audio_codec} audio "
@@ -210,6 +210,14 @@ def _copy_in_process(
     if (profile.extension, profile.audio_codec) == ("ogg", "opus"):
         return oggopus.opus_to_ogg(source, output, metadata.vorbis_comments(tags))
     return False
+
+
+def _real_audio(ffmpeg: str, source: Path, codec: str, max_duration: int, control: Control) -> downloader.Demuxed:
+    """Codec and real length of a file about to be published as it is: an MP3's frames walked here, else by ffmpeg."""
+    bound = _read_bound(max_duration)
+    if codec == "mp3" and (seconds := mpegaudio.real_length(source, bound)) is not None:
+        return downloader.Demuxed("mp3", seconds)  # every byte was a Layer III frame, back to back
+    return downloader.demux_audio(ffmpeg, source, bound, control)
 
 
 def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:

@@ -30,13 +30,15 @@ def _tone(seconds: int, codec_args: list[str], target: Path) -> Path:
     return target
 
 
-def forged_mp3(folder: Path, claimed_frames: int = 60) -> Path:
-    """A 60 s MP3 whose Xing/Info header counts ``claimed_frames`` frames (about 4 s)."""
+def forged_mp3(folder: Path, claimed_frames: int = 60, *, junk: bool = False) -> Path:
+    """A 60 s MP3 whose Xing/Info header counts ``claimed_frames`` frames (about 4 s); ``junk`` in its middle."""
     path = _tone(REAL_SECONDS, ["-c:a", "libmp3lame", "-b:a", "8k"], folder / "forged.mp3")
     data = bytearray(path.read_bytes())
     tag = max(data.find(b"Xing"), data.find(b"Info"))
     assert tag > 0 and struct.unpack(">I", data[tag + 4 : tag + 8])[0] & 1  # the frame count is present
     data[tag + 8 : tag + 12] = struct.pack(">I", claimed_frames)
+    if junk:  # players skip it; the in-process frame walk gives up and leaves the file to ffmpeg
+        data[len(data) // 2 : len(data) // 2] = bytes(500)
     path.write_bytes(data)
     assert MP3(path).info.length < 5  # every header reader believes it
     return path
@@ -77,9 +79,9 @@ def published_files(app) -> list[Path]:
     return [path for path in Path(app.config["STATIC_CACHE"]).rglob("*") if path.is_file()]
 
 
-@pytest.mark.parametrize("profile", ["mp3", "ogg-opus"])
-def test_an_mp3_whose_header_claims_4_s_but_plays_60_is_too_long(configured, media_server, media_folder, profile):
-    forged_mp3(media_folder)
+@pytest.mark.parametrize(("profile", "junk"), [("mp3", False), ("mp3", True), ("ogg-opus", False)])
+def test_an_mp3_whose_header_claims_4_s_but_plays_60_is_too_long(configured, media_server, media_folder, profile, junk):
+    forged_mp3(media_folder, junk=junk)
     app, client, headers = configured(MAX_DURATION=LIMIT)
     failed = queue(client, headers, media_server.url("/media/forged.mp3"), profile=profile)
     assert failed["status"] == "failed" and failed["error"]["code"] == "TOO_LONG", failed
@@ -124,14 +126,36 @@ def test_length_ms_is_what_the_file_plays_not_what_its_header_claims(app, client
     assert MP3(served).info.length == pytest.approx(REAL_SECONDS, abs=0.2)
 
 
-def test_an_honest_mp3_is_still_only_retagged(app, client, admin, media_server, monkeypatch):
-    def no_convert(*args, **kwargs):
-        raise AssertionError("an honest mp3 → mp3 went through an ffmpeg remux")
+def test_an_honest_mp3_is_retagged_without_starting_ffmpeg(app, client, admin, media_server, monkeypatch):
+    def no_ffmpeg(*args, **kwargs):
+        raise AssertionError("an honest mp3 → mp3 started ffmpeg")
 
-    monkeypatch.setattr(downloader, "convert", no_convert)
+    # Its frames are walked in-process: ffmpeg's start-up would be most of such a job.
+    monkeypatch.setattr(downloader, "convert", no_ffmpeg)
+    monkeypatch.setattr(downloader, "demux_audio", no_ffmpeg)
     body = queue(client, admin, media_server.url("/media/tone.mp3"), profile="mp3")
     assert body["status"] == "completed", body["error"]
     assert body["length_ms"] == pytest.approx(3000, abs=100)
+
+
+def test_the_frame_walk_answers_only_for_frames_back_to_back(tmp_path, media_folder):
+    from mediacache.mpegaudio import real_length
+
+    tone = (media_folder / "tone.mp3").read_bytes()
+    clean = tmp_path / "clean.mp3"
+    clean.write_bytes(tone + b"TAG" + bytes(125))  # an ID3v1 tag at the end is fine
+    assert real_length(clean) == pytest.approx(MP3(media_folder / "tone.mp3").info.length)
+    assert real_length(forged_mp3(tmp_path)) == pytest.approx(REAL_SECONDS, abs=0.3)  # with the encoder padding
+    assert real_length(forged_mp3(tmp_path), bound=12) == pytest.approx(12, abs=0.2)  # stops past the bound
+    for name, data in [
+        ("cut.mp3", tone[:-100]),  # a cut-off last frame
+        ("hidden.mp3", tone + b"TAG" + bytes(125) + tone),  # frames behind a tag would still play
+        ("junk.mp3", tone[:5000] + bytes(300) + tone[5000:]),
+        ("ls.mp3", Path("/bin/ls").read_bytes()),
+        ("empty.mp3", b""),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        assert real_length(tmp_path / name) is None, name
 
 
 @pytest.mark.parametrize("name", ["ls.mp3", "ls.aac"])
