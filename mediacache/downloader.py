@@ -128,12 +128,15 @@ def _global_tags(report: str) -> dict[str, str]:
 def probe(ffmpeg: str, path: Path) -> SourceStreams:
     """Codecs, picture height, bitrate and duration of a media file, read by ``ffmpeg -i``."""
     result = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, timeout=60
-    )
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True, timeout=60, encoding="utf-8", errors="replace",  # ffmpeg prints tags' bytes as they are
+    )  # fmt: skip
     report = result.stderr
     audio_codec = video_codec = None
     height = audio_bitrate = sample_rate = channels = None
-    for kind, codec, rest in _STREAM.findall(report):
+    # A format ffmpeg only guessed is not media: /bin/ls reads as MPEG audio at the lowest score.
+    found = [] if _GUESSED_FORMAT in report else _STREAM.findall(report)
+    for kind, codec, rest in found:
         if kind == "Audio" and audio_codec is None:
             audio_codec = codec
             rate = _KBPS.search(rest)
@@ -158,6 +161,44 @@ def probe(ffmpeg: str, path: Path) -> SourceStreams:
     return SourceStreams(
         audio_codec, video_codec, height, bitrate, duration, sample_rate, channels, _global_tags(report)
     )
+
+
+# ffmpeg's word for a file it only guessed the format of (e.g. a program's bytes read as MPEG audio).
+_GUESSED_FORMAT = "misdetection possible"
+_OUT_TIME = re.compile(r"^out_time_us=(\d+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Demuxed:
+    """What reading every packet of a file's first audio stream found; nothing is decoded."""
+
+    codec: str | None  # None: ffmpeg found no audio stream it recognises
+    duration: float  # seconds of packets read (up to the bound)
+
+
+def demux_audio(ffmpeg: str, path: Path, bound: float | None, control: Control) -> Demuxed:
+    """The codec and real length of the first audio stream: every packet copied to nowhere, ``bound`` s at most.
+
+    Headers (an MP3's Xing frame count, FLAC's sample count, an Ogg file's last granule)
+    say what the uploader wants; packets are what a player will play. A copy to the null
+    muxer reads them all without decoding, a few hundredths of a second for a song.
+    """
+    command = [
+        ffmpeg, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0", "-c", "copy",
+        *(["-t", f"{bound:.3f}"] if bound else []), "-f", "null", "-progress", "pipe:1", "-nostats", "-",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(
+            command, capture_output=True, encoding="utf-8", errors="replace",
+            timeout=max(1.0, control.deadline - time.monotonic()),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504) from None
+    codec = next((codec for kind, codec, _rest in _STREAM.findall(result.stderr) if kind == "Audio"), None)
+    if result.returncode != 0 or _GUESSED_FORMAT in result.stderr or codec is None:
+        return Demuxed(None, 0.0)
+    times = _OUT_TIME.findall(result.stdout)
+    return Demuxed(codec, int(times[-1]) / 1e6 if times else 0.0)
 
 
 def convert(

@@ -99,16 +99,27 @@ def describe_info(info: dict[str, Any], *, clean: bool = True, file_tags: dict[s
         artist = _TOPIC_SUFFIX.sub("", uploader) if uploader and info.get("extractor_key") != "Generic" else None
     album_artists = _as_list(tags.get("albumartist") or info.get("album_artists") or info.get("album_artist"))
     genres = _as_list(tags.get("genre") or info.get("genres") or info.get("genre"))
+    album = _first(tags.get("album")) or info.get("album")
     return {
-        "title": title,
-        "artist": artist,
-        "album": _first(tags.get("album")) or info.get("album"),
-        "albumArtist": album_artists,
+        "title": plain_text(title) or "Untitled",
+        "artist": plain_text(artist) or None,
+        "album": plain_text(album) or None,
+        "albumArtist": [text for text in map(plain_text, album_artists) if text],
         "year": _year({"date": _first(tags.get("date")), **info}) if tags.get("date") else _year(info),
-        "genre": genres,
+        "genre": [text for text in map(plain_text, genres) if text],
         "duration": info.get("duration"),
         "url": _public_url(info.get("webpage_url") or info.get("original_url") or info.get("url")),
     }
+
+
+# Control characters (NUL included) and line/paragraph separators: never part of a name, and a NUL
+# cannot even be passed to ffmpeg. Kept out of every tag we write and every value we return.
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def plain_text(value: Any) -> str:
+    """A tag value as one line of text: runs of control characters become one space."""
+    return _CONTROL_RUN.sub(" ", str(value)).strip() if value not in (None, "") else ""
 
 
 def _public_url(url: str | None) -> str | None:
@@ -161,15 +172,15 @@ _EASY_TAG_NAMES = {"title": "title", "artist": "artist", "album": "album", "albu
 
 
 def vorbis_comments(tags: dict[str, str]) -> list[tuple[str, str]]:
-    """Our tags as the Vorbis comments (Ogg, FLAC) that ``retag_in_place`` would write."""
+    """Our tags as the Vorbis comments (Ogg, FLAC) that ``retag`` would write."""
     return [(_EASY_TAG_NAMES[name].upper(), value) for name, value in tags.items() if value]
 
 
-def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: dict[str, str]) -> bool:
-    """Replace every tag of a file that already is a finished ``extension``/``audio_codec`` file; False if it is not.
+def open_retaggable(path: Path, extension: str, audio_codec: str | None):
+    """The file opened by mutagen if it already is a finished ``extension``/``audio_codec`` file; else None.
 
     A source that is already in the target container needs new tags, not an ffmpeg pass
-    that copies every byte. Old tags (and embedded pictures) go, as they would through ffmpeg.
+    that copies every byte. Its ``info.length`` is what its header claims, nothing more.
     """
     from mutagen.flac import FLAC
     from mutagen.mp3 import EasyMP3
@@ -181,9 +192,16 @@ def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: di
     try:
         audio = mutagen.File(path, easy=True)
     except (mutagen.MutagenError, OSError, ValueError):
-        return False
+        return None
     if kind is None or type(audio) is not kind:
-        return False
+        return None
+    return audio
+
+
+def retag(audio, tags: dict[str, str]) -> None:
+    """Replace every tag of a file from ``open_retaggable``: old tags (and embedded pictures) go, as through ffmpeg."""
+    from mutagen.flac import FLAC
+
     audio.delete()
     if isinstance(audio, FLAC):
         audio.clear_pictures()
@@ -193,7 +211,6 @@ def retag_in_place(path: Path, extension: str, audio_codec: str | None, tags: di
         if value:
             audio.tags[_EASY_TAG_NAMES[name]] = value
     audio.save(padding=lambda _info: 0)  # nothing edits these tags later; room for that would be waste
-    return True
 
 
 def audio_streams(path: Path):

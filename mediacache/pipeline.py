@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import update
 
-from . import downloader, matroska, metadata, oggopus, storage
+from . import downloader, matroska, metadata, mpegaudio, oggopus, storage
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
 from .lifecycle import make_room
@@ -27,6 +27,8 @@ from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
 OPUS_SAMPLE_RATE = 48_000
+# Seconds a finished file may run past MAX_DURATION (encoder padding, rounding) before it is too long.
+LENGTH_SLACK = 1.0
 
 
 class JobRun(Protocol):
@@ -144,10 +146,14 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
         "genre": ", ".join(described["genre"]),
     }
     duration = streams.duration or info.get("duration")
-    if not (remux and _copy_in_process(source, output, variant, tags)):
-        downloader.convert(ffmpeg, source, output, ffmpeg_output_args(variant, remux), tags, duration, report, control)
+    if not (remux and _copy_in_process(ffmpeg, source, output, variant, tags, max_duration, control)):
+        # Headers may lie about length: ffmpeg stops a little past the limit, and the output's own length decides.
+        bound = _read_bound(max_duration)
+        output_args = ffmpeg_output_args(variant, remux) + (["-t", str(bound)] if bound else [])
+        downloader.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
+    _check_length(facts["duration"], max_duration)
     file_metadata = described | facts | {"tags": metadata.read_tags(output)}
     file_name = storage.safe_file_name(described["artist"], described["title"], extension)
     size = output.stat().st_size
@@ -171,19 +177,60 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
         storage.delete_files(media.id)
 
 
-def _copy_in_process(source: Path, output: Path, variant: Variant, tags: dict[str, str]) -> bool:
-    """Put a source already in the target codec into the profile's file without running ffmpeg, if we can.
+def _read_bound(max_duration: int) -> float | None:
+    """How many seconds of a source to read at most: enough to tell that it is too long."""
+    # An absurd setting (hundreds of digits) reads as "a very long time", not as a float overflow.
+    return min(max_duration, 10**9) + 2 * LENGTH_SLACK if max_duration else None
+
+
+def _check_length(seconds: float | None, max_duration: int) -> None:
+    """Refuse what plays longer than the limit, whatever the source's header said."""
+    if max_duration and seconds and seconds > max_duration + LENGTH_SLACK:
+        raise JobError(
+            "TOO_LONG", f"The source plays for more than {max_duration} s (its header may say less); "
+            f"the limit is {max_duration} s.", 413,
+        )  # fmt: skip
+
+
+def _copy_in_process(
+    ffmpeg: str, source: Path, output: Path, variant: Variant, tags: dict[str, str], max_duration: int,
+    control: Control,
+) -> bool:  # fmt: skip
+    """Put a source already in the target codec into the profile's file without transcoding, if we can.
 
     Most sources of a remux are either the target file already (new tags are all it needs)
-    or Opus in WebM bound for Ogg; ffmpeg's start-up and demuxing would be most of such a job.
+    or Opus in WebM bound for Ogg; an ffmpeg remux would be most of such a job. The Ogg
+    copy writes its own lengths from the packets; a file retagged in place keeps its header,
+    so its packets are read first: they must be audio of the right codec, and as long as
+    the header says (else ffmpeg's remux writes a header that tells the truth).
     """
     profile = variant.profile
-    if metadata.retag_in_place(source, profile.extension, profile.audio_codec, tags):
+    audio = metadata.open_retaggable(source, profile.extension, profile.audio_codec)
+    if audio is not None:
+        demuxed = _real_audio(ffmpeg, source, profile.audio_codec, max_duration, control)
+        if demuxed.codec != profile.audio_codec:
+            raise JobError(
+                "NO_AUDIO", f"The downloaded source is not readable {profile.audio_codec} audio "
+                f"(ffmpeg found {demuxed.codec or 'none'}).", 422,
+            )  # fmt: skip
+        _check_length(demuxed.duration, max_duration)
+        claimed = float(getattr(audio.info, "length", 0) or 0)
+        if abs(claimed - demuxed.duration) > max(LENGTH_SLACK, claimed * 0.01):
+            return False
+        metadata.retag(audio, tags)
         os.replace(source, output)
         return True
     if (profile.extension, profile.audio_codec) == ("ogg", "opus"):
         return oggopus.opus_to_ogg(source, output, metadata.vorbis_comments(tags))
     return False
+
+
+def _real_audio(ffmpeg: str, source: Path, codec: str, max_duration: int, control: Control) -> downloader.Demuxed:
+    """Codec and real length of a file about to be published as it is: an MP3's frames walked here, else by ffmpeg."""
+    bound = _read_bound(max_duration)
+    if codec == "mp3" and (seconds := mpegaudio.real_length(source, bound)) is not None:
+        return downloader.Demuxed("mp3", seconds)  # every byte was a Layer III frame, back to back
+    return downloader.demux_audio(ffmpeg, source, bound, control)
 
 
 def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:

@@ -80,6 +80,8 @@ PROFILES: dict[str, Profile] = {
     )
 }
 
+# Far above any profile's range: anything larger reads as this, and is refused as out of range.
+MAX_PARSED_BITRATE = 10**12
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
 
 
@@ -109,8 +111,9 @@ def parse_bitrate(value: object) -> int:
         raise BadRequest(
             f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k').", code="INVALID_BITRATE"
         )
-    number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * {"": 1, "k": 1000, "m": 1_000_000}[unit])
+    number = float(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
+    # Hundreds of digits make an infinite float; bound it so the range check, not int(), answers.
+    return int(min(number, MAX_PARSED_BITRATE))
 
 
 def resolve_variant(profile_name: str | None, bitrate: object, resolution: object, default_profile: str) -> Variant:

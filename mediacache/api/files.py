@@ -68,7 +68,7 @@ def file_response(app: Flask, environ: dict, media_id: str, file_name: str) -> W
     headers = [
         ("ETag", etag),
         ("Cache-Control", f"public, max-age={remaining_seconds(row)}"),
-        ("Content-Disposition", _inline_name(row["file_name"])),
+        ("Content-Disposition", content_disposition("inline", row["file_name"], row["id"])),
         ("Accept-Ranges", "bytes"),
         *_FILE_HEADERS,
     ]
@@ -146,12 +146,16 @@ _FILE_HEADERS = (
 )
 
 
-def _inline_name(file_name: str) -> str:
-    """Content-Disposition for a file the browser may play: its name, RFC 5987-encoded when not ASCII."""
+def content_disposition(kind: str, file_name: str, media_id: str) -> str:
+    """Content-Disposition ``inline`` or ``attachment``: the name, RFC 5987-encoded when not ASCII.
+
+    The plain ``filename`` beside it is for clients that ignore ``filename*``: the name
+    transliterated, or the entry's id when nothing of it is ASCII (never a bare ".mp3").
+    """
     if file_name.isascii():
-        return f'inline; filename="{file_name}"'
-    fallback = file_name.encode("ascii", "ignore").decode() or "media"
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+        return f'{kind}; filename="{file_name}"'
+    fallback = storage.ascii_name(file_name, media_id)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 class FileSpan:

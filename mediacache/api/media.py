@@ -16,6 +16,7 @@ from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
 from ..shortcuts import json_answer
 from ..tokens import caller_from_memory
 from .access import login_required, me, per_user_key
+from .files import content_disposition
 from .params import load
 
 if TYPE_CHECKING:
@@ -140,4 +141,7 @@ def download_media(media_id: str):
         raise NotFound("This entry has no file being served; queue it again to restore it.")
     meta = media.media_metadata or {}
     name = storage.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
-    return send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)
+    response = send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)
+    # werkzeug's own ASCII fallback of a name in another script is a bare ".mp3".
+    response.headers["Content-Disposition"] = content_disposition("attachment", name, media.id)
+    return response
