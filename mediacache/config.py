@@ -150,6 +150,11 @@ SETTINGS: dict[str, Setting] = {
     "MAX_BODY_BYTES": Setting(1024 * 1024, positive(parse_int)),
     # scrypt by default; tests use a cheap pbkdf2 so the suite stays fast.
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
+    # What yt-dlp may read into memory at once (a page or manifest), and how long a look-up may take.
+    "MAX_PAGE_BYTES": Setting(16 * 1024**2, positive(parse_int)),
+    "LOOKUP_TIMEOUT": Setting(60, positive(parse_int)),
+    # Recent /api/ytdlp answers kept in memory, counted by the size of their JSON.
+    "LOOKUP_CACHE_BYTES": Setting(32 * 1024**2, non_negative(parse_int)),
 }
 
 

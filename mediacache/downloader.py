@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yt_dlp
+from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from . import netguard
-from .netguard import AddressPolicy
+from .netguard import AddressPolicy, Budget
 from .profiles import SourceStreams, Variant
 
 log = logging.getLogger(__name__)
@@ -326,9 +327,24 @@ def _share_tls_contexts() -> None:
 _share_tls_contexts()
 
 
+class _BoundedYoutubeDL(yt_dlp.YoutubeDL):
+    """A YoutubeDL whose pages and manifests (bodies read whole) stop at the budget's size limit.
+
+    Every request of extractors and downloaders goes through ``urlopen``; the media download
+    reads in blocks and is bounded by MAX_FILESIZE instead.
+    """
+
+    def urlopen(self, req):
+        try:
+            return netguard.cap_page_reads(super().urlopen(req))
+        except HTTPError as exc:
+            netguard.cap_page_reads(exc.response)  # an error page may be read too
+            raise
+
+
 def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     """A YoutubeDL with its extractors added from the cached lineup."""
-    ydl = yt_dlp.YoutubeDL(options, auto_init=False)
+    ydl = _BoundedYoutubeDL(options, auto_init=False)
     for extractor in _extractor_lineup(tuple(options["allowed_extractors"])):
         # Classes are shared safely; an instance (yt-dlp's catch-all) gets a fresh one per downloader.
         ydl.add_info_extractor(extractor if isinstance(extractor, type) else type(extractor)())
@@ -338,11 +354,24 @@ def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
 def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
     """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved."""
     policy = AddressPolicy.from_config(config)
+    budget = Budget(time.monotonic() + config["LOOKUP_TIMEOUT"], config["MAX_PAGE_BYTES"])
     try:
-        with netguard.enforced(policy), new_ydl(base_options(config)) as ydl:
+        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(base_options(config)) as ydl:
             return ydl.sanitize_info(ydl.extract_info(url, download=False))
-    except DownloadError as exc:
-        raise _policy_error(policy) or map_ytdlp_error(exc) from None
+    except Exception as exc:
+        error = _budget_error(budget, "UPSTREAM_TIMEOUT")
+        if error is None and not isinstance(exc, DownloadError):
+            raise
+        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
+
+
+def _budget_error(budget: Budget, timeout_code: str) -> JobError | None:
+    """The failure a spent budget explains, if any: its deadline first, then a page too large."""
+    if budget.stopped == "deadline":
+        return JobError(timeout_code, "The source took longer than this server's time limit to answer.", 504)
+    if budget.too_large is not None:
+        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.", 413)
+    return None
 
 
 def _format_for(variant: Variant) -> str:
@@ -398,19 +427,29 @@ def download(
         "updatetime": False,
     }
     policy = AddressPolicy.from_config(config)
+    # The whole job's deadline bounds extraction too; cancel or deadline cuts a stalled read.
+    budget = Budget(control.deadline, config["MAX_PAGE_BYTES"], cancel=control.cancel)
     try:
-        with netguard.enforced(policy), new_ydl(options) as ydl:
+        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(options) as ydl:
             info = ydl.extract_info(url, download=False)
             inspect(info)
             check_formats(info)
             control.check()
             result = ydl.process_ie_result(info, download=True)
+            # A cut connection without a length can look like the end of the file.
+            control.check()
     except _Stop as stop:
         raise stop.reason from None
-    except DownloadError as exc:
-        if isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
+    except (JobError, JobCancelled):
+        raise
+    except Exception as exc:
+        if isinstance(exc, DownloadError) and isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
             raise exc.exc_info[1].reason from None
-        raise _policy_error(policy) or map_ytdlp_error(exc) from None
+        control.check()
+        error = _budget_error(budget, "TIMEOUT")
+        if error is None and not isinstance(exc, DownloadError):
+            raise
+        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
     return ydl.sanitize_info(result), _downloaded_file(result, workdir)
 
 
