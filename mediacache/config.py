@@ -155,6 +155,9 @@ SETTINGS: dict[str, Setting] = {
     "LOOKUP_TIMEOUT": Setting(60, positive(parse_int)),
     # Recent /api/ytdlp answers kept in memory, counted by the size of their JSON.
     "LOOKUP_CACHE_BYTES": Setting(32 * 1024**2, non_negative(parse_int)),
+    # The JavaScript runtime yt-dlp solves YouTube's challenges with (a path or a command name);
+    # unset: the Deno binary of the ``deno`` package. PATH is never searched otherwise.
+    "JS_RUNTIME": Setting(None, parse_optional_str),
 }
 
 

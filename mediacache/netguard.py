@@ -291,37 +291,66 @@ def _inflate(data: bytes, wbits: int) -> bytes:
     return decoded
 
 
+# yt-dlp's request handlers whose every connection goes through a connect point wrapped below.
+# curl_cffi connects inside libcurl, out of reach: yt-dlp is never given it.
+GUARDED_HANDLERS = ("Urllib", "Requests", "Websockets")
+# URL schemes those handlers may fetch: urllib's ftp:// opens its own sockets, unguarded.
+GUARDED_SCHEMES = ("http", "https", "ws", "wss", "data")
+
+
 def _install() -> None:
-    """Wrap yt-dlp's connection factory (and its urllib body decoding) once per process."""
+    """Wrap the connection factories of yt-dlp's handlers (and urllib's body decoding) once per process.
+
+    Written for yt-dlp 2026.10.26 and urllib3 2.x: urllib and websockets connect through
+    ``yt_dlp.networking._helper.create_connection`` (imported by name into each module),
+    requests through ``urllib3.util.connection.create_connection``. Whether that still holds
+    is proven by ``downloader.guard_self_check`` before anything is fetched.
+    """
     global _installed
     with _install_lock:
         if _installed:
             return
         from yt_dlp.networking import _helper, _urllib
 
-        original = _helper.create_connection
+        guarded = _guarded(_helper.create_connection)
+        _helper.create_connection = guarded
+        _urllib.create_connection = guarded
+        with contextlib.suppress(ImportError):
+            from yt_dlp.networking import _websockets
 
-        def guarded_create_connection(address, *args, **kwargs):
-            policy = _active.get()
-            budget = _budget.get()
-            if budget is not None:
-                budget.check()
-            if policy is None:
-                sock = original(address, *args, **kwargs)
-            else:
-                sock = _connect_checked(policy, original, address, *args, **kwargs)
-            if budget is not None:
-                budget.track(sock)
-            return sock
+            _websockets.create_connection = guarded
+        with contextlib.suppress(ImportError):
+            import urllib3.util.connection
+            from yt_dlp.networking import _requests
 
-        _helper.create_connection = guarded_create_connection
-        _urllib.create_connection = guarded_create_connection
+            _requests.create_connection = guarded  # its SOCKS proxy path
+            urllib3.util.connection.create_connection = _guarded(urllib3.util.connection.create_connection)
         _bound_urllib_decoding(_urllib)
         _installed = True
 
 
+def _guarded(connect):
+    """``connect`` checked against the active policy, its socket tracked by the active budget."""
+
+    def guarded_create_connection(address, *args, **kwargs):
+        policy = _active.get()
+        budget = _budget.get()
+        if budget is not None:
+            budget.check()
+        if policy is None:
+            sock = connect(address, *args, **kwargs)
+        else:
+            sock = _connect_checked(policy, connect, address, *args, **kwargs)
+        if budget is not None:
+            budget.track(sock)
+        return sock
+
+    return guarded_create_connection
+
+
 def _connect_checked(policy: AddressPolicy, connect, address, *args, **kwargs) -> socket.socket:
     host, port = address
+    host = host.strip("[]")  # urllib3 may pass an IPv6 literal in brackets
     last_error: OSError | None = None
     for info in policy.resolve(host, port):
         try:

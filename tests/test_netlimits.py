@@ -1,4 +1,7 @@
-"""Time and memory limits on what yt-dlp fetches: origins that trickle, stall or never end."""
+"""Time and memory limits on what yt-dlp fetches: origins that trickle, stall or never end.
+
+Each test runs once per request handler yt-dlp may use (the ``handler`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -113,7 +116,7 @@ def _queue(client, headers, url: str) -> dict:
     return response.json
 
 
-def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured, hostile):
+def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured, hostile, handler):
     _, client, headers = configured(JOB_TIMEOUT=3)
     entry = _queue(client, headers, hostile.url("/drip.mp3"))
     wait_for_entry(client, entry["id"], headers, until=("downloading",), timeout=30)
@@ -121,14 +124,14 @@ def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured
     assert failed["status"] == "failed" and failed["error"]["code"] == "TIMEOUT", failed
 
 
-def test_a_page_that_stalls_during_extraction_fails_with_timeout(configured, hostile):
+def test_a_page_that_stalls_during_extraction_fails_with_timeout(configured, hostile, handler):
     _, client, headers = configured(JOB_TIMEOUT=3)
     entry = _queue(client, headers, hostile.url("/drip.html"))
     failed = wait_for_entry(client, entry["id"], headers, timeout=30)
     assert failed["status"] == "failed" and failed["error"]["code"] == "TIMEOUT", failed
 
 
-def test_a_lookup_of_a_page_that_stalls_answers_upstream_timeout(configured, hostile):
+def test_a_lookup_of_a_page_that_stalls_answers_upstream_timeout(configured, hostile, handler):
     _, client, headers = configured(LOOKUP_TIMEOUT=2)
     started = time.monotonic()
     response = client.get("/api/ytdlp", query_string={"url": hostile.url("/drip.html")}, headers=headers)
@@ -137,7 +140,7 @@ def test_a_lookup_of_a_page_that_stalls_answers_upstream_timeout(configured, hos
 
 
 @pytest.mark.parametrize("path", ["/endless.html", "/endless-gzip.html"])
-def test_an_endless_page_fails_a_job_with_too_large_and_is_not_read_on(configured, hostile, path):
+def test_an_endless_page_fails_a_job_with_too_large_and_is_not_read_on(configured, hostile, handler, path):
     _, client, headers = configured(MAX_PAGE_BYTES=PAGE_CAP)
     entry = _queue(client, headers, hostile.url(path))
     failed = wait_for_entry(client, entry["id"], headers, timeout=60)
@@ -147,7 +150,7 @@ def test_an_endless_page_fails_a_job_with_too_large_and_is_not_read_on(configure
 
 
 @pytest.mark.parametrize("path", ["/endless.html", "/endless-gzip.html"])
-def test_an_endless_page_fails_a_lookup_with_too_large(configured, hostile, path):
+def test_an_endless_page_fails_a_lookup_with_too_large(configured, hostile, handler, path):
     _, client, headers = configured(MAX_PAGE_BYTES=PAGE_CAP)
     response = client.get("/api/ytdlp", query_string={"url": hostile.url(path)}, headers=headers)
     assert response.status_code == 413 and response.json["error"]["code"] == "TOO_LARGE", response.json

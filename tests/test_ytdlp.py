@@ -119,3 +119,40 @@ def test_a_lookup_larger_than_the_cache_budget_is_answered_but_not_kept(configur
     seen = len(media_server.requests)
     assert len(client.get("/api/ytdlp", query_string={"url": url}, headers=headers).json) == 3
     assert len(media_server.requests) > seen
+
+
+class DebugLog:
+    """A yt-dlp logger that keeps its debug lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, message: str) -> None:
+        self.lines.append(message)
+
+    info = warning = error = debug
+
+
+def test_yt_dlp_itself_sees_the_venvs_deno_and_yt_dlp_ejs():
+    from mediacache.downloader import base_options, new_ydl
+
+    log = DebugLog()
+    with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:
+        ydl.print_debug_header()
+    header = "\n".join(log.lines)
+    assert "JS runtimes: deno-2" in header, header
+    assert "yt_dlp_ejs-" in header  # among yt-dlp's optional libraries
+    assert "curl_cffi" not in header.split("Request Handlers:")[-1]
+
+
+def test_health_reports_the_js_runtime_and_ejs_versions(client):
+    check = client.get("/api/health").json["checks"]["js_runtime"]
+    assert check["status"] == "healthy" and check["runtime"] == "deno", check
+    assert check["runtime_version"].startswith("2.") and check["ejs_version"]
+
+
+def test_health_is_degraded_when_the_configured_js_runtime_does_not_run(configured):
+    _, client, _ = configured(JS_RUNTIME="/nonexistent/deno")
+    body = client.get("/api/health").json
+    assert body["checks"]["js_runtime"]["status"] == "degraded" and body["status"] == "degraded"
+    assert "does not run" in body["checks"]["js_runtime"]["error"]
