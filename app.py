@@ -26,10 +26,14 @@ def main() -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    from mediacache.downloader import guard_self_check
     from mediacache.httpserver import serve
     from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
 
+    # Proven once at start: every request handler yt-dlp may use connects through the guard.
+    if problem := guard_self_check():
+        log.error("network guard: %s; downloads and look-ups are refused until this is fixed", problem)
     # Only the serving process runs jobs and sweeps: CLI commands build the app too, but must not.
     recover_on_start(app)
     start_scheduler(app)
