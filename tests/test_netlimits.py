@@ -25,6 +25,7 @@ class HostileOrigin:
     def __init__(self, mp3: bytes) -> None:
         self.mp3 = mp3
         self.sent: dict[str, int] = {}
+        self.requests = 0  # of /drip.mp3
         self.stopping = threading.Event()
         origin = self
 
@@ -55,6 +56,7 @@ class HostileOrigin:
         path = request.path
         if path == "/drip.mp3":
             # A real MP3 start at once (the job reaches "downloading"), then one byte every 0.2 s.
+            self.requests += 1
             self._head(request, "audio/mpeg", length=len(self.mp3) * 100)
             self._write(request, path, self.mp3[:4096])
             self._drip(request, path)
@@ -119,9 +121,9 @@ def _queue(client, headers, url: str) -> dict:
 def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured, hostile, handler):
     _, client, headers = configured(JOB_TIMEOUT=3)
     entry = _queue(client, headers, hostile.url("/drip.mp3"))
-    wait_for_entry(client, entry["id"], headers, until=("downloading",), timeout=30)
     failed = wait_for_entry(client, entry["id"], headers, timeout=30)
     assert failed["status"] == "failed" and failed["error"]["code"] == "TIMEOUT", failed
+    assert hostile.requests == 2  # the extractor's look at the URL, then the download that trickled
 
 
 def test_a_page_that_stalls_during_extraction_fails_with_timeout(configured, hostile, handler):
