@@ -37,11 +37,15 @@ def main() -> int:
         # One line an operator can act on, not the traceback of the first query that met the file.
         log.error("%s", database_start_error(exc))
         return 1
+    from mediacache.downloader import guard_self_check
     from mediacache.health import deployment_warning
     from mediacache.httpserver import serve
     from mediacache.lifecycle import start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
 
+    # Proven once at start: every request handler yt-dlp may use connects through the guard.
+    if problem := guard_self_check():
+        log.error("network guard: %s; downloads and look-ups are refused until this is fixed", problem)
     start_scheduler(app)
     # Out of the collector's way: what start-up built now, and yt-dlp's extractors after the first job.
     freeze_long_lived_objects()

@@ -154,6 +154,14 @@ SETTINGS: dict[str, Setting] = {
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
     # Origins whose pages may call /api/* (CORS): * for any, or a comma list of https://host[:port].
     "CORS_ORIGINS": Setting(["*"], parse_list),
+    # What yt-dlp may read into memory at once (a page or manifest), and how long a look-up may take.
+    "MAX_PAGE_BYTES": Setting(16 * 1024**2, positive(parse_int)),
+    "LOOKUP_TIMEOUT": Setting(60, positive(parse_int)),
+    # Recent /api/ytdlp answers kept in memory, counted by the size of their JSON.
+    "LOOKUP_CACHE_BYTES": Setting(32 * 1024**2, non_negative(parse_int)),
+    # The JavaScript runtime yt-dlp solves YouTube's challenges with (a path or a command name);
+    # unset: the Deno binary of the ``deno`` package. PATH is never searched otherwise.
+    "JS_RUNTIME": Setting(None, parse_optional_str),
 }
 
 # Reverse proxies in front of the service (issue 14.11): how many hops of X-Forwarded-For

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yt_dlp
+from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from . import netguard
-from .netguard import AddressPolicy
+from .netguard import AddressPolicy, Budget
 from .profiles import SourceStreams, Variant
 
 log = logging.getLogger(__name__)
@@ -313,7 +314,56 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
     }
     if config.get("YTDLP_COOKIES"):
         options["cookiefile"] = config["YTDLP_COOKIES"]
+    runtime = js_runtime(config.get("JS_RUNTIME"))
+    # Exactly this runtime, never one found on PATH; none at all when it is missing.
+    options["js_runtimes"] = {runtime[0]: {"path": runtime[1]}} if runtime else {}
     return options
+
+
+_RUNTIME_KINDS = {"deno": "deno", "node": "node", "nodejs": "node", "bun": "bun", "qjs": "quickjs"}
+
+
+@lru_cache(maxsize=4)
+def js_runtime(configured: str | None) -> tuple[str, str] | None:
+    """(yt-dlp's runtime name, path): MEDIACACHE_JS_RUNTIME, else the Deno the ``deno`` package installed."""
+    if configured:
+        path = shutil.which(configured) or configured
+        name = Path(path).name.lower().removesuffix(".exe")
+        return _RUNTIME_KINDS.get(name, "deno"), path
+    try:
+        import deno
+    except ImportError:
+        return None
+    try:
+        return "deno", deno.find_deno_bin()
+    except FileNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=4)
+def js_runtime_report(configured: str | None) -> dict[str, Any]:
+    """What yt-dlp itself detects of the runtime we give it (name, version), and yt-dlp-ejs's version."""
+    from yt_dlp.dependencies import yt_dlp_ejs
+    from yt_dlp.globals import supported_js_runtimes
+
+    report: dict[str, Any] = {"runtime": None, "runtime_version": None, "ejs_version": None, "problems": []}
+    if yt_dlp_ejs is None:
+        report["problems"].append("yt-dlp-ejs is not installed")
+    else:
+        report["ejs_version"] = getattr(yt_dlp_ejs, "version", "unknown")
+    runtime = js_runtime(configured)
+    if runtime is None:
+        report["problems"].append("no JavaScript runtime (install the deno package or set MEDIACACHE_JS_RUNTIME)")
+        return report
+    info = supported_js_runtimes.value[runtime[0]](path=runtime[1]).info
+    report["runtime"] = runtime[0]
+    if info is None:
+        report["problems"].append(f"the {runtime[0]} runtime does not run")
+    else:
+        report["runtime_version"] = info.version
+        if info.supported is False:
+            report["problems"].append(f"{runtime[0]} {info.version} is too old for yt-dlp")
+    return report
 
 
 def _extractors(config: dict[str, Any]) -> list[str]:
@@ -367,9 +417,61 @@ def _share_tls_contexts() -> None:
 _share_tls_contexts()
 
 
+class _BoundedYoutubeDL(yt_dlp.YoutubeDL):
+    """A YoutubeDL whose pages and manifests (bodies read whole) stop at the budget's size limit.
+
+    Every request of extractors and downloaders goes through ``urlopen``; the media download
+    reads in blocks and is bounded by MAX_FILESIZE instead.
+    """
+
+    def urlopen(self, req):
+        try:
+            return netguard.cap_page_reads(super().urlopen(req))
+        except HTTPError as exc:
+            netguard.cap_page_reads(exc.response)  # an error page may be read too
+            raise
+
+    def build_request_director(self, handlers, preferences=None):
+        """Only the request handlers the network guard covers, for only the schemes it covers."""
+        covered = [handler for handler in handlers if handler.RH_KEY in netguard.GUARDED_HANDLERS]
+        director = super().build_request_director(covered, preferences)
+        for handler in director.handlers.values():
+            handler._SUPPORTED_URL_SCHEMES = tuple(
+                scheme for scheme in handler._SUPPORTED_URL_SCHEMES if scheme in netguard.GUARDED_SCHEMES
+            )
+        return director
+
+
+@lru_cache(maxsize=1)
+def guard_self_check() -> str | None:
+    """None if every request handler yt-dlp will use connects through the guard; else what does not.
+
+    Each handler is sent a request to a loopback address under a policy that refuses it: the
+    guard must have been asked (and refused) before any socket was opened.
+    """
+    from yt_dlp.networking.common import Request
+
+    netguard._install()
+    unguarded = []
+    with _BoundedYoutubeDL({"quiet": True, "logger": _QuietLogger()}, auto_init=False) as probe:
+        handlers = probe._request_director.handlers
+        if not handlers:
+            return "yt-dlp has no request handler that the network guard covers"
+        for key, handler in handlers.items():
+            scheme = "http" if "http" in handler._SUPPORTED_URL_SCHEMES else "ws"
+            policy = AddressPolicy()
+            with netguard.enforced(policy), contextlib.suppress(Exception):
+                handler.send(Request(f"{scheme}://127.0.0.1:9/"))
+            if not policy.refused:
+                unguarded.append(key)
+    if unguarded:
+        return f"yt-dlp's {', '.join(unguarded)} request handler connects around the network guard"
+    return None
+
+
 def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     """A YoutubeDL with its extractors added from the cached lineup."""
-    ydl = yt_dlp.YoutubeDL(options, auto_init=False)
+    ydl = _BoundedYoutubeDL(options, auto_init=False)
     for extractor in _extractor_lineup(tuple(options["allowed_extractors"])):
         # Classes are shared safely; an instance (yt-dlp's catch-all) gets a fresh one per downloader.
         ydl.add_info_extractor(extractor if isinstance(extractor, type) else type(extractor)())
@@ -378,12 +480,32 @@ def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
 
 def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
     """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved."""
+    _refuse_if_unguarded()
     policy = AddressPolicy.from_config(config)
+    budget = Budget(time.monotonic() + config["LOOKUP_TIMEOUT"], config["MAX_PAGE_BYTES"])
     try:
-        with netguard.enforced(policy), new_ydl(base_options(config)) as ydl:
+        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(base_options(config)) as ydl:
             return ydl.sanitize_info(ydl.extract_info(url, download=False))
-    except DownloadError as exc:
-        raise _policy_error(policy) or map_ytdlp_error(exc) from None
+    except Exception as exc:
+        error = _budget_error(budget, "UPSTREAM_TIMEOUT")
+        if error is None and not isinstance(exc, DownloadError):
+            raise
+        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
+
+
+def _refuse_if_unguarded() -> None:
+    problem = guard_self_check()
+    if problem is not None:
+        raise JobError("NETWORK_GUARD_FAILED", f"This server refuses to fetch until fixed: {problem}.", 503)
+
+
+def _budget_error(budget: Budget, timeout_code: str) -> JobError | None:
+    """The failure a spent budget explains, if any: its deadline first, then a page too large."""
+    if budget.stopped == "deadline":
+        return JobError(timeout_code, "The source took longer than this server's time limit to answer.", 504)
+    if budget.too_large is not None:
+        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.", 413)
+    return None
 
 
 def _format_for(variant: Variant) -> str:
@@ -438,20 +560,31 @@ def download(
         "overwrites": True,
         "updatetime": False,
     }
+    _refuse_if_unguarded()
     policy = AddressPolicy.from_config(config)
+    # The whole job's deadline bounds extraction too; cancel or deadline cuts a stalled read.
+    budget = Budget(control.deadline, config["MAX_PAGE_BYTES"], cancel=control.cancel)
     try:
-        with netguard.enforced(policy), new_ydl(options) as ydl:
+        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(options) as ydl:
             info = ydl.extract_info(url, download=False)
             inspect(info)
             check_formats(info)
             control.check()
             result = ydl.process_ie_result(info, download=True)
+            # A cut connection without a length can look like the end of the file.
+            control.check()
     except _Stop as stop:
         raise stop.reason from None
-    except DownloadError as exc:
-        if isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
+    except (JobError, JobCancelled):
+        raise
+    except Exception as exc:
+        if isinstance(exc, DownloadError) and isinstance(exc.exc_info[1] if exc.exc_info else None, _Stop):
             raise exc.exc_info[1].reason from None
-        raise _policy_error(policy) or map_ytdlp_error(exc) from None
+        control.check()
+        error = _budget_error(budget, "TIMEOUT")
+        if error is None and not isinstance(exc, DownloadError):
+            raise
+        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
     return ydl.sanitize_info(result), _downloaded_file(result, workdir)
 
 

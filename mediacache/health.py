@@ -74,6 +74,31 @@ def check_ytdlp() -> dict[str, Any]:
     return {"status": "healthy", "version": __version__}
 
 
+def check_network_guard() -> dict[str, Any]:
+    """Every request handler yt-dlp uses connects through the network guard; else nothing is fetched."""
+    from .downloader import guard_self_check
+
+    problem = guard_self_check()
+    if problem is not None:
+        return {"status": "unhealthy", "error": f"{problem}; downloads and look-ups are refused until fixed"}
+    from .netguard import GUARDED_HANDLERS
+
+    return {"status": "healthy", "handlers": list(GUARDED_HANDLERS)}
+
+
+def check_js_runtime() -> dict[str, Any]:
+    """The JavaScript runtime and yt-dlp-ejs that full YouTube support needs, as yt-dlp itself sees them."""
+    from .downloader import js_runtime_report
+
+    report = dict(js_runtime_report(current_app.config["JS_RUNTIME"]))  # cached: runs the runtime once
+    problems = report.pop("problems")
+    return {
+        "status": "degraded" if problems else "healthy",
+        **report,
+        **({"error": "; ".join(problems)} if problems else {}),
+    }
+
+
 def check_scheduler() -> dict[str, Any]:
     """The periodic sweeps run (or are turned off on purpose)."""
     from .lifecycle import SCHEDULER_KEY
@@ -118,6 +143,8 @@ CHECKS = {
     "disk": check_disk,
     "ffmpeg": check_ffmpeg,
     "yt_dlp": check_ytdlp,
+    "network_guard": check_network_guard,
+    "js_runtime": check_js_runtime,
     "scheduler": check_scheduler,
     "workers": check_workers,
     "deployment": check_deployment,

@@ -90,3 +90,25 @@ def configured(tmp_path):
     yield build
     for application in built:
         application.extensions["mediacache.jobs"].shutdown()
+
+
+def http_handlers() -> list[str]:
+    """yt-dlp's installed HTTP request handlers that mediacache lets it use."""
+    from yt_dlp.networking.common import _REQUEST_HANDLERS
+
+    from mediacache import netguard
+
+    return [
+        key
+        for key, handler in _REQUEST_HANDLERS.items()
+        if "http" in handler._SUPPORTED_URL_SCHEMES and key in netguard.GUARDED_HANDLERS
+    ]
+
+
+@pytest.fixture(params=http_handlers())
+def handler(request, monkeypatch):
+    """A test using this runs once per request handler, with yt-dlp given only that one."""
+    from mediacache import netguard
+
+    monkeypatch.setattr(netguard, "GUARDED_HANDLERS", (request.param,))
+    return request.param

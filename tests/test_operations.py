@@ -28,7 +28,17 @@ def completed(client, headers, url, **params):
 def test_health_reports_every_check(client):
     response = client.get("/api/health")
     body = response.json
-    assert set(body["checks"]) == {"database", "disk", "ffmpeg", "yt_dlp", "scheduler", "workers", "deployment"}
+    assert set(body["checks"]) == {
+        "database",
+        "disk",
+        "ffmpeg",
+        "yt_dlp",
+        "network_guard",
+        "js_runtime",
+        "scheduler",
+        "workers",
+        "deployment",
+    }
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")
     assert "path" not in body["checks"]["ffmpeg"]  # public route: no filesystem paths

@@ -9,8 +9,9 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 
-from mediacache import create_app
+from mediacache import create_app, downloader
 from mediacache.downloader import base_options
+from tests.conftest import http_handlers
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
 from tests.media_server import MediaServer
 
@@ -133,9 +134,21 @@ def trusted_origin(media_folder):
 
 
 @pytest.fixture
-def guarded_with_trusted_origin(configured):
+def guarded_with_trusted_origin(configured, handler):
     """SSRF guard on, with only 127.0.0.2 exempt (as a self-hoster would allow one LAN host)."""
     return configured(ALLOW_PRIVATE_URLS=False, ALLOWED_NETWORKS="127.0.0.2/32")
+
+
+def test_requests_is_among_the_handlers_tested():
+    # yt-dlp[default] installs requests, which yt-dlp prefers to urllib: it must be guarded too.
+    assert {"Urllib", "Requests"} <= set(http_handlers())
+
+
+def test_only_the_chosen_handler_fetches(guarded_with_trusted_origin, handler):
+    from mediacache.downloader import base_options, new_ydl
+
+    with new_ydl(base_options({})) as ydl:
+        assert [key for key in ydl._request_director.handlers if key != "Websockets"] == [handler]
 
 
 def test_the_allowed_network_itself_works(guarded_with_trusted_origin, trusted_origin):
@@ -345,3 +358,31 @@ def test_security_headers_on_json_errors_and_files(client, admin, media_server):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.fixture
+def unguarded_requests(monkeypatch):
+    """urllib3 connecting around the guard, as if a release moved its connect point."""
+    import urllib3.util.connection
+
+    def around(address, timeout=None, source_address=None, socket_options=None):
+        return socket.create_connection(address, timeout, source_address)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", around)
+    downloader.guard_self_check.cache_clear()
+    yield
+    downloader.guard_self_check.cache_clear()
+
+
+def test_a_handler_around_the_guard_makes_the_service_refuse_to_fetch(configured, recorder, unguarded_requests):
+    _, client, headers = configured(ALLOW_PRIVATE_URLS=False, ALLOWED_NETWORKS="127.0.0.0/8")
+    health = client.get("/api/health")
+    assert health.status_code == 503 and health.json["checks"]["network_guard"]["status"] == "unhealthy"
+    assert "Requests" in health.json["checks"]["network_guard"]["error"]
+    url = f"http://127.0.0.1:{recorder.port}/a.mp3"
+    queued = client.post("/api/media/queue", json={"url": url}, headers=headers)
+    failed = wait_for_entry(client, queued.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "NETWORK_GUARD_FAILED", failed
+    looked_up = client.get("/api/ytdlp", query_string={"url": url}, headers=headers)
+    assert looked_up.status_code == 503 and looked_up.json["error"]["code"] == "NETWORK_GUARD_FAILED"
+    assert recorder.count == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def test_single_file_gives_one_metadata_object(client, admin, media_server):
     response = client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}, headers=admin)
@@ -63,3 +65,94 @@ def test_jobs_share_one_tls_context_instead_of_loading_the_ca_bundle_each_time()
 
     assert common.make_ssl_context(verify=True) is common.make_ssl_context(verify=True)
     assert common.make_ssl_context(verify=True) is not common.make_ssl_context(verify=False)
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _info(items: int) -> dict:
+    return {
+        "_type": "playlist",
+        "entries": [{"title": f"Episode {i}", "url": f"https://x/{i}.mp3"} for i in range(items)],
+    }
+
+
+def test_the_lookup_cache_evicts_the_oldest_answers_to_stay_within_its_byte_budget():
+    from mediacache.lookup import LookupCache
+
+    cache = LookupCache()
+    budget = 3 * len(json.dumps(_info(100))) + 10
+    for n in range(5):
+        cache.put(f"feed{n}", _info(100), budget)
+    assert cache.total_bytes <= budget and len(cache) == 3
+    assert cache.get("feed0") is None and cache.get("feed1") is None
+    assert cache.get("feed4") == _info(100)
+    cache.put("huge", _info(5000), budget)  # larger than the whole budget: not kept, nothing evicted for it
+    assert cache.get("huge") is None and len(cache) == 3
+
+
+def test_the_lookup_cache_drops_expired_answers_on_access_and_on_insert():
+    from mediacache.lookup import LookupCache
+
+    clock = FakeClock()
+    cache = LookupCache(ttl=300, clock=clock)
+    cache.put("old", _info(10), 10**9)
+    cache.put("older", _info(10), 10**9)
+    assert cache.get("old") is not None
+    clock.now += 301
+    assert cache.get("old") is None  # expired on access
+    cache.put("new", _info(10), 10**9)  # "older" was never read again: the insert drops it
+    assert len(cache) == 1 and cache.total_bytes == len(json.dumps(_info(10)))
+
+
+def test_a_lookup_larger_than_the_cache_budget_is_answered_but_not_kept(configured, media_server):
+    _, client, headers = configured(LOOKUP_CACHE_BYTES=100)
+    url = media_server.url("/feed.rss")
+    assert len(client.get("/api/ytdlp", query_string={"url": url}, headers=headers).json) == 3
+    seen = len(media_server.requests)
+    assert len(client.get("/api/ytdlp", query_string={"url": url}, headers=headers).json) == 3
+    assert len(media_server.requests) > seen
+
+
+class DebugLog:
+    """A yt-dlp logger that keeps its debug lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, message: str) -> None:
+        self.lines.append(message)
+
+    info = warning = error = debug
+
+
+def test_yt_dlp_itself_sees_the_venvs_deno_and_yt_dlp_ejs():
+    from mediacache.downloader import base_options, new_ydl
+
+    log = DebugLog()
+    with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:
+        ydl.print_debug_header()
+    header = "\n".join(log.lines)
+    assert "JS runtimes: deno-2" in header, header
+    assert "yt_dlp_ejs-" in header  # among yt-dlp's optional libraries
+    assert "curl_cffi" not in header.split("Request Handlers:")[-1]
+
+
+def test_health_reports_the_js_runtime_and_ejs_versions(client):
+    check = client.get("/api/health").json["checks"]["js_runtime"]
+    assert check["status"] == "healthy" and check["runtime"] == "deno", check
+    assert check["runtime_version"].startswith("2.") and check["ejs_version"]
+
+
+def test_health_is_degraded_when_the_configured_js_runtime_does_not_run(configured):
+    _, client, _ = configured(JS_RUNTIME="/nonexistent/deno")
+    body = client.get("/api/health").json
+    assert body["checks"]["js_runtime"]["status"] == "degraded" and body["status"] == "degraded"
+    assert "does not run" in body["checks"]["js_runtime"]["error"]

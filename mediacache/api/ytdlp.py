@@ -15,7 +15,7 @@ bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
 
 LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPPORTED_URL", "MEDIA_UNAVAILABLE",
                  "ACCESS_DENIED_PRIVATE", "ACCESS_DENIED_AGE_RESTRICTED", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT",
-                 "RATE_LIMITED")  # fmt: skip
+                 "RATE_LIMITED", "TOO_LARGE")  # fmt: skip
 
 
 # One view, two routes: ``/api/ytdlp?url=…``, or ``/api/ytdlp/<ref>`` for a cache entry's id or a YouTube id.
