@@ -21,6 +21,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
+from ..core.errors import DomainError
 from ..core.profiles import SourceStreams, Variant
 from . import netguard
 from .netguard import AddressPolicy, Budget
@@ -31,12 +32,8 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 LOW_DISK_BYTES = 256 * 1024
 
 
-class JobError(Exception):
+class JobError(DomainError):
     """A job failed for a reason the client should see as ``error.code``/``error.message``."""
-
-    def __init__(self, code: str, message: str, status: int = 502) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 class JobCancelled(Exception):
@@ -64,7 +61,7 @@ class Control:
         if self.cancel.is_set():
             raise JobCancelled()
         if time.monotonic() > self.deadline:
-            raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504)
+            raise JobError("TIMEOUT", "The job took longer than the configured time limit.")
 
 
 # --- ffmpeg ---------------------------------------------------------------------------
@@ -75,7 +72,7 @@ def find_ffmpeg(configured: str | None) -> str:
     """The configured ffmpeg, else the system's, else the binary shipped by imageio-ffmpeg."""
     if configured:
         if not (shutil.which(configured) or os.access(configured, os.X_OK)):
-            raise JobError("FFMPEG_MISSING", f"MEDIACACHE_FFMPEG={configured} is not an executable.", 500)
+            raise JobError("FFMPEG_MISSING", f"MEDIACACHE_FFMPEG={configured} is not an executable.")
         return shutil.which(configured) or configured
     system = shutil.which("ffmpeg")
     if system:
@@ -194,7 +191,7 @@ def demux_audio(ffmpeg: str, path: Path, bound: float | None, control: Control) 
             timeout=max(1.0, control.deadline - time.monotonic()),
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504) from None
+        raise JobError("TIMEOUT", "The job took longer than the configured time limit.") from None
     codec = next((codec for kind, codec, _rest in _STREAM.findall(result.stderr) if kind == "Audio"), None)
     if result.returncode != 0 or _GUESSED_FORMAT in result.stderr or codec is None:
         return Demuxed(None, 0.0)
@@ -246,8 +243,8 @@ def convert(
         detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
         # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
         if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < LOW_DISK_BYTES:
-            raise JobError("STORAGE_FULL", "The disk filled up while converting this file.", 507)
-        raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}", 500)
+            raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
+        raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
 
 
@@ -377,14 +374,14 @@ def check_formats(info: dict[str, Any]) -> None:
     for chosen in info.get("requested_formats") or [info]:
         protocol = chosen.get("protocol") or "https"
         if not set(protocol.split("+")) <= NATIVE_PROTOCOLS:
-            raise JobError("UNSUPPORTED_URL", f"The media is only offered over {protocol}, which is not fetched.", 422)
+            raise JobError("UNSUPPORTED_URL", f"The media is only offered over {protocol}, which is not fetched.")
         if (chosen.get("ext") or "").lower() not in MEDIA_EXTENSIONS:
-            raise JobError("UNSUPPORTED_URL", f"The source is a {chosen.get('ext')!r} file, not audio or video.", 422)
+            raise JobError("UNSUPPORTED_URL", f"The source is a {chosen.get('ext')!r} file, not audio or video.")
 
 
 def _policy_error(policy: AddressPolicy) -> JobError | None:
     if policy.refused:
-        return JobError("URL_NOT_ALLOWED", f"A connection was refused: {policy.refused[-1]}.", 403)
+        return JobError("URL_NOT_ALLOWED", f"A connection was refused: {policy.refused[-1]}.")
     return None
 
 
@@ -496,15 +493,15 @@ def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
 def _refuse_if_unguarded() -> None:
     problem = guard_self_check()
     if problem is not None:
-        raise JobError("NETWORK_GUARD_FAILED", f"This server refuses to fetch until fixed: {problem}.", 503)
+        raise JobError("NETWORK_GUARD_FAILED", f"This server refuses to fetch until fixed: {problem}.")
 
 
 def _budget_error(budget: Budget, timeout_code: str) -> JobError | None:
     """The failure a spent budget explains, if any: its deadline first, then a page too large."""
     if budget.stopped == "deadline":
-        return JobError(timeout_code, "The source took longer than this server's time limit to answer.", 504)
+        return JobError(timeout_code, "The source took longer than this server's time limit to answer.")
     if budget.too_large is not None:
-        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.", 413)
+        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.")
     return None
 
 
@@ -536,7 +533,7 @@ def download(
         # Counted bytes are the truth (a server may send no length, or lie); an announced
         # length over the limit stops the download before it starts.
         if control.max_filesize and max(downloaded, status.get("total_bytes") or 0) > control.max_filesize:
-            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes.", 413))
+            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes."))
         on_progress(
             {
                 "stage": "download",
@@ -593,23 +590,22 @@ def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
     for candidate in [*paths, *sorted(str(p) for p in workdir.glob("source.*"))]:
         if candidate and Path(candidate).is_file() and Path(candidate).resolve().parent == workdir.resolve():
             return Path(candidate)
-    raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.", 404)
+    raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.")
 
 
 # yt-dlp reports failures as text; these patterns turn them into the codes of API.md.
-_ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
-    (re.compile(r"No space left on device|Disk quota exceeded", re.I), "STORAGE_FULL", 507),
-    (re.compile(r"is not a valid URL", re.I), "INVALID_URL", 400),
-    (re.compile(r"Unsupported URL|No suitable extractor", re.I), "UNSUPPORTED_URL", 422),
-    (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE", 403),
+_ERROR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"No space left on device|Disk quota exceeded", re.I), "STORAGE_FULL"),
+    (re.compile(r"is not a valid URL", re.I), "INVALID_URL"),
+    (re.compile(r"Unsupported URL|No suitable extractor", re.I), "UNSUPPORTED_URL"),
+    (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE"),
     (
         re.compile(r"age[- ]restrict|confirm your age|inappropriate for some users", re.I),
         "ACCESS_DENIED_AGE_RESTRICTED",
-        403,
     ),
-    (re.compile(r"timed? ?out|timeout", re.I), "UPSTREAM_TIMEOUT", 504),
+    (re.compile(r"timed? ?out|timeout", re.I), "UPSTREAM_TIMEOUT"),
     # Before the "unavailable" pattern: "503 Service Unavailable" is the origin failing, not the media missing.
-    (re.compile(r"HTTP Error (5\d\d|429)", re.I), "UPSTREAM_ERROR", 502),
+    (re.compile(r"HTTP Error (5\d\d|429)", re.I), "UPSTREAM_ERROR"),
     (
         re.compile(
             r"HTTP Error (404|410)|not available|unavailable|has been removed|does not exist|"
@@ -617,9 +613,8 @@ _ERROR_PATTERNS: list[tuple[re.Pattern[str], str, int]] = [
             re.I,
         ),
         "MEDIA_UNAVAILABLE",
-        404,
     ),
-    (re.compile(r"HTTP Error 403", re.I), "ACCESS_DENIED_PRIVATE", 403),
+    (re.compile(r"HTTP Error 403", re.I), "ACCESS_DENIED_PRIVATE"),
 ]
 
 
@@ -627,7 +622,7 @@ def map_ytdlp_error(exc: Exception) -> JobError:
     """The API error for a yt-dlp failure; the message keeps yt-dlp's reason, not its trace."""
     text = re.sub(r"^ERROR:\s*", "", str(exc)).strip()
     text = re.sub(r"\s*\(caused by .*$", "", text, flags=re.S)
-    for pattern, code, status in _ERROR_PATTERNS:
+    for pattern, code in _ERROR_PATTERNS:
         if pattern.search(text):
-            return JobError(code, text[:500], status)
-    return JobError("UPSTREAM_ERROR", text[:500] or "The source site returned an error.", 502)
+            return JobError(code, text[:500])
+    return JobError("UPSTREAM_ERROR", text[:500] or "The source site returned an error.")
