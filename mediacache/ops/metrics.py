@@ -1,6 +1,8 @@
 """Prometheus metrics: requests, jobs, queue, workers, cache bytes, sweeps.
 
 Each app gets its own registry so several apps (tests, instances) never share counters.
+Gauges are declared by their owners (the job runner, the lifecycle) and handed in when the
+app is built; jobs and sweeps are counted through the listeners their owners offer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from flask import Flask, current_app
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from ..core.gauges import Gauge
+from ..jobs.runner import get_runner
+from ..media.lifecycle import SWEEP_LISTENERS
+
 EXTENSION_KEY = "mediacache.metrics"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -16,7 +22,7 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 class Metrics:
     """The app's metric objects; views and jobs report through it."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, gauges: list[Gauge] = ()) -> None:
         self.app = app
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -34,7 +40,9 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
         )  # fmt: skip
         self.sweeps = Counter("mediacache_sweep_runs_total", "Periodic job runs.", ["job"], registry=self.registry)
-        self.registry.register(_StateCollector(app))
+        self.registry.register(_GaugeCollector(list(gauges)))
+        get_runner(app).finished_listeners.append(self.job_finished)
+        app.extensions.setdefault(SWEEP_LISTENERS, []).append(lambda job_id: self.sweeps.labels(job_id).inc())
         self._request_children: dict[tuple, tuple] = {}
         app.extensions[EXTENSION_KEY] = self
 
@@ -62,32 +70,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _StateCollector:
-    """Gauges read at scrape time: queue depth, busy workers, cache bytes."""
+class _GaugeCollector:
+    """The owners' gauges, read at scrape time."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self, gauges: list[Gauge]) -> None:
+        self.gauges = gauges
 
     def describe(self):
         return []
 
     def collect(self):
-        from ..db.extensions import db
-        from ..jobs.runner import get_runner
-        from ..media.lifecycle import retained_bytes, used_bytes
-
-        runner = get_runner(self.app)
-        with self.app.app_context():
-            try:
-                retained = retained_bytes()
-                live = used_bytes() - retained
-            finally:
-                db.session.remove()
-        yield GaugeMetricFamily("mediacache_queue_depth", "Jobs waiting for a worker.", value=runner.waiting_count())
-        yield GaugeMetricFamily("mediacache_workers_busy", "Workers running a job.", value=runner.busy_count())
-        yield GaugeMetricFamily("mediacache_workers", "Size of the worker pool.", value=runner.size)
-        yield GaugeMetricFamily("mediacache_cache_bytes_live", "Bytes of files being served.", value=live)
-        yield GaugeMetricFamily("mediacache_cache_bytes_retained", "Bytes of files kept privately.", value=retained)
+        for gauge in self.gauges:
+            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.read())
 
 
 def get_metrics(app: Flask | None = None) -> Metrics | None:
