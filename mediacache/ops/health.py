@@ -1,4 +1,4 @@
-"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers, deployment."""
+"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, network guard, workers, patches, …"""
 
 from __future__ import annotations
 
