@@ -39,6 +39,7 @@ def test_health_reports_every_check(client):
         "scheduler",
         "workers",
         "deployment",
+        "patches",
     }
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")
@@ -176,10 +177,11 @@ def test_metrics_need_an_admin_token(client, user):
 def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client, admin, media_server):
     completed(client, admin, media_server.url("/media/tone.mp3"))
     assert app.extensions["mediacache.jobs"].wait_idle(20)  # the worker tidies up after the final status
+    from mediacache.jobs import scheduler
     from mediacache.media import lifecycle
 
     with app.app_context():
-        lifecycle._in_app_context(app, lifecycle.PERIODIC_JOBS[0])()
+        scheduler.in_app_context(app, lifecycle.PERIODIC_JOBS[0])()
     text = client.get("/metrics", headers=admin).get_data(as_text=True)
     assert 'mediacache_http_requests_total{method="POST",route="/api/media/queue",status="201"} 1.0' in text
     assert (

@@ -16,7 +16,7 @@ from yt_dlp.version import __version__ as yt_dlp_version
 from ..db.database import damaged_since
 from ..db.extensions import db
 from ..jobs.runner import get_runner
-from ..media.lifecycle import SCHEDULER_KEY
+from ..jobs.scheduler import SCHEDULER_KEY
 from ..patches import report
 from ..sources.downloader import find_ffmpeg, guard_self_check, js_runtime_report
 from ..sources.netguard import GUARDED_HANDLERS
