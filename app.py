@@ -10,6 +10,8 @@ from mediacache import create_app
 from mediacache.config import ConfigError
 
 log = logging.getLogger("mediacache")
+# Descriptors kept for what is not a connection: the database, logs, job files, ffmpeg's pipes.
+RESERVED_DESCRIPTORS = 256
 
 
 def main() -> int:
@@ -26,7 +28,7 @@ def main() -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
-    from mediacache.httpserver import serve
+    from mediacache.httpserver import raise_open_file_limit, serve
     from mediacache.lifecycle import recover_on_start, start_scheduler, stop_scheduler
     from mediacache.shortcuts import from_memory_paths
 
@@ -37,7 +39,17 @@ def main() -> int:
     freeze_long_lived_objects()
     get_runner(app).freeze_when_warm = True
 
-    host, port = app.config["HOST"], app.config["PORT"]
+    config = app.config
+    host, port = config["HOST"], config["PORT"]
+    connection_limit = config["CONNECTION_LIMIT"]
+    descriptors = raise_open_file_limit(connection_limit + RESERVED_DESCRIPTORS)
+    if descriptors - RESERVED_DESCRIPTORS < connection_limit:
+        # Past the open-file limit accept() fails and waitress's loop spins on the listener: stay under it.
+        connection_limit = max(1, descriptors - RESERVED_DESCRIPTORS)
+        log.warning(
+            "MEDIACACHE_CONNECTION_LIMIT lowered to %d: the open-file limit is %d (raise it with ulimit -n)",
+            connection_limit, descriptors,
+        )  # fmt: skip
     # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
@@ -47,8 +59,12 @@ def main() -> int:
             main_loop_paths=from_memory_paths(app),
             host=host,
             port=port,
-            threads=app.config["THREADS"],
+            threads=config["THREADS"],
             ident="mediacache",
+            connection_limit=connection_limit,
+            channel_timeout=config["IDLE_TIMEOUT"],
+            header_timeout=config["HEADER_TIMEOUT"],
+            cleanup_interval=1,  # how often held connections are checked against the two timeouts
         )
     finally:
         stop_scheduler(app)

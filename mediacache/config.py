@@ -150,6 +150,11 @@ SETTINGS: dict[str, Setting] = {
     "MAX_BODY_BYTES": Setting(1024 * 1024, positive(parse_int)),
     # scrypt by default; tests use a cheap pbkdf2 so the suite stays fast.
     "PASSWORD_HASH_METHOD": Setting("scrypt", str),
+    # Held connections (each costs a descriptor; the open-file limit is raised to fit at start):
+    # seconds a connection may sit with no request, and may take to send its request headers.
+    "CONNECTION_LIMIT": Setting(4096, positive(parse_int)),
+    "IDLE_TIMEOUT": Setting(30, positive(parse_int)),
+    "HEADER_TIMEOUT": Setting(10, positive(parse_int)),
 }
 
 

@@ -20,18 +20,32 @@ either answers from memory there, never waiting on a disk, a lock held for long,
 database, or raises ``NeedsThread`` before it starts its answer; the request then goes to
 a thread as any other. An answer on the loop must be small (a JSON document): past the
 output high watermark a writer waits for the loop, which would be waiting on itself.
+
+**Held connections.** waitress as released stops accepting at 100 connections and watches
+them with ``select``, which fails past descriptor 1,024; ~98 idle or slowloris connections
+locked every other client out. The limit is an option here (``connection_limit``), the loop
+uses ``poll``, and the listener's periodic maintenance closes a connection idle for
+``channel_timeout`` (waitress's own rule) and, ours, one whose request has been arriving for
+longer than ``header_timeout`` without its headers finishing: a slowloris that sends a byte
+now and then is never idle.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import resource
 import threading
 import time
+from collections.abc import Callable
 
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher
+
+log = logging.getLogger(__name__)
 
 ON_MAIN_LOOP = "mediacache.on_main_loop"  # in the environ of a request offered to the main loop
 
@@ -45,6 +59,17 @@ class Channel(HTTPChannel):
 
     _reader: int | None = None  # the thread reading this connection (the main loop's), while it reads
     _answer_after_read = False  # the request just read is to be offered to the main loop
+    request_started = 0.0  # time.time() when the first byte of the request being read arrived
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and data:
+            self.request_started = time.time()
+        return super().received(data)
+
+    def stuck_in_headers(self, cutoff: float) -> bool:
+        """True if the request being read began before ``cutoff`` and its headers are still not complete."""
+        request = self.request
+        return request is not None and not request.headers_finished and self.request_started < cutoff
 
     def writable(self) -> bool:
         if self.requests and not (self.will_close or self.close_when_flushed):
@@ -125,11 +150,19 @@ class Dispatcher(ThreadedTaskDispatcher):
         super().add_task(channel)
 
 
-def make_server(app, main_loop_paths: re.Pattern | None = None, **options):
+def make_server(
+    app,
+    main_loop_paths: re.Pattern | None = None,
+    header_timeout: float | None = None,
+    **options,
+):
     """A waitress server (any of ``waitress.serve``'s options) whose connections are ``Channel``s.
 
     GET and HEAD requests for ``main_loop_paths`` are offered to ``app`` on the main loop first.
+    A connection whose request headers take longer than ``header_timeout`` seconds is closed.
+    The loop uses ``poll`` unless ``asyncore_use_poll=False`` is passed.
     """
+    options.setdefault("asyncore_use_poll", True)  # select() fails on descriptors past 1,024
     dispatcher = Dispatcher(main_loop_paths)
     dispatcher.set_thread_count(Adjustments(**options).threads)
     # create_server's _dispatcher is marked a test shim, but it is its only way in (tests guard it).
@@ -138,9 +171,45 @@ def make_server(app, main_loop_paths: re.Pattern | None = None, **options):
     for listener in listeners.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = Channel
+            if header_timeout is not None:
+                listener.maintenance = _maintenance_closing_slow_headers(listener, header_timeout)
+    server.socket_map = listeners
     return server
 
 
+def _maintenance_closing_slow_headers(listener: BaseWSGIServer, header_timeout: float) -> Callable[[float], None]:
+    """The listener's periodic maintenance (idle connections), closing slow headers as well."""
+    idle_maintenance = listener.maintenance
+
+    def maintenance(now: float) -> None:
+        idle_maintenance(now)
+        cutoff = now - header_timeout
+        for channel in list(listener.active_channels.values()):
+            # A connection with a request running is busy, not slow (as waitress's idle rule has it).
+            if isinstance(channel, Channel) and not channel.requests and channel.stuck_in_headers(cutoff):
+                channel.will_close = True  # the loop closes it on its next pass
+
+    return maintenance
+
+
 def serve(app, **options) -> None:
-    """Serve ``app`` until interrupted (options as for ``make_server``)."""
-    make_server(app, **options).run()
+    """Serve ``app`` until interrupted (options as for ``make_server``), then close every socket."""
+    server = make_server(app, **options)
+    try:
+        server.run()  # returns on SIGTERM or Ctrl-C, once the request threads are done or given up on
+    finally:
+        # Nobody is answered from now on: refuse new connections instead of leaving them in the backlog.
+        wasyncore.close_all(server.socket_map, ignore_all=True)
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise this process's soft limit on open files toward ``wanted`` (never past the hard limit); the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %s to %s: %s", soft, target, exc)
+    return soft
