@@ -22,7 +22,7 @@ def main() -> int:
     from mediacache.logconfig import configure_logging
 
     limit_malloc_arenas()  # before any thread starts
-    configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
+    log_writer = configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
     try:
         app = create_app()
     except ConfigError as exc:
@@ -50,7 +50,9 @@ def main() -> int:
             "MEDIACACHE_CONNECTION_LIMIT lowered to %d: the open-file limit is %d (raise it with ulimit -n)",
             connection_limit, descriptors,
         )  # fmt: skip
-    # SIGTERM (systemd, docker, kill) ends like Ctrl-C: hits are flushed and queued log lines written.
+    runner = get_runner(app)
+    # SIGTERM (systemd, docker, kill) ends like Ctrl-C: jobs are cancelled and left pending for
+    # the next start, hits are flushed and queued log lines written, all within STOP_TIMEOUT.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("mediacache listening on http://%s:%s", host, port)
     try:
@@ -65,9 +67,21 @@ def main() -> int:
             channel_timeout=config["IDLE_TIMEOUT"],
             header_timeout=config["HEADER_TIMEOUT"],
             cleanup_interval=1,  # how often held connections are checked against the two timeouts
+            # Jobs are cancelled while waitress waits for its request threads, not after.
+            on_shutdown=lambda: runner.begin_stop(config["STOP_TIMEOUT"]),
         )
     finally:
+        runner.begin_stop(config["STOP_TIMEOUT"])  # no-op if the loop's end already did
         stop_scheduler(app)
+        if not runner.wait_stopped():
+            # A job stuck where it cannot see its cancel (a read that never returns) must not
+            # hold the process: its entry is still downloading or processing, which the next
+            # start puts back to pending and runs again.
+            log.warning("jobs did not stop within %s s; exiting anyway", config["STOP_TIMEOUT"])
+            log_writer.stop()
+            for handler in log_writer.handlers:
+                handler.flush()  # the writer leaves its last batch buffered; exit would have flushed it
+            os._exit(0)
     return 0
 
 

@@ -155,6 +155,8 @@ SETTINGS: dict[str, Setting] = {
     "CONNECTION_LIMIT": Setting(4096, positive(parse_int)),
     "IDLE_TIMEOUT": Setting(30, positive(parse_int)),
     "HEADER_TIMEOUT": Setting(10, positive(parse_int)),
+    # Seconds from SIGTERM to exit: running jobs are cancelled and left pending for the next start.
+    "STOP_TIMEOUT": Setting(10, positive(parse_int)),
 }
 
 

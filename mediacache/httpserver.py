@@ -139,9 +139,18 @@ class Channel(HTTPChannel):
 class Dispatcher(ThreadedTaskDispatcher):
     """waitress's thread pool, except for requests the main loop answers itself."""
 
-    def __init__(self, main_loop_paths: re.Pattern | None) -> None:
+    def __init__(self, main_loop_paths: re.Pattern | None, on_shutdown: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.main_loop_paths = main_loop_paths
+        self.on_shutdown = on_shutdown
+
+    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
+        # waitress calls this when its loop ends (SIGTERM, Ctrl-C) and then waits up to
+        # ``timeout`` for the request threads: the hook lets the server's own stop run meanwhile.
+        hook, self.on_shutdown = self.on_shutdown, None
+        if hook is not None:
+            hook()
+        return super().shutdown(cancel_pending, timeout)
 
     def add_task(self, channel) -> None:
         paths = self.main_loop_paths
@@ -154,16 +163,18 @@ def make_server(
     app,
     main_loop_paths: re.Pattern | None = None,
     header_timeout: float | None = None,
+    on_shutdown: Callable[[], None] | None = None,
     **options,
 ):
     """A waitress server (any of ``waitress.serve``'s options) whose connections are ``Channel``s.
 
     GET and HEAD requests for ``main_loop_paths`` are offered to ``app`` on the main loop first.
     A connection whose request headers take longer than ``header_timeout`` seconds is closed.
+    ``on_shutdown`` runs when the loop stops, before waitress waits for its request threads.
     The loop uses ``poll`` unless ``asyncore_use_poll=False`` is passed.
     """
     options.setdefault("asyncore_use_poll", True)  # select() fails on descriptors past 1,024
-    dispatcher = Dispatcher(main_loop_paths)
+    dispatcher = Dispatcher(main_loop_paths, on_shutdown)
     dispatcher.set_thread_count(Adjustments(**options).threads)
     # create_server's _dispatcher is marked a test shim, but it is its only way in (tests guard it).
     listeners: dict = {}  # waitress's socket map: one listener per address, then the connections

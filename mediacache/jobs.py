@@ -6,7 +6,7 @@ import gc
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flask import Flask
@@ -33,6 +33,9 @@ class JobRunner:
         self._progress: dict[str, dict[str, Any]] = {}
         self._futures: dict[str, Future] = {}
         self.size = 0
+        # Set when the server stops: a job cancelled then leaves its entry pending for the next start.
+        self.stopping = threading.Event()
+        self._stop_deadline: float | None = None
         # The serving process sets this (see freeze_long_lived_objects); tests and CLI runs do not.
         self.freeze_when_warm = False
         if app is not None:
@@ -48,9 +51,13 @@ class JobRunner:
     def executor(self) -> ThreadPoolExecutor:
         """The pool, created on first use so CLI commands never start threads."""
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
-            return self._executor
+            return self._pool()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Called with self._lock held.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
+        return self._executor
 
     def resize(self, workers: int) -> None:
         """Change the pool size without a restart: new jobs go to a new pool, the old one drains."""
@@ -71,9 +78,12 @@ class JobRunner:
     def submit(self, media_id: str) -> None:
         """Run the entry's job as soon as a worker is free."""
         with self._lock:
+            # Checked under the lock begin_stop takes, so no pool is made once it has run.
+            if self.stopping.is_set():
+                return  # the entry is pending: the next start runs it
             self._cancel.setdefault(media_id, threading.Event())
-        future = self.executor.submit(self._run, media_id)
-        self._futures[media_id] = future
+            future = self._pool().submit(self._run, media_id)
+            self._futures[media_id] = future
         future.add_done_callback(lambda _: self._futures.pop(media_id, None))
 
     def cancel(self, media_id: str) -> None:
@@ -108,6 +118,32 @@ class JobRunner:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    def begin_stop(self, timeout: float) -> None:
+        """Stop for a restart: no job starts, running ones are cancelled and leave their entries pending.
+
+        Returns at once; ``wait_stopped`` waits for the workers, until ``timeout`` seconds from
+        the first call. Calling it again changes nothing.
+        """
+        with self._lock:
+            if self._stop_deadline is not None:
+                return
+            self._stop_deadline = time.monotonic() + timeout
+            self.stopping.set()  # before any cancel: a job that sees its cancel sees this too
+            events = list(self._cancel.values())
+            executor, self._executor = self._executor, None
+        for future in list(self._futures.values()):
+            future.cancel()  # not started yet (any pool, resized ones too): the entry is still pending
+        for event in events:
+            event.set()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def wait_stopped(self) -> bool:
+        """After ``begin_stop``: wait for running jobs to end, until its deadline; True if none is left."""
+        deadline = self._stop_deadline if self._stop_deadline is not None else time.monotonic()
+        _, running = wait(list(self._futures.values()), timeout=max(0.0, deadline - time.monotonic()))
+        return not running
+
     def resubmit_pending(self) -> int:
         """Submit every pending entry (after a restart, nothing in memory knows them)."""
         with self.app.app_context():
@@ -125,9 +161,12 @@ class JobRunner:
         started = time.monotonic()
         outcome = "crashed"
         try:
+            if self.stopping.is_set():
+                outcome = "skipped"  # started as the server stops: the entry stays pending
+                return
             with self.app.app_context():
                 try:
-                    outcome = process_entry(media_id, self._cancel[media_id], reporter)
+                    outcome = process_entry(media_id, self._cancel[media_id], reporter, self.stopping)
                 finally:
                     db.session.remove()
         except Exception:  # a worker must survive anything one job throws
