@@ -41,11 +41,13 @@ from collections.abc import Callable
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
+from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher
 
 log = logging.getLogger(__name__)
+_DISCONNECTED = wasyncore._DISCONNECTED  # the errors waitress's send() takes for a client gone
 
 ON_MAIN_LOOP = "mediacache.on_main_loop"  # in the environ of a request offered to the main loop
 
@@ -65,6 +67,53 @@ class Channel(HTTPChannel):
         if self.request is None and data:
             self.request_started = time.time()
         return super().received(data)
+
+    def _flush_some(self, do_close: bool = True) -> bool:
+        # waitress's own, except that a file answer whose file can send itself (a FileSpan)
+        # goes out with sendfile(): no block read into a bytes object and sent again.
+        sent = 0
+        while True:
+            outbuf = self.outbufs[0]
+            remaining = outbuf.__len__()
+            file = getattr(outbuf, "file", None) if type(outbuf) is ReadOnlyFileBasedBuffer else None
+            send_to = getattr(file, "send_to", None)
+            while remaining > 0:
+                if send_to is not None:
+                    count = self._send_file(send_to, remaining, do_close)
+                else:
+                    count = self.send(outbuf.get(self.sendbuf_len), do_close=do_close)
+                if not count:
+                    break
+                outbuf.skip(count, True)
+                remaining -= count
+                sent += count
+                self.total_outbufs_len -= count
+            if remaining > 0 or len(self.outbufs) == 1:
+                break  # the socket is full, or everything is sent
+            finished = self.outbufs.pop(0)
+            try:
+                finished.close()
+            except Exception:
+                self.logger.exception("Unexpected error when closing an outbuf")
+        if sent:
+            self.last_activity = time.time()
+        return sent > 0
+
+    def _send_file(self, send_to: Callable[[int, int], int], size: int, do_close: bool) -> int:
+        """Up to ``size`` bytes of a file answer sent by its file; 0 when the socket takes no more."""
+        try:
+            count = send_to(self._fileno, size)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            if exc.errno not in _DISCONNECTED:
+                raise
+            if do_close:
+                self.handle_close()
+            return 0
+        if not count:  # the file ends before the length announced: the answer cannot be finished
+            self.will_close = True
+        return count
 
     def stuck_in_headers(self, cutoff: float) -> bool:
         """True if the request being read began before ``cutoff`` and its headers are still not complete."""
