@@ -278,3 +278,21 @@ def test_a_file_span_goes_out_with_sendfile_whole_or_ranged_and_survives_a_clien
     assert urllib.request.urlopen(base + "/", timeout=10).read() == data
     assert urllib.request.urlopen(base + "/range", timeout=10).read() == data[1000:2_000_123]
     assert sum(sent_by_sendfile) >= len(data) + 2_000_123 - 1000
+
+
+def test_the_open_file_limit_is_raised_toward_the_connection_limit_but_never_past_the_hard_limit():
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    script = (
+        "import resource\n"
+        "from mediacache.httpserver import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 600))\n"  # a process started with a low limit
+        "print(raise_open_file_limit(512), raise_open_file_limit(4096 + 256), raise_open_file_limit(100),"
+        " resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["512", "600", "600", "600"], result.stderr
