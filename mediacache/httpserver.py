@@ -24,10 +24,10 @@ output high watermark a writer waits for the loop, which would be waiting on its
 **Held connections.** waitress as released stops accepting at 100 connections and watches
 them with ``select``, which fails past descriptor 1,024; ~98 idle or slowloris connections
 locked every other client out. The limit is an option here (``connection_limit``), the loop
-uses ``poll``, and the listener's periodic maintenance closes a connection idle for
-``channel_timeout`` (waitress's own rule) and, ours, one whose request has been arriving for
-longer than ``header_timeout`` without its headers finishing: a slowloris that sends a byte
-now and then is never idle.
+moves to ``poll`` once a descriptor is past select's reach, and the listener's periodic
+maintenance closes a connection idle for ``channel_timeout`` (waitress's own rule) and,
+ours, one whose request has been arriving for longer than ``header_timeout`` without its
+headers finishing: a slowloris that sends a byte now and then is never idle.
 
 **Files.** waitress sends a file answer from its main loop, reading each block into a bytes
 object and sending it again, all on one thread. A file that can send itself (``send_to``,
@@ -258,11 +258,31 @@ def _maintenance_closing_slow_headers(listener: BaseWSGIServer, header_timeout: 
     return maintenance
 
 
+SELECT_LIMIT = 1024  # FD_SETSIZE: select() cannot watch a descriptor numbered this or higher
+
+
+def _loop(socket_map: dict, timeout: float) -> None:
+    """waitress's main loop, on select() while every descriptor fits it, on poll() past that.
+
+    waitress's poll() builds a new poll object and registers every descriptor on each pass,
+    which made a bare callable ~5-10% slower at 64 keep-alive clients than select().
+    """
+    while socket_map:
+        if max(socket_map) < SELECT_LIMIT:
+            wasyncore.poll(timeout, socket_map)
+        else:
+            wasyncore.poll2(timeout, socket_map)
+
+
 def serve(app, **options) -> None:
     """Serve ``app`` until interrupted (options as for ``make_server``), then close every socket."""
     server = make_server(app, **options)
     try:
-        server.run()  # returns on SIGTERM or Ctrl-C, once the request threads are done or given up on
+        try:
+            _loop(server.socket_map, server.adj.asyncore_loop_timeout)
+        except (SystemExit, KeyboardInterrupt):
+            # As waitress's run() does: wait a moment for the request threads, then give up on them.
+            server.task_dispatcher.shutdown()
     finally:
         # Nobody is answered from now on: refuse new connections instead of leaving them in the backlog.
         wasyncore.close_all(server.socket_map, ignore_all=True)
