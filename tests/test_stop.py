@@ -101,8 +101,10 @@ def test_no_ffmpeg_outlives_a_server_killed_mid_transcode(tmp_path, media_server
         server.kill()
 
 
-def test_sigterm_does_not_wait_past_its_timeout_for_a_job_that_cannot_see_its_cancel(tmp_path, media_server):
-    # The origin never answers: yt-dlp sits in a read, where no cancel reaches it.
+def test_sigterm_with_a_job_stuck_in_a_read_exits_in_time_and_the_next_start_runs_it(tmp_path, media_server):
+    # The origin never answers: yt-dlp sits in a read. The stop cuts the job's connections
+    # (the network guard holds them), so even this job sees its cancel within the timeout; a
+    # job that still could not is left to os._exit after MEDIACACHE_STOP_TIMEOUT (app.py).
     server, headers = _start(tmp_path, MEDIACACHE_STOP_TIMEOUT="2")
     try:
         status, _, entry = server("POST", "/api/media/queue", body={"url": media_server.url("/hang")}, headers=headers)
@@ -113,11 +115,10 @@ def test_sigterm_does_not_wait_past_its_timeout_for_a_job_that_cannot_see_its_ca
             server.process.wait(2 + 5)
         except subprocess.TimeoutExpired:
             raise AssertionError("still running 7 s after SIGTERM with MEDIACACHE_STOP_TIMEOUT=2") from None
-        assert "jobs did not stop within 2 s; exiting anyway" in server.log()
     finally:
         server.stop()
-    server.start()  # the entry was left downloading: the start puts it back to pending and runs it again
+    server.start()  # the entry was left pending (or downloading): the start runs it again
     try:
-        server.wait_for_log("'reset': 1, 'resubmitted': 1")
+        server.wait_for_log("'resubmitted': 1")
     finally:
         server.stop()
