@@ -31,7 +31,7 @@ headers finishing: a slowloris that sends a byte now and then is never idle.
 
 **Files.** waitress sends a file answer from its main loop, reading each block into a bytes
 object and sending it again, all on one thread. A file that can send itself (``send_to``,
-as ``mediacache.api.files.FileSpan`` does with ``os.sendfile``) is sent that way instead:
+as ``mediacache.web.routes.files.FileSpan`` does with ``os.sendfile``) is sent that way instead:
 at a round start, 256 clients fetching one file at once, that took us from 0.41x to about
 0.7x nginx (``bench/README.md``).
 """

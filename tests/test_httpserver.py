@@ -103,6 +103,7 @@ def test_an_answer_larger_than_the_high_watermark_reaches_a_slow_client_whole(ru
     assert received.endswith(body) and received.startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.e2e
 def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     """``python app.py`` must not fall back to waitress as released (its busy loop is what this module fixes)."""
     import signal
@@ -110,19 +111,19 @@ def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     import waitress
 
     import app as entry
-    from mediacache import httpserver, jobs, lifecycle, logconfig
     from tests.helpers import ADMIN_PASSWORD, LiveServer
 
     for name, value in LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD).env.items():
         if name.startswith("MEDIACACHE_"):
             monkeypatch.setenv(name, value)
-    # Everything main() does to the process besides building the app and serving it.
-    for module, name in ((logconfig, "configure_logging"), (jobs, "limit_malloc_arenas"),
-                         (jobs, "freeze_long_lived_objects"), (lifecycle, "start_scheduler"),
-                         (lifecycle, "stop_scheduler"), (signal, "signal")):  # fmt: skip
-        monkeypatch.setattr(module, name, lambda *args: None)
+    # Everything main() does to the process besides building the app and serving it (app.py
+    # imports these names at its top, so they are replaced where main() looks them up).
+    for name in ("configure_logging", "limit_malloc_arenas", "freeze_long_lived_objects", "start_scheduler",
+                 "stop_scheduler"):  # fmt: skip
+        monkeypatch.setattr(entry, name, lambda *args: None)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
     served = []
-    monkeypatch.setattr(httpserver, "serve", lambda app, **options: served.append(("ours", options)))
+    monkeypatch.setattr(entry, "serve", lambda app, **options: served.append(("ours", options)))
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(("stock", options)))
     assert entry.main() == 0
     ((server, options),) = served
@@ -254,7 +255,7 @@ def test_a_file_span_goes_out_with_sendfile_whole_or_ranged_and_survives_a_clien
     """waitress would read each block into Python and send it again; a FileSpan sends itself."""
     import os
 
-    from mediacache.api.files import FileSpan
+    from mediacache.web.routes.files import FileSpan
 
     data = os.urandom(3 * 1024 * 1024 + 123)  # several socket buffers' worth, not a multiple of any block
     path = tmp_path / "file"
