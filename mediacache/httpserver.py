@@ -52,6 +52,8 @@ from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher
 
+from .patches import waitress as waitress_patch
+
 log = logging.getLogger(__name__)
 _DISCONNECTED = wasyncore._DISCONNECTED  # the errors waitress's send() takes for a client gone
 
@@ -275,7 +277,13 @@ def _loop(socket_map: dict, timeout: float) -> None:
 
 
 def serve(app, **options) -> None:
-    """Serve ``app`` until interrupted (options as for ``make_server``), then close every socket."""
+    """Serve ``app`` until interrupted (options as for ``make_server``), then close every socket.
+
+    With a waitress this was not tested with (patches/waitress.py), waitress runs as released.
+    """
+    if not waitress_patch.PATCH.applies():
+        _serve_as_released(app, **options)
+        return
     server = make_server(app, **options)
     try:
         try:
@@ -286,6 +294,15 @@ def serve(app, **options) -> None:
     finally:
         # Nobody is answered from now on: refuse new connections instead of leaving them in the backlog.
         wasyncore.close_all(server.socket_map, ignore_all=True)
+
+
+def _serve_as_released(app, main_loop_paths=None, header_timeout=None, on_shutdown=None, **options) -> None:
+    """waitress's own server and loop: no main-loop answers, no header timeout; ``on_shutdown`` still runs."""
+    try:
+        create_server(app, **options).run()
+    finally:
+        if on_shutdown is not None:
+            on_shutdown()
 
 
 def raise_open_file_limit(wanted: int) -> int:

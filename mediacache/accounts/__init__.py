@@ -1,1 +1,3 @@
-"""Users, tokens and the cached view of accounts that token checks use."""
+"""Accounts: users.py (credentials, registration, user management), tokens.py (issue, revoke, whether
+a token's claims still hold) and authcache.py (accounts and revocations held briefly in memory).
+"""

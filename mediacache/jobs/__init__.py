@@ -1,1 +1,3 @@
-"""Running work in the background: the job runner."""
+"""Running work in the background: runner.py (the worker pool; its work function is handed in by
+create_app) and scheduler.py (runs the periodic jobs that media/lifecycle.py lists).
+"""
