@@ -15,7 +15,7 @@ from .activity import record_activity
 from .authcache import Principal, auth_cache
 from .errors import APIError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from .extensions import db
-from .models import ROLE_ADMIN, ROLE_USER, User
+from .models import ACCOUNT_LIMITS, ROLE_ADMIN, ROLE_USER, User
 from .pagination import paginate
 from .schemas import user_schema
 from .settings import get_setting
@@ -107,10 +107,15 @@ def register(username: str, password: str, email: str | None) -> User:
     return user
 
 
-def create_user(actor: Principal, username: str, password: str, email: str | None, role: str) -> User:
-    """An admin creates an account, active at once."""
+def create_user(
+    actor: Principal, username: str, password: str, email: str | None, role: str, limits: dict[str, Any] | None = None
+) -> User:
+    """An admin creates an account, active at once (``limits``: any of ACCOUNT_LIMITS)."""
     user = _insert_user(username, password, email, role)
-    record_activity("user_created", actor=actor.username, target=username, role=role)
+    limits = {name: limits[name] for name in ACCOUNT_LIMITS if name in (limits or {})}
+    for name, value in limits.items():
+        setattr(user, name, value)
+    record_activity("user_created", actor=actor.username, target=username, role=role, **limits)
     _commit_unique(username)
     return user
 
@@ -131,7 +136,7 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         user.token_version += 1
-    for field in ("role", "email"):
+    for field in ("role", "email", *ACCOUNT_LIMITS):
         if field in changes:
             setattr(user, field, changes[field])
     if "active" in changes:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from .extensions import db
-from .models import ROLE_ADMIN, RevokedToken, User
+from .models import ROLE_ADMIN, ROLE_SERVICE, RevokedToken, User
 from .refreshing import Refreshing
 from .timeutil import utcnow
 
@@ -37,11 +38,21 @@ class Principal:
     active: bool
     token_version: int
     token_key: str
+    queue_per_minute: int | None = None
+    lookups_per_minute: int | None = None
+    max_pending: int | None = None
 
     @property
     def is_admin(self) -> bool:
         """Whether this account may use the admin routes."""
         return self.role == ROLE_ADMIN
+
+    def limit(self, name: str, default: Any) -> Any:
+        """Limit ``name``: the account's own if set (0: none), else none for a service account, else the default."""
+        own = getattr(self, name)
+        if own is not None:
+            return own
+        return 0 if self.role == ROLE_SERVICE else default
 
 
 class AuthCache:
@@ -65,8 +76,9 @@ class AuthCache:
         principal = None
         if user is not None:
             principal = Principal(
-                user.id, user.username, user.email, user.role, user.active, user.token_version, user.token_key
-            )
+                user.id, user.username, user.email, user.role, user.active, user.token_version, user.token_key,
+                user.queue_per_minute, user.lookups_per_minute, user.max_pending,
+            )  # fmt: skip
         with self._lock:
             self._principals[user_id] = (now + LIFETIME, principal)
         return principal

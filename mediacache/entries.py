@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from sqlalchemy import and_, func, not_, or_, select, update
@@ -25,6 +25,9 @@ from .profiles import resolve_variant
 from .refreshing import Refreshing
 from .settings import get_setting
 from .timeutil import utcnow
+
+if TYPE_CHECKING:
+    from .authcache import Principal
 
 RETRYABLE_STATES = ("failed", "cancelled")
 RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
@@ -105,9 +108,9 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
     return _logged(user, args, outcome)
 
 
-def _limit_pending(user: User) -> None:
-    """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once."""
-    limit = current_app.config["MAX_PENDING_PER_USER"]
+def _limit_pending(user: Principal) -> None:
+    """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once (or the account's own cap)."""
+    limit = user.limit("max_pending", current_app.config["MAX_PENDING_PER_USER"])
     if not limit:
         return
     running = db.session.scalar(

@@ -15,7 +15,11 @@ from .timeutil import utcnow
 
 ROLE_ADMIN = "admin"
 ROLE_USER = "user"
-ROLES = (ROLE_ADMIN, ROLE_USER)
+# Game servers and bots: no per-account rate limits or pending cap unless an admin sets one, no admin rights.
+ROLE_SERVICE = "service"
+ROLES = (ROLE_ADMIN, ROLE_USER, ROLE_SERVICE)
+# The limits an admin may set per account (migration 4); None: the role's default, 0: unlimited.
+ACCOUNT_LIMITS = ("queue_per_minute", "lookups_per_minute", "max_pending")
 
 
 def new_token_key() -> str:
@@ -45,6 +49,10 @@ class User(db.Model):
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Per-account limits (ACCOUNT_LIMITS): queue calls and look-ups per minute, jobs waiting or running at once.
+    queue_per_minute: Mapped[int | None]
+    lookups_per_minute: Mapped[int | None]
+    max_pending: Mapped[int | None]
 
     @property
     def is_admin(self) -> bool:

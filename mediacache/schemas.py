@@ -114,11 +114,25 @@ class RegisterSchema(InputSchema):
     password = password_field(required=True)
 
 
-class UserCreateSchema(RegisterSchema):
+def account_limit_field(description: str, **kwargs) -> fields.Integer:
+    """A per-account limit an admin sets: a count, 0 for unlimited, null for the role's default."""
+    return fields.Integer(
+        allow_none=True, validate=validate.Range(min=0, max=1_000_000),
+        metadata={"description": f"{description}; 0: unlimited; null: the default for the role"}, **kwargs,
+    )  # fmt: skip
+
+
+class AccountLimitsSchema(InputSchema):
+    queue_per_minute = account_limit_field("Queue calls per minute")
+    lookups_per_minute = account_limit_field("/api/ytdlp look-ups per minute")
+    max_pending = account_limit_field("Jobs waiting or running at once")
+
+
+class UserCreateSchema(RegisterSchema, AccountLimitsSchema):
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
 
 
-class UserUpdateSchema(InputSchema):
+class UserUpdateSchema(AccountLimitsSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
     password = password_field()
     email = fields.Email(allow_none=True)
@@ -143,7 +157,10 @@ class UserSchema(Schema):
     role = fields.String()
     active = fields.Boolean()
     created_at = UtcDateTime()
-    last_login_at = UtcDateTime()
+    last_login_at = UtcDateTime(allow_none=True)
+    queue_per_minute = fields.Integer(allow_none=True)
+    lookups_per_minute = fields.Integer(allow_none=True)
+    max_pending = fields.Integer(allow_none=True)
 
 
 class LoginUserSchema(Schema):

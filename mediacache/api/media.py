@@ -8,14 +8,13 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from .. import entries, storage
 from ..errors import NotFound, error_body
-from ..extensions import limiter
 from ..httpserver import ON_MAIN_LOOP
 from ..openapi import documented, page_of
 from ..presenter import is_valid_row, media_document, public_roots, render_media, row_cache
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
 from ..shortcuts import json_answer
 from ..tokens import caller_from_memory
-from .access import login_required, me, per_user_key
+from .access import limited_per_account, login_required, me
 from .files import content_disposition
 from .params import load
 
@@ -27,7 +26,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 
 @bp.post("/queue")
 @login_required
-@limiter.limit(lambda: current_app.config["QUEUE_RATE_LIMIT"], key_func=per_user_key)
+@limited_per_account("queue_per_minute", "QUEUE_RATE_LIMIT")
 @documented(
     "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
     params=QueueSchema, response=MediaSchema, status=201,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from .. import lookup
-from ..extensions import limiter
 from ..openapi import Metadata, documented
 from ..schemas import LookupSchema
-from .access import login_required, per_user_key
+from .access import limited_per_account, login_required
 from .params import load
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
@@ -22,7 +21,7 @@ LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPP
 @bp.route("", methods=["GET", "POST"])
 @bp.route("/<ref>", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
+@limited_per_account("lookups_per_minute", "LOOKUP_RATE_LIMIT")
 @documented(
     "Metadata without downloading (url, or a cache entry's id or YouTube id in the path): an object, "
     "or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
