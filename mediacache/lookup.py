@@ -99,8 +99,9 @@ def url_for_reference(ref: str) -> str:
     """``/api/ytdlp/<id>``: a cache entry's id, or a YouTube video id."""
     if is_entry_id(ref):
         media = db.session.get(Media, ref)
-        if media is not None:
-            return media.source_url
+        if media is None:
+            raise APIError(f"No media entry {ref!r}.", code="NOT_FOUND", status=404)
+        return media.source_url
     if urls.is_youtube_id(ref):
         return f"https://www.youtube.com/watch?v={ref}"
     raise APIError(f"{ref!r} is neither a media entry id nor a YouTube video id.", code="INVALID_URL", status=400)

@@ -18,6 +18,7 @@ from ..accounting import get_access_counter
 from ..errors import NotFound
 from ..openapi import documented
 from ..presenter import remaining_seconds
+from ..profiles import FILE_TYPES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -31,7 +32,7 @@ RULE = "/cache/<media_id>/<file_name>"
 
 @bp.get(RULE)
 @documented("The cached file while the entry is valid (Range, ETag, 304, CORS); no token", auth="none",
-            content_type="application/octet-stream", errors=("NOT_FOUND",),
+            content_type=FILE_TYPES, errors=("NOT_FOUND",),
             extra_responses={206: "Partial content for a Range request.", 304: "Not modified.",
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):

@@ -11,6 +11,7 @@ from ..errors import NotFound, error_body
 from ..httpserver import ON_MAIN_LOOP
 from ..openapi import documented, page_of
 from ..presenter import is_valid_row, media_document, public_roots, render_media, row_cache
+from ..profiles import FILE_TYPES
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
 from ..shortcuts import json_answer
 from ..tokens import caller_from_memory
@@ -29,7 +30,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 @limited_per_account("queue_per_minute", "QUEUE_RATE_LIMIT")
 @documented(
     "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
-    params=QueueSchema, response=MediaSchema, status=201,
+    params=QueueSchema, query=True, response=MediaSchema, status=201,
     extra_responses={200: ("Restored from the private cache (restored: true).", MediaSchema),
                      202: ("Failed, purged or lost: queued again.", MediaSchema)},
     errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
@@ -129,7 +130,7 @@ def retry_media(media_id: str):
 @login_required
 @documented(
     "The file as an attachment named 'Artist - Title.ext'",
-    content_type="application/octet-stream",
+    content_type=FILE_TYPES,
     errors=("NOT_FOUND",),
 )
 def download_media(media_id: str):

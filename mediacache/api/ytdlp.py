@@ -6,11 +6,13 @@ from flask import Blueprint, jsonify
 
 from .. import lookup
 from ..openapi import Metadata, documented
-from ..schemas import LookupSchema
+from ..schemas import LookupSchema, LookupUrlSchema
 from .access import limited_per_account, login_required
 from .params import load
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
+# What /api/ytdlp/<ref> takes: an entry id (a UUID) or a YouTube video id.
+ENTRY_OR_VIDEO_ID = r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_-]{11})$"
 
 LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPPORTED_URL", "MEDIA_UNAVAILABLE",
                  "ACCESS_DENIED_PRIVATE", "ACCESS_DENIED_AGE_RESTRICTED", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT",
@@ -26,9 +28,12 @@ LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPP
     "Metadata without downloading (url, or a cache entry's id or YouTube id in the path): an object, "
     "or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
     params=LookupSchema,
+    rule_params={"/api/ytdlp": LookupUrlSchema},
+    path_schemas={"ref": {"type": "string", "pattern": ENTRY_OR_VIDEO_ID,
+                          "description": "A cache entry's id or a YouTube video id"}},
     response=Metadata,
-    errors=LOOKUP_ERRORS,
-)
+    errors=(*LOOKUP_ERRORS, "NOT_FOUND"),
+)  # fmt: skip
 def lookup_metadata(ref: str | None = None):
     """Normalized metadata: an object, or a list for a playlist/feed."""
     args = load(LookupSchema())
