@@ -176,6 +176,7 @@ def live(tmp_path):
     server.stop()
 
 
+@pytest.mark.e2e
 def test_a_service_account_survives_the_game_servers_burst_on_the_real_server(live, media_server):
     admin = game_call(live, "POST", "/api/login", username="admin", password=ADMIN_PASSWORD)["token"]
     created = game_call(live, "POST", "/api/users", admin, username="gameserver", password="game-pass-123",

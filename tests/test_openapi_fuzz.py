@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer
 
+pytestmark = pytest.mark.e2e
+
 FAST = "100000 per minute"
 
 

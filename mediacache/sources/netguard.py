@@ -1,0 +1,414 @@
+"""Which hosts mediacache may connect to, enforced where yt-dlp opens its sockets.
+
+Checking a URL before handing it to yt-dlp is not enough: redirects, playlist entries,
+manifests and DNS rebinding all lead to connections the first check never saw. So
+yt-dlp's connection factory is wrapped: while a policy is active on the current thread,
+every host is resolved once, every address is checked, and the socket connects to an
+address that passed (never to a second, possibly different, resolution).
+
+The same connect point bounds time and memory: while a ``Budget`` is active, every socket
+opened is remembered, and a watchdog cuts them all (``shutdown``) when the deadline passes
+or the job is cancelled. A socket timeout alone does not do that: an origin that sends one
+byte a second never lets a single read time out. Whole-body reads (pages, manifests) are
+capped in size, so an endless page fails instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ipaddress
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.errors import DomainError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class AddressRefused(OSError):
+    """A connection the policy forbids; raised before any packet is sent."""
+
+
+def is_public(address: IPAddress) -> bool:
+    """Globally routable unicast; mapped and NAT64 forms are judged by the IPv4 address inside."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public(address.ipv4_mapped)
+        if address in NAT64:
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return address.is_global and not address.is_multicast
+
+
+def _domain_matches(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == domain or host.endswith("." + domain) for domain in domains)
+
+
+@dataclass
+class AddressPolicy:
+    """The rules one job or look-up connects under; ``refused`` records what was stopped."""
+
+    allow_private: bool = False
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    blocked_domains: tuple[str, ...] = ()
+    refused: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: dict) -> AddressPolicy:
+        """The policy the configuration describes."""
+        return cls(
+            allow_private=config["ALLOW_PRIVATE_URLS"],
+            allowed_networks=tuple(ipaddress.ip_network(net, strict=False) for net in config["ALLOWED_NETWORKS"]),
+            allowed_domains=tuple(domain.lower().strip(".") for domain in config["ALLOWED_DOMAINS"]),
+            blocked_domains=tuple(domain.lower().strip(".") for domain in config["BLOCKED_DOMAINS"]),
+        )
+
+    def host_problem(self, host: str) -> str | None:
+        """Why a host name is refused before resolving it, or None."""
+        host = host.rstrip(".").lower()
+        if _domain_matches(host, self.blocked_domains):
+            return f"{host} is on this server's blocked list"
+        if self.allowed_domains and not _domain_matches(host, self.allowed_domains):
+            return f"{host} is not on this server's list of allowed sites"
+        if not self.allow_private and (host == "localhost" or host.endswith(".localhost")):
+            return f"{host} is a local address"
+        return None
+
+    def address_allowed(self, address: IPAddress) -> bool:
+        """Whether a resolved address may be connected to."""
+        return self.allow_private or is_public(address) or any(address in net for net in self.allowed_networks)
+
+    def resolve(self, host: str, port: int | None) -> list[tuple]:
+        """getaddrinfo results the policy allows; raises AddressRefused if none (DNS failure included)."""
+        problem = self.host_problem(host)
+        if problem is None:
+            try:
+                infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                problem = f"{host} could not be resolved"
+            else:
+                allowed = [info for info in infos if self.address_allowed(_address_of(info))]
+                if allowed:
+                    return allowed
+                shown = ", ".join(sorted({str(_address_of(info)) for info in infos}))
+                problem = f"{host} resolves to a private or local address ({shown})"
+        self.refused.append(problem)
+        raise AddressRefused(f"refused by mediacache's address policy: {problem}")
+
+
+def _address_of(info: tuple) -> IPAddress:
+    return ipaddress.ip_address(info[4][0].split("%")[0])
+
+
+_active: contextvars.ContextVar[AddressPolicy | None] = contextvars.ContextVar("mediacache_policy", default=None)
+_install_lock = threading.Lock()
+_installed = False
+
+
+@contextmanager
+def enforced(policy: AddressPolicy) -> Iterator[AddressPolicy]:
+    """Apply ``policy`` to every connection yt-dlp opens on this thread while inside."""
+    _install()
+    token = _active.set(policy)
+    try:
+        yield policy
+    finally:
+        _active.reset(token)
+
+
+class BudgetExceeded(OSError):
+    """A connection or read after the job's time ran out or it was cancelled."""
+
+
+def _page_too_large(limit: int) -> Exception:
+    # A TransportError, so yt-dlp treats it like any failed read (and the extractor says which page).
+    from yt_dlp.networking.exceptions import TransportError
+
+    return TransportError(f"the response is larger than mediacache's limit of {limit} bytes for a page")
+
+
+@dataclass
+class Budget:
+    """How long one job or look-up may use the network, and how large a page it may read whole."""
+
+    deadline: float  # time.monotonic()
+    max_page_bytes: int
+    cancel: threading.Event | None = None
+    stopped: str | None = None  # "deadline" or "cancelled" once its connections were cut
+    too_large: int | None = None  # set when a page or manifest ran past max_page_bytes
+    _connections: list[tuple[int, Any, Any]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def check(self) -> None:
+        """Raise BudgetExceeded if no more connections may be opened."""
+        if self.stopped is None:
+            if self.cancel is not None and self.cancel.is_set():
+                self.stop("cancelled")
+            elif time.monotonic() >= self.deadline:
+                self.stop("deadline")
+        if self.stopped is not None:
+            raise BudgetExceeded(f"mediacache stopped this fetch: {self.stopped}")
+
+    def track(self, sock: socket.socket) -> None:
+        """Remember a new connection so the watchdog can cut it."""
+        try:
+            entry = (sock.fileno(), sock.getsockname(), sock.getpeername())
+        except OSError:
+            return
+        with self._lock:
+            if self.stopped is None:
+                if len(self._connections) >= 64:  # a long HLS download opens many; keep the live ones
+                    self._connections = [known for known in self._connections if _same_socket(known) is not None]
+                self._connections.append(entry)
+                return
+        _cut(entry)
+        self.check()
+
+    def stop(self, reason: str) -> None:
+        """Cut every connection opened under this budget and refuse new ones."""
+        with self._lock:
+            if self.stopped is None:
+                self.stopped = reason
+            entries, self._connections = self._connections, []
+        for entry in entries:
+            _cut(entry)
+
+
+def _same_socket(entry: tuple[int, Any, Any]) -> socket.socket | None:
+    """A duplicate of the tracked socket if its descriptor still holds that very connection.
+
+    The descriptor may have been closed and reused (by a client of the server, say); the
+    local and peer addresses tell the connection apart. TLS wraps the socket under the same
+    descriptor, so this finds an https connection as well.
+    """
+    fd, local, peer = entry
+    try:
+        duplicate = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        probe = socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
+        return None
+    try:
+        if probe.getsockname() == local and probe.getpeername() == peer:
+            return probe
+    except OSError:
+        pass
+    probe.close()
+    return None
+
+
+def _cut(entry: tuple[int, Any, Any]) -> None:
+    """Shut the connection down: a read blocked on it in another thread returns at once."""
+    probe = _same_socket(entry)
+    if probe is not None:
+        with probe, contextlib.suppress(OSError):
+            probe.shutdown(socket.SHUT_RDWR)
+
+
+_budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("mediacache_budget", default=None)
+
+
+def _watch(budget: Budget, finished: threading.Event) -> None:
+    while True:
+        remaining = budget.deadline - time.monotonic()
+        if remaining <= 0:
+            budget.stop("deadline")
+            return
+        # A cancel event cannot be waited on together with ``finished``: look at it often.
+        if finished.wait(min(remaining, 0.2) if budget.cancel is not None else remaining):
+            return
+        if budget.cancel is not None and budget.cancel.is_set():
+            budget.stop("cancelled")
+            return
+
+
+@contextmanager
+def bounded(budget: Budget) -> Iterator[Budget]:
+    """Apply ``budget`` to every connection yt-dlp opens on this thread while inside."""
+    _install()
+    finished = threading.Event()
+    threading.Thread(target=_watch, args=(budget, finished), daemon=True, name="netguard-watchdog").start()
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+        finished.set()
+
+
+_READ_CHUNK = 64 * 1024
+
+
+def _capped_read(read, budget: Budget, on_too_large=None):
+    """``read`` whose whole-body form (no size) stops past the budget's page limit."""
+
+    def capped(amt: int | None = None, *args, **kwargs) -> bytes:
+        if amt is not None and amt >= 0:
+            return read(amt, *args, **kwargs)  # a streaming reader (the media download) bounds itself
+        limit = budget.max_page_bytes
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := read(min(_READ_CHUNK, limit + 1 - total), *args, **kwargs):
+            total += len(chunk)
+            if total > limit:
+                budget.too_large = limit
+                if on_too_large is not None:
+                    on_too_large()
+                raise _page_too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return capped
+
+
+def cap_page_reads(response):
+    """Make ``response.read()`` (a page or manifest read whole) fail past the active budget's limit."""
+    budget = _budget.get()
+    if budget is not None and response is not None:
+        response.read = _capped_read(response.read, budget, response.close)
+    return response
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    """zlib decoding that stops past the page limit: a small gzip body can inflate to gigabytes."""
+    budget = _budget.get()
+    if budget is None:
+        return zlib.decompressobj(wbits).decompress(data)
+    decoded = zlib.decompressobj(wbits).decompress(data, budget.max_page_bytes + 1)
+    if len(decoded) > budget.max_page_bytes:
+        budget.too_large = budget.max_page_bytes
+        raise _page_too_large(budget.max_page_bytes)
+    return decoded
+
+
+# yt-dlp's request handlers whose every connection goes through a connect point wrapped below.
+# curl_cffi connects inside libcurl, out of reach: yt-dlp is never given it.
+GUARDED_HANDLERS = ("Urllib", "Requests", "Websockets")
+# URL schemes those handlers may fetch: urllib's ftp:// opens its own sockets, unguarded.
+GUARDED_SCHEMES = ("http", "https", "ws", "wss", "data")
+
+
+def _install() -> None:
+    """Wrap the connection factories of yt-dlp's handlers (and urllib's body decoding) once per process.
+
+    Written for yt-dlp 2026.10.26 and urllib3 2.x: urllib and websockets connect through
+    ``yt_dlp.networking._helper.create_connection`` (imported by name into each module),
+    requests through ``urllib3.util.connection.create_connection``. Whether that still holds
+    is proven by ``downloader.guard_self_check`` before anything is fetched.
+    """
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        from yt_dlp.networking import _helper, _urllib
+
+        guarded = _guarded(_helper.create_connection)
+        _helper.create_connection = guarded
+        _urllib.create_connection = guarded
+        with contextlib.suppress(ImportError):
+            from yt_dlp.networking import _websockets
+
+            _websockets.create_connection = guarded
+        with contextlib.suppress(ImportError):
+            import urllib3.util.connection
+            from yt_dlp.networking import _requests
+
+            _requests.create_connection = guarded  # its SOCKS proxy path
+            urllib3.util.connection.create_connection = _guarded(urllib3.util.connection.create_connection)
+        _bound_urllib_decoding(_urllib)
+        _installed = True
+
+
+def _guarded(connect):
+    """``connect`` checked against the active policy, its socket tracked by the active budget."""
+
+    def guarded_create_connection(address, *args, **kwargs):
+        policy = _active.get()
+        budget = _budget.get()
+        if budget is not None:
+            budget.check()
+        if policy is None:
+            sock = connect(address, *args, **kwargs)
+        else:
+            sock = _connect_checked(policy, connect, address, *args, **kwargs)
+        if budget is not None:
+            budget.track(sock)
+        return sock
+
+    return guarded_create_connection
+
+
+def _connect_checked(policy: AddressPolicy, connect, address, *args, **kwargs) -> socket.socket:
+    host, port = address
+    host = host.strip("[]")  # urllib3 may pass an IPv6 literal in brackets
+    last_error: OSError | None = None
+    for info in policy.resolve(host, port):
+        try:
+            # A numeric address: no second DNS answer can differ from the one checked.
+            return connect((info[4][0], port), *args, **kwargs)
+        except OSError as exc:
+            last_error = exc
+    raise last_error or OSError(f"could not connect to {host}")
+
+
+def _bound_urllib_decoding(_urllib) -> None:
+    """yt-dlp's urllib handler reads a compressed body whole and inflates it in one call: bound both.
+
+    Written for yt-dlp 2026.10.26 (``HTTPHandler.http_response`` with its ``gz``/``deflate``
+    helpers). Brotli, which has no bounded one-call decoder, is no longer asked for, and a
+    brotli body sent unasked is refused while a budget is active.
+    """
+    handler = _urllib.HTTPHandler
+    original_response = handler.http_response
+
+    def http_response(self, req, resp):
+        budget = _budget.get()
+        encodings = resp.headers.get("Content-encoding", "")
+        if budget is not None and encodings.strip():
+            if "br" in (encoding.strip() for encoding in encodings.split(",")):
+                from yt_dlp.networking.exceptions import TransportError
+
+                raise TransportError("the response is brotli-compressed, which mediacache did not ask for")
+            resp.read = _capped_read(resp.read, budget)
+        return original_response(self, req, resp)
+
+    def deflate(data: bytes) -> bytes:
+        if not data:
+            return data
+        try:
+            return _inflate(data, -zlib.MAX_WBITS)
+        except zlib.error:
+            return _inflate(data, zlib.MAX_WBITS)
+
+    def gz(data: bytes) -> bytes:
+        return _inflate(data, zlib.MAX_WBITS | 16) if data else data
+
+    handler.http_response = handler.https_response = http_response
+    handler.deflate, handler.gz = staticmethod(deflate), staticmethod(gz)
+    if "br" in _urllib.SUPPORTED_ENCODINGS:
+        _urllib.SUPPORTED_ENCODINGS.remove("br")
+
+
+def refuse_forbidden_target(url: str, config: dict) -> None:
+    """Refuse, before any connection, a URL whose host the address policy forbids (DNS failure included)."""
+    policy = AddressPolicy.from_config(config)
+    try:
+        policy.resolve(urlsplit(url).hostname or "", None)
+    except AddressRefused:
+        raise DomainError(
+            "URL_NOT_ALLOWED",
+            f"This URL is not allowed: {policy.refused[-1]}. mediacache fetches public http(s) URLs only.",
+        ) from None
