@@ -79,7 +79,7 @@ def test_an_admin_sets_an_accounts_own_pending_cap(configured, media_server):
     client.delete(f"/api/media/{first.json['id']}?force=true", headers=player)
 
 
-@pytest.mark.parametrize("value", [-1, "many", "", 2_000_000])
+@pytest.mark.parametrize("value", [-1, "many", "", 1.5, 2_000_000])
 def test_a_limit_that_is_no_count_is_a_400(client, admin, value):
     make_account(client, admin, "player")
     response = client.patch("/api/users/player", json={"max_pending": value}, headers=admin)
