@@ -13,7 +13,7 @@ from sqlalchemy import select
 from .accounts.users import _commit_unique, _insert_user, find_user_by_name, hash_password
 from .core.errors import DomainError
 from .db.extensions import db
-from .db.models import Media
+from .db.models import ROLES, Media
 from .media import entries, lifecycle
 from .media.lifecycle import run_sweep
 from .ops.reporting import conversion_stats
@@ -24,7 +24,7 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("create-user")
     @click.argument("username")
-    @click.option("--role", type=click.Choice(["user", "admin"]), default="user")
+    @click.option("--role", type=click.Choice(ROLES), default="user")
     @click.option("--email", default=None)
     @click.password_option()
     def create_user(username: str, role: str, email: str | None, password: str) -> None:
