@@ -1,7 +1,8 @@
 """schemathesis, every check, against the real server: the OpenAPI document says what the server does (issue 17.7).
 
 The run is bounded (a fixed seed, 10 examples per operation, one worker) and touches only
-what it owns: a fresh server in tmp_path, its admin, and a throwaway account that every
+what it owns: a fresh server in tmp_path, its admin, one served entry made for it (so the
+media routes answer with a real media object and file), and a throwaway account that every
 account change or deletion is pointed at (tests/schemathesis_hooks.py). No URL leaves the
 machine: the only allowed site is ``localhost``, which the address policy refuses as local,
 so every URL the fuzzer makes up is refused before any DNS look-up.
@@ -16,7 +17,8 @@ import sys
 
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer
+from mediacache import create_app
+from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, finished_entry, make_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +26,17 @@ FAST = "100000 per minute"
 
 
 @pytest.fixture
-def fuzzed_server(tmp_path):
+def served_entry(tmp_path) -> str:
+    """A completed entry with its file, in the database the server will open: the media routes meet real data."""
+    app = create_app(make_settings(tmp_path))
+    try:
+        return finished_entry(app)
+    finally:
+        app.extensions["mediacache.jobs"].shutdown()
+
+
+@pytest.fixture
+def fuzzed_server(tmp_path, served_entry):
     """The real server on its own files, with the per-address and per-user limits out of the fuzzer's way."""
     server = LiveServer(
         tmp_path,
@@ -40,9 +52,10 @@ def fuzzed_server(tmp_path):
     server.stop()
 
 
-def test_schemathesis_finds_nothing_with_every_check(fuzzed_server):
+def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry):
     env = {
         **os.environ,
+        "MEDIACACHE_FUZZ_MEDIA_ID": served_entry,
         "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
         "MEDIACACHE_FUZZ_BASE": fuzzed_server.base,
         "MEDIACACHE_FUZZ_PASSWORD": ADMIN_PASSWORD,
@@ -58,3 +71,5 @@ def test_schemathesis_finds_nothing_with_every_check(fuzzed_server):
     # Every operation of the document was selected and tested: a document that lost its routes would pass too easily.
     selected = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", run.stdout)
     assert selected and selected[1] == selected[2] == selected[3] and int(selected[1]) > 40, run.stdout[-3000:]
+    # The media routes were tried on the real entry too.
+    assert f"GET /api/media/{served_entry} 200" in fuzzed_server.log()
