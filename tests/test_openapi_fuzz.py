@@ -52,7 +52,7 @@ def fuzzed_server(tmp_path, served_entry):
     server.stop()
 
 
-def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry):
+def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry, tmp_path):
     env = {
         **os.environ,
         "MEDIACACHE_FUZZ_MEDIA_ID": served_entry,
@@ -66,7 +66,8 @@ def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry
         "run", fuzzed_server.base + "/api/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing",
         "--max-examples", "10", "--seed", "17", "--workers", "1", "--request-timeout", "20", "--no-color",
     ]  # fmt: skip
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    # Run from tmp_path: schemathesis keeps a cache folder where it runs.
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
     # Every operation of the document was selected and tested: a document that lost its routes would pass too easily.
     selected = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", run.stdout)
