@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from .accounts.users import _commit_unique, _insert_user, find_user_by_name, hash_password
 from .core.errors import DomainError
+from .core.principal import ROLES
 from .db.extensions import db
-from .db.models import ROLES, Media
+from .db.models import Media
 from .media import entries, lifecycle
 from .media.lifecycle import run_sweep
 from .ops.reporting import conversion_stats

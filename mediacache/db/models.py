@@ -10,23 +10,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..core.principal import ROLE_ADMIN, ROLE_USER
 from ..core.timeutil import utcnow
 from .extensions import db
-
-ROLE_ADMIN = "admin"
-ROLE_USER = "user"
-# Game servers and bots: no per-account rate limits or pending cap unless an admin sets one, no admin rights.
-ROLE_SERVICE = "service"
-ROLES = (ROLE_ADMIN, ROLE_USER, ROLE_SERVICE)
-# The limits an admin may set per account (migration 4); None: the role's default, 0: unlimited.
-ACCOUNT_LIMITS = ("queue_per_minute", "lookups_per_minute", "max_pending")
-
-
-def account_limit(role: str, own: int | None, default: Any) -> Any:
-    """An account's limit: its own if an admin set one (0: none), else none for a service account, else ``default``."""
-    if own is not None:
-        return own
-    return 0 if role == ROLE_SERVICE else default
 
 
 def new_token_key() -> str:

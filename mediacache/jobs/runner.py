@@ -7,6 +7,8 @@ finished jobs (metrics) adds a listener.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import threading
@@ -295,8 +297,6 @@ def release_free_memory() -> None:
 
 
 def _load_libc():
-    import ctypes
-    import ctypes.util
 
     name = ctypes.util.find_library("c")
     try:

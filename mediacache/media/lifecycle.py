@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select, update
 
@@ -287,7 +288,6 @@ _start_lock = threading.Lock()
 
 def start_scheduler(app: Flask):
     """Start the periodic jobs once per process (a second call is a no-op)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     with _start_lock:
         if not app.config["SCHEDULER"] or app.extensions.get(SCHEDULER_KEY) is not None:
