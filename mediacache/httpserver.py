@@ -33,6 +33,8 @@ from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher
 
+from .patches import waitress as waitress_patch
+
 ON_MAIN_LOOP = "mediacache.on_main_loop"  # in the environ of a request offered to the main loop
 
 
@@ -142,5 +144,12 @@ def make_server(app, main_loop_paths: re.Pattern | None = None, **options):
 
 
 def serve(app, **options) -> None:
-    """Serve ``app`` until interrupted (options as for ``make_server``)."""
+    """Serve ``app`` until interrupted (options as for ``make_server``).
+
+    With a waitress this was not tested with (patches/waitress.py), waitress runs as released.
+    """
+    if not waitress_patch.PATCH.applies():
+        options.pop("main_loop_paths", None)
+        create_server(app, **options).run()
+        return
     make_server(app, **options).run()

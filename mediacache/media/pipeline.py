@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import update
 
 from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
+from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..db.settings import get_setting
@@ -49,18 +50,16 @@ def variant_of(media: Media) -> Variant:
 
 def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> bool:
     """A conditional update: succeeds only if the row is still in one of ``from_states``."""
-    result = db.session.execute(
-        update(Media).where(Media.id == media_id, Media.status.in_(from_states)).values(updated_at=utcnow(), **values)
-    )
+    changed = media_repo.change(media_id, Media.status.in_(from_states), updated_at=utcnow(), **values)
     db.session.commit()
-    return result.rowcount == 1
+    return changed
 
 
 def process_entry(media_id: str, run: JobRun, report) -> str:
     """Run the job of one entry; every outcome ends in a final status on the row, which is returned."""
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
-    claim = partial(_transition, media_id, ("pending",), status="downloading", error_code=None, error_message=None)
+    claim = partial(_transition, media_id, ("pending",), status=Status.DOWNLOADING, error_code=None, error_message=None)
     if not run.claim(claim):
         return "skipped"
     media = db.session.get(Media, media_id)
@@ -92,7 +91,7 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
         # Before the final status: a client that sees the job end never sees its leftovers.
         storage.remove_temp_dir(workdir)
     if cancelled:
-        _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
+        _transition(media_id, (*WORKING_STATES, Status.CANCELLED), status=Status.CANCELLED, progress=None)
         return "cancelled"
     assert failure is not None
     return _fail(media_id, *failure)
@@ -100,8 +99,8 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
 
 def _fail(media_id: str, code: str, message: str) -> str:
     _transition(
-        media_id, ("downloading", "processing"),
-        status="failed", error_code=code, error_message=message, progress=None,
+        media_id, WORKING_STATES,
+        status=Status.FAILED, error_code=code, error_message=message, progress=None,
     )  # fmt: skip
     return "failed"
 
@@ -122,7 +121,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
             raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.")
 
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
-    _transition(media.id, ("downloading",), status="processing")
+    _transition(media.id, (Status.DOWNLOADING,), status=Status.PROCESSING)
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
     streams = matroska.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
@@ -165,8 +164,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     storage.remove_temp_dir(workdir)
     now = utcnow()
     completed = _transition(
-        media.id, ("processing",),
-        status="completed", cache_state="live", file_name=file_name, extension=extension,
+        media.id, (Status.PROCESSING,),
+        status=Status.COMPLETED, cache_state=CacheState.LIVE, file_name=file_name, extension=extension,
         mime_type=variant.profile.mime_type, size_bytes=size,
         length_ms=round(facts["duration"] * 1000) if facts.get("duration") else None,
         media_metadata=file_metadata, progress=None, transcode_mode="remux" if remux else "encode",

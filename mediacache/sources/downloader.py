@@ -21,13 +21,13 @@ import imageio_ffmpeg
 import yt_dlp
 from yt_dlp.dependencies import yt_dlp_ejs
 from yt_dlp.globals import supported_js_runtimes
-from yt_dlp.networking import common
 from yt_dlp.networking.common import Request
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from ..core.errors import DomainError
 from ..core.profiles import SourceStreams, Variant
+from ..patches import yt_dlp as yt_dlp_patches
 from . import netguard
 from .netguard import AddressPolicy, Budget
 
@@ -389,32 +389,8 @@ def _policy_error(policy: AddressPolicy) -> JobError | None:
     return None
 
 
-@lru_cache(maxsize=8)
-def _extractor_lineup(allowed: tuple[str, ...]) -> tuple:
-    """yt-dlp's extractors for these options, in its order: computed once, not on every job.
-
-    yt-dlp rebuilds this list (an ordered set over ~1,750 extractors) in every YoutubeDL
-    it constructs, which costs tens of milliseconds per job and per look-up.
-    """
-    reference = yt_dlp.YoutubeDL({"quiet": True, "allowed_extractors": list(allowed)})
-    return tuple(reference._ies.values())
-
-
-def _share_tls_contexts() -> None:
-    """Have yt-dlp build its TLS context once per distinct setting, not once per job.
-
-    Every YoutubeDL makes a request handler, and every handler an SSLContext that loads the
-    CA bundle: about 30 ms per job, even for a plain http:// download. A context is safe to
-    share between threads. Should a yt-dlp release move this helper, jobs just take the
-    slower path (and test_ytdlp says so).
-    """
-
-    original = getattr(common, "make_ssl_context", None)
-    if callable(original) and not hasattr(original, "cache_info"):
-        common.make_ssl_context = lru_cache(maxsize=8)(original)
-
-
-_share_tls_contexts()
+if yt_dlp_patches.TLS_CONTEXTS.applies():
+    yt_dlp_patches.share_tls_contexts()
 
 
 class _BoundedYoutubeDL(yt_dlp.YoutubeDL):
@@ -450,6 +426,8 @@ def guard_self_check() -> str | None:
     guard must have been asked (and refused) before any socket was opened.
     """
 
+    if not yt_dlp_patches.NETWORK_GUARD.applies():
+        return yt_dlp_patches.NETWORK_GUARD.problem()  # fail closed: nothing is fetched unguarded
     netguard._install()
     unguarded = []
     with _BoundedYoutubeDL({"quiet": True, "logger": _QuietLogger()}, auto_init=False) as probe:
@@ -470,8 +448,10 @@ def guard_self_check() -> str | None:
 
 def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     """A YoutubeDL with its extractors added from the cached lineup."""
+    if not yt_dlp_patches.EXTRACTOR_LINEUP.applies():
+        return _BoundedYoutubeDL(options)  # yt-dlp as released: it builds its own lineup
     ydl = _BoundedYoutubeDL(options, auto_init=False)
-    for extractor in _extractor_lineup(tuple(options["allowed_extractors"])):
+    for extractor in yt_dlp_patches.extractor_lineup(tuple(options["allowed_extractors"])):
         # Classes are shared safely; an instance (yt-dlp's catch-all) gets a fresh one per downloader.
         ydl.add_info_extractor(extractor if isinstance(extractor, type) else type(extractor)())
     return ydl
