@@ -55,8 +55,12 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
     return changed
 
 
-def process_entry(media_id: str, run: JobRun, report) -> str:
-    """Run the job of one entry; every outcome ends in a final status on the row, which is returned."""
+def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event | None = None) -> str:
+    """Run the job of one entry; every outcome ends in a final status on the row, which is returned.
+
+    A cancel while ``stopping`` is set is the server stopping, not a client: the entry goes back
+    to pending (returned as "interrupted") and the next start runs it again.
+    """
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
     claim = partial(_transition, media_id, ("pending",), status=Status.DOWNLOADING, error_code=None, error_message=None)
@@ -90,6 +94,10 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
     finally:
         # Before the final status: a client that sees the job end never sees its leftovers.
         storage.remove_temp_dir(workdir)
+    if cancelled and stopping is not None and stopping.is_set():
+        # A client's cancel marked the row cancelled before it signalled: that stays as it is.
+        _transition(media_id, ("downloading", "processing"), status="pending", progress=None)
+        return "interrupted"
     if cancelled:
         _transition(media_id, (*WORKING_STATES, Status.CANCELLED), status=Status.CANCELLED, progress=None)
         return "cancelled"

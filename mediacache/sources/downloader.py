@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +76,42 @@ class Control:
 
 # --- ffmpeg ---------------------------------------------------------------------------
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return prctl
+
+
+_prctl = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
+
+
+def _die_with_server(server_pid: int) -> None:
+    # In the child before exec (the setting survives exec): the kernel sends SIGKILL when the
+    # thread that started it ends, i.e. when the server dies, even by SIGKILL.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server_pid:  # the server died before the setting took hold
+        os._exit(1)
+
+
+def tool_process_options() -> dict[str, Any]:
+    """Popen options for ffmpeg: its own session (a kill reaches all it starts), killed when the server dies.
+
+    The session keeps it out of the server's signals, so without the death signal an ffmpeg
+    outlived a killed server and ran its transcode to the end.
+    """
+    options: dict[str, Any] = {"start_new_session": True}
+    if _prctl is not None:
+        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid())
+    return options
+
 
 @lru_cache(maxsize=4)
 def find_ffmpeg(configured: str | None) -> str:
@@ -134,6 +173,7 @@ def probe(ffmpeg: str, path: Path) -> SourceStreams:
     result = subprocess.run(
         [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
         capture_output=True, timeout=60, encoding="utf-8", errors="replace",  # ffmpeg prints tags' bytes as they are
+        **tool_process_options(),
     )  # fmt: skip
     report = result.stderr
     audio_codec = video_codec = None
@@ -226,8 +266,8 @@ def convert(
     ]  # fmt: skip
     errors_path = target.with_suffix(".ffmpeg.log")
     with open(errors_path, "wb") as errors:
-        # A new session so a kill reaches ffmpeg and anything it spawned.
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+        # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
         watchdog = threading.Thread(
             target=_kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
         )
