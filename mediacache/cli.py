@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from .accounts.users import _commit_unique, _insert_user, find_user_by_name, hash_password
 from .core.errors import DomainError
+from .core.principal import ROLES
 from .core.states import RETAINED_STATES
 from .db.extensions import db
 from .db.models import Media
@@ -25,7 +26,7 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("create-user")
     @click.argument("username")
-    @click.option("--role", type=click.Choice(["user", "admin"]), default="user")
+    @click.option("--role", type=click.Choice(ROLES), default="user")
     @click.option("--email", default=None)
     @click.password_option()
     def create_user(username: str, role: str, email: str | None, password: str) -> None:

@@ -8,6 +8,14 @@ from datetime import timedelta
 from tests.helpers import login, shift, wait_for_entry
 
 
+def test_create_user_makes_a_service_account_for_a_game_server(app, client):
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "gameserver", "--role", "service", "--password", "game-pass-1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert login(client, "gameserver", "game-pass-1")["user"]["role"] == "service"
+
+
 def test_create_user_and_set_password(app, client):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["create-user", "botty", "--role", "admin", "--password", "botty-pass-1"])

@@ -27,7 +27,8 @@ def test_create_user_returns_the_user_object_without_secrets(client, admin):
     )
     assert response.status_code == 201
     body = response.json
-    assert set(body) == {"id", "username", "email", "role", "active", "created_at", "last_login_at"}
+    assert set(body) == {"id", "username", "email", "role", "active", "created_at", "last_login_at",
+                         "queue_per_minute", "lookups_per_minute", "max_pending"}  # fmt: skip
     assert body["role"] == "user" and body["active"] is True and body["created_at"].endswith("Z")
 
 

@@ -47,8 +47,9 @@ class AuthCache:
         principal = None
         if user is not None:
             principal = Principal(
-                user.id, user.username, user.email, user.role, user.active, user.token_version, user.token_key
-            )
+                user.id, user.username, user.email, user.role, user.active, user.token_version, user.token_key,
+                user.queue_per_minute, user.lookups_per_minute, user.max_pending,
+            )  # fmt: skip
         with self._lock:
             self._principals[user_id] = (now + LIFETIME, principal)
         return principal

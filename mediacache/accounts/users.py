@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.errors import DomainError
-from ..core.principal import ROLE_ADMIN, ROLE_USER, Principal
+from ..core.principal import ACCOUNT_LIMITS, ROLE_ADMIN, ROLE_USER, Principal
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
 from ..db.extensions import db
@@ -107,10 +107,15 @@ def register(username: str, password: str, email: str | None) -> User:
     return user
 
 
-def create_user(actor: Principal, username: str, password: str, email: str | None, role: str) -> User:
-    """An admin creates an account, active at once."""
+def create_user(
+    actor: Principal, username: str, password: str, email: str | None, role: str, limits: dict[str, Any] | None = None
+) -> User:
+    """An admin creates an account, active at once (``limits``: any of ACCOUNT_LIMITS)."""
     user = _insert_user(username, password, email, role)
-    record_activity("user_created", actor=actor.username, target=username, role=role)
+    limits = {name: limits[name] for name in ACCOUNT_LIMITS if name in (limits or {})}
+    for name, value in limits.items():
+        setattr(user, name, value)
+    record_activity("user_created", actor=actor.username, target=username, role=role, **limits)
     _commit_unique(username)
     return user
 
@@ -131,7 +136,7 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         user.token_version += 1
-    for field in ("role", "email"):
+    for field in ("role", "email", *ACCOUNT_LIMITS):
         if field in changes:
             setattr(user, field, changes[field])
     if "active" in changes:

@@ -228,3 +228,7 @@ def ffmpeg_output_args(variant: Variant, remux: bool) -> list[str]:
         else:
             args += ["-b:v", "0", "-crf", "33", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"]
     return args + list(profile.muxer_args)
+
+
+# Every type a cached file is served as (the OpenAPI document lists them for /download and /cache).
+FILE_TYPES = tuple(dict.fromkeys(profile.mime_type for profile in PROFILES.values()))

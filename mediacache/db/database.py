@@ -62,11 +62,20 @@ def _accounts_never_share_an_identity(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE users_v3 RENAME TO users"))
 
 
+def _accounts_carry_their_own_limits(connection: Connection) -> None:
+    """Version 4: per-account limits an admin sets (NULL: the role's default)."""
+    present = {column["name"] for column in inspect(connection).get_columns("users")}
+    for column in ("queue_per_minute", "lookups_per_minute", "max_pending"):
+        if column not in present:
+            connection.execute(text(f"ALTER TABLE users ADD COLUMN {column} INTEGER"))
+
+
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
 MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (2, ["CREATE INDEX IF NOT EXISTS ix_media_created_id ON media (created_at, id)"]),
     (3, _accounts_never_share_an_identity),
+    (4, _accounts_carry_their_own_limits),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 

@@ -42,6 +42,10 @@ class User(db.Model):
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Per-account limits (ACCOUNT_LIMITS): queue calls and look-ups per minute, jobs waiting or running at once.
+    queue_per_minute: Mapped[int | None]
+    lookups_per_minute: Mapped[int | None]
+    max_pending: Mapped[int | None]
 
     @property
     def is_admin(self) -> bool:

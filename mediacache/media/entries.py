@@ -106,8 +106,8 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
 
 
 def _limit_pending(user: Principal) -> None:
-    """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once."""
-    limit = current_app.config["MAX_PENDING_PER_USER"]
+    """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once (or the account's own cap)."""
+    limit = user.limit("max_pending", current_app.config["MAX_PENDING_PER_USER"])
     if not limit:
         return
     running = db.session.scalar(

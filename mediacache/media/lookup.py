@@ -100,8 +100,9 @@ def url_for_reference(ref: str) -> str:
     """``/api/ytdlp/<id>``: a cache entry's id, or a YouTube video id."""
     if is_entry_id(ref):
         media = db.session.get(Media, ref)
-        if media is not None:
-            return media.source_url
+        if media is None:
+            raise DomainError("NOT_FOUND", f"No media entry {ref!r}.")
+        return media.source_url
     if urls.is_youtube_id(ref):
         return f"https://www.youtube.com/watch?v={ref}"
     raise DomainError("INVALID_URL", f"{ref!r} is neither a media entry id nor a YouTube video id.")

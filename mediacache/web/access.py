@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import request
+from flask import current_app, request
 
 from ..core.errors import DomainError
 from ..core.principal import Principal
+from ..db.extensions import limiter
 from .bearer import authenticate, authenticate_for_renewal
 from .middleware import CALLER, TOKEN
 
@@ -67,3 +68,24 @@ def presented_token() -> dict:
 def per_user_key() -> str:
     """Rate-limit key for routes behind a token: the account, wherever it connects from."""
     return f"user:{me().id}"
+
+
+def _account_rate(name: str, setting: str) -> str | None:
+    """The caller's rate for ``name``: its own per minute if an admin set one, else its role's; None: unlimited."""
+    rate = me().limit(name, current_app.config[setting])
+    if isinstance(rate, int):
+        return f"{rate} per minute" if rate else None
+    return rate
+
+
+def limited_per_account(name: str, setting: str):
+    """A per-account rate limit: ``setting`` unless the account has its own (``name``); none for a service account.
+
+    Below ``login_required``, so the caller is known when the limit is worked out.
+    """
+    return limiter.limit(
+        # Never counted when exempt; a placeholder, since the limiter asks for the value first.
+        lambda: _account_rate(name, setting) or current_app.config[setting],
+        key_func=per_user_key,
+        exempt_when=lambda: _account_rate(name, setting) is None,
+    )

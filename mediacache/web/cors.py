@@ -8,8 +8,9 @@ for the methods the URL's route takes.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
 # What a script may read besides the simple headers: the id to quote, where a new entry is,
@@ -28,6 +29,9 @@ class Cors:
         self.url_map = app.url_map
         self.wsgi_app = app.wsgi_app
         app.wsgi_app = self
+        # Flask's own OPTIONS answer lists every method of every rule the path matches
+        # (/api/media/queue would offer GET and DELETE, which belong to /api/media/<media_id>).
+        app.make_default_options_response = lambda: self._options_response(app)
 
     def __call__(self, environ: dict, start_response):
         path = environ.get("PATH_INFO", "")
@@ -47,6 +51,10 @@ class Cors:
         headers.append(("Access-Control-Expose-Headers", EXPOSED_HEADERS))
 
         def start_with_cors(status: str, response_headers: list[tuple[str, str]], exc_info=None):
+            if status.startswith("405"):
+                # The same for a 405's Allow: only the methods of the route this path names.
+                allowed = ", ".join(route_methods(self.url_map, environ))
+                response_headers[:] = [(k, allowed if k.lower() == "allow" else v) for k, v in response_headers]
             response_headers.extend(headers)
             return start_response(status, response_headers, exc_info)
 
@@ -62,8 +70,27 @@ class Cors:
         return headers
 
     def _methods(self, environ: dict) -> list[str]:
-        try:
-            methods = self.url_map.bind_to_environ(environ).allowed_methods()
-        except HTTPException:
-            return []
-        return sorted(methods)
+        return route_methods(self.url_map, environ)
+
+    def _options_response(self, app: Flask) -> Response:
+        response = app.response_class()
+        response.allow.update(route_methods(self.url_map, request.environ))
+        return response
+
+
+def route_methods(url_map: Map, environ: dict) -> list[str]:
+    """The methods of the route a path names: the first rule it matches and the rules written the same.
+
+    Werkzeug's ``allowed_methods`` joins every rule the path matches, so a fixed path
+    beside a placeholder (``/api/media/queue`` and ``/api/media/<media_id>``) seemed to take both.
+    """
+    try:
+        # Every rule takes OPTIONS (Flask adds it), so this finds the rule the path names, whatever its methods.
+        rule, _ = url_map.bind_to_environ(environ).match(method="OPTIONS", return_rule=True)
+    except HTTPException:
+        return []
+    methods = set()
+    for other in url_map.iter_rules():
+        if other.rule == rule.rule and other.methods:
+            methods |= other.methods
+    return sorted(methods)

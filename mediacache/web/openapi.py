@@ -19,7 +19,7 @@ from marshmallow import Schema, fields
 
 from ..version import __version__
 from .errors import ERROR_STATUSES, status_for
-from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
+from .schemas import Bool, HardDelete, JsonObject, UtcDateTime, WholeNumber
 
 AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
 # What any route that reads or writes the database may answer (every route with a token or parameters does).
@@ -36,8 +36,13 @@ class RouteDoc:
     status: int = 200
     errors: tuple[str, ...] = ()
     auth: str = "user"  # none | user | admin | refresh
-    content_type: str = "application/json"
+    content_type: str | tuple[str, ...] = "application/json"  # several: the success answer is one of them
     extra_responses: dict[int, Any] = field(default_factory=dict)  # status → description or (description, schema)
+    # A POST route's parameters also documented in the query string (how the game's client sends them).
+    query: bool = False
+    # Path parameter → its JSON schema (else a plain string); rule → params, where one view serves rules that differ.
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rule_params: dict[str, Any] = field(default_factory=dict)
 
 
 def documented(summary: str, **options: Any) -> Callable:
@@ -150,7 +155,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
         plugins=[plugin],
         info={"description": "Self-hosted media cache: queue a URL, poll it, play the file."},
     )
-    plugin.converter.map_to_openapi_type(Bool, fields.Boolean)
+    plugin.converter.map_to_openapi_type(WholeNumber, fields.Integer)
+    plugin.converter.add_attribute_function(_boolean_spellings)
     plugin.converter.map_to_openapi_type(JsonObject, fields.Dict)
     plugin.converter.map_to_openapi_type(HardDelete, fields.String)
     plugin.converter.map_to_openapi_type(UtcDateTime, fields.DateTime)
@@ -165,11 +171,40 @@ def build_spec(app: Flask) -> dict[str, Any]:
         doc = getattr(view, "api_doc", None) or RouteDoc((view.__doc__ or rule.endpoint).strip().splitlines()[0])
         path = _PATH_PARAM.sub(r"{\1}", rule.rule)
         names = _PATH_PARAM.findall(rule.rule)
+        params = doc.rule_params.get(rule.rule, doc.params)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(doc, method, names, rule.endpoint, path)
+            operation = _operation(doc, params, method, names, rule.endpoint, path)
+            paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = _settings_filled_in(spec.to_dict(), app.config)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and parameter["schema"].pop("nullable", False):
+                    # A query string has no null: a parameter left out takes its default.
+                    parameter["schema"].pop("default", None)
+    return document
+
+
+def _settings_filled_in(node: Any, config: dict[str, Any]) -> Any:
+    """The document with each ``x-maximum-setting`` replaced by a ``maximum`` of that setting's value."""
+    if isinstance(node, list):
+        return [_settings_filled_in(item, config) for item in node]
+    if not isinstance(node, dict):
+        return node
+    filled = {key: _settings_filled_in(value, config) for key, value in node.items()}
+    if "x-maximum-setting" in filled:
+        filled["maximum"] = config[filled.pop("x-maximum-setting")]
+    return filled
+
+
+def _boolean_spellings(self, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """A ``Bool`` takes true/false, 1/0 and yes/no; the document names each spelling it accepts."""
+    if not isinstance(field, Bool):
+        return {}
+    words = sorted(Bool.TRUE | Bool.FALSE)
+    return {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}, {"type": "string", "enum": words}]}
 
 
 def _schema_name(schema) -> str:
@@ -177,7 +212,9 @@ def _schema_name(schema) -> str:
     return cls.__name__.removesuffix("Schema") or cls.__name__
 
 
-def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str, path: str) -> dict[str, Any]:
+def _operation(
+    doc: RouteDoc, params: Any, method: str, path_params: list[str], endpoint: str, path: str
+) -> dict[str, Any]:
     # From the path, not the endpoint: aliases such as /api and /api/ share a view but not an id.
     words = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root"
     operation: dict[str, Any] = {
@@ -185,21 +222,28 @@ def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str
         "operationId": f"{method.lower()}_{words}" + ("_slash" if path.endswith("/") and path != "/" else ""),
         "tags": [endpoint.split(".")[0]],
         "parameters": [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}} for name in path_params
+            {"in": "path", "name": name, "required": True, "schema": doc.path_schemas.get(name, {"type": "string"})}
+            for name in path_params
         ],
         "responses": {str(doc.status): _success(doc)},
     }
-    if doc.params is not None:
-        if method in ("GET", "DELETE"):
-            operation["parameters"].append({"in": "query", "schema": doc.params})
-        else:
-            content = {"schema": doc.params}
-            operation["requestBody"] = {
-                "required": False,
-                "content": {"application/json": content, "application/x-www-form-urlencoded": content},
-            }
     errors = list(doc.errors)
-    if doc.auth != "none" or doc.params is not None:
+    if params is not None:
+        schema = params() if isinstance(params, type) else params
+        if method in ("GET", "DELETE") or doc.query:
+            # In the query string nothing is required when the body may carry it instead.
+            query = type(schema)(partial=True) if doc.query else schema
+            operation["parameters"].append({"in": "query", "schema": query})
+        if method not in ("GET", "DELETE"):
+            # Documented as JSON (the form and query spellings of the same names are accepted too). A body is
+            # required only when it must carry something, and never when the query string may carry it instead.
+            required = not doc.query and any(f.required for f in schema.fields.values())
+            # A JSON null body is no body (API.md): where none is needed, null is as good as {}.
+            body = schema if required else {"nullable": True, "allOf": [type(schema)(partial=True)]}
+            operation["requestBody"] = {"required": required, "content": {"application/json": {"schema": body}}}
+        # What loading the parameters answers: a malformed JSON body, a value the schema refuses.
+        errors += ["INVALID_JSON", "VALIDATION_ERROR", *getattr(schema, "error_codes", {}).values()]
+    if doc.auth != "none" or params is not None:
         errors += DATABASE_ERRORS
     if doc.auth != "none":
         operation["security"] = [{"bearer": []}]
@@ -222,13 +266,13 @@ def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str
 def _success(doc: RouteDoc) -> dict[str, Any]:
     if doc.status == 204:
         return {"description": "Done; no body."}
-    if doc.content_type != "application/json":
-        return {"description": "The content.", "content": {doc.content_type: {"schema": {"type": "string"}}}}
     if isinstance(doc.response, list):
         schema: Any = {"type": "array", "items": doc.response[0]}
     else:
         schema = doc.response or {"type": "object"}
-    return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+    types = (doc.content_type,) if isinstance(doc.content_type, str) else doc.content_type
+    content = {kind: {"schema": schema if kind == "application/json" else {"type": "string"}} for kind in types}
+    return {"description": "Success." if types == ("application/json",) else "The content.", "content": content}
 
 
 def _group_by_status(codes: list[str], endpoint: str) -> dict[int, list[str]]:

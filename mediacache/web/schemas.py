@@ -37,6 +37,15 @@ class Bool(fields.Field):
         raise ValidationError(f"expected a boolean (true/false/1/0/yes/no), got {value!r}")
 
 
+class WholeNumber(fields.Integer):
+    """An integer from JSON or text that refuses a fraction (marshmallow's own would cut ``2.5`` to 2)."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def parse_json(text: str | bytes) -> Any:
     """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
 
@@ -100,7 +109,12 @@ class LoginSchema(InputSchema):
 
 class TokenRequestSchema(InputSchema):
     username = fields.String(load_default=None)
-    duration_hours = fields.Float(load_default=None, validate=validate.Range(min=0, min_inclusive=False))
+    duration_hours = fields.Float(
+        load_default=None,
+        validate=validate.Range(min=0, min_inclusive=False),
+        # The upper bound is a setting: the OpenAPI builder writes it in (x-maximum-setting).
+        metadata={"exclusiveMinimum": True, "x-maximum-setting": "MAX_TOKEN_HOURS"},
+    )
     error_codes = {"duration_hours": "INVALID_DURATION"}
 
 
@@ -115,11 +129,25 @@ class RegisterSchema(InputSchema):
     password = password_field(required=True)
 
 
-class UserCreateSchema(RegisterSchema):
+def account_limit_field(description: str, **kwargs) -> WholeNumber:
+    """A per-account limit an admin sets: a count, 0 for unlimited, null for the role's default."""
+    return WholeNumber(
+        allow_none=True, validate=validate.Range(min=0, max=1_000_000),
+        metadata={"description": f"{description}; 0: unlimited; null: the default for the role"}, **kwargs,
+    )  # fmt: skip
+
+
+class AccountLimitsSchema(InputSchema):
+    queue_per_minute = account_limit_field("Queue calls per minute")
+    lookups_per_minute = account_limit_field("/api/ytdlp look-ups per minute")
+    max_pending = account_limit_field("Jobs waiting or running at once")
+
+
+class UserCreateSchema(RegisterSchema, AccountLimitsSchema):
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
 
 
-class UserUpdateSchema(InputSchema):
+class UserUpdateSchema(AccountLimitsSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
     password = password_field()
     email = fields.Email(allow_none=True)
@@ -127,8 +155,8 @@ class UserUpdateSchema(InputSchema):
 
 
 class PageSchema(InputSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1_000_000))
+    page = WholeNumber(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = WholeNumber(load_default=20, validate=validate.Range(min=1, max=1_000_000))
 
 
 class UserFilterSchema(PageSchema):
@@ -144,7 +172,10 @@ class UserSchema(Schema):
     role = fields.String()
     active = fields.Boolean()
     created_at = UtcDateTime()
-    last_login_at = UtcDateTime()
+    last_login_at = UtcDateTime(allow_none=True)
+    queue_per_minute = fields.Integer(allow_none=True)
+    lookups_per_minute = fields.Integer(allow_none=True)
+    max_pending = fields.Integer(allow_none=True)
 
 
 class LoginUserSchema(Schema):
@@ -189,9 +220,20 @@ class JsonObject(fields.Field):
         return value
 
 
+# What the OpenAPI document promises a URL parameter takes: an absolute http(s) URL, printable ASCII after a plain
+# host name. The service accepts more (IDN hosts, any port); it refuses anything this does not cover with a 400.
+URL_DOC = {
+    "type": "string",
+    "maxLength": 2048,
+    "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-~]*)?$",
+    "description": "An http(s) URL of a media page or file",
+}
+
+
 class QueueSchema(InputSchema):
-    url = fields.Raw(required=True)
-    ttl = fields.Integer(load_default=None, strict=False)
+    url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
+        "; required, in the query string or the body")})  # fmt: skip
+    ttl = WholeNumber(load_default=None, metadata={"minimum": 1, "description": "Seconds, at most max_ttl (GET /api)"})
     profile = fields.String(load_default=None)
     bitrate = fields.Raw(load_default=None)
     resolution = fields.Raw(load_default=None)
@@ -237,11 +279,17 @@ class MediaFilterSchema(PageSchema):
 
 
 class LookupSchema(InputSchema):
-    url = fields.Raw(load_default=None)
+    url = fields.Raw(load_default=None, metadata=URL_DOC)
     raw = Bool(load_default=False)
     dont_clean_title = Bool(load_default=False)
     aliases = {"dontcleantitle": "dont_clean_title"}
     error_codes = {"url": "INVALID_URL"}
+
+
+class LookupUrlSchema(LookupSchema):
+    """``/api/ytdlp`` without an id in the path: the url is required (the document says so)."""
+
+    url = fields.Raw(required=True, metadata=URL_DOC)
 
 
 class MediaSchema(Schema):

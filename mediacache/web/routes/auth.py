@@ -117,7 +117,8 @@ def logout():
     "Change one's password; every older token stops working",
     params=ChangePasswordSchema,
     response=LoginResponse,
-    errors=("VALIDATION_ERROR", "INVALID_CREDENTIALS"),
+    # 403, not 401: the token is fine, the password given is not (a client must not drop its token over it).
+    extra_responses={403: ("The current password is wrong: INVALID_CREDENTIALS.", "ErrorEnvelope")},
 )
 def change_password():
     """Change one's password; all older tokens stop working and fresh ones are returned."""

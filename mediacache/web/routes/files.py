@@ -14,6 +14,7 @@ from werkzeug.http import http_date, is_resource_modified, parse_range_header, q
 from werkzeug.wsgi import wrap_file
 
 from ...core.errors import DomainError
+from ...core.profiles import FILE_TYPES
 from ...media import entries, storage
 from ...media.hits import get_access_counter
 from ...media.render import remaining_seconds
@@ -31,7 +32,7 @@ RULE = "/cache/<media_id>/<file_name>"
 
 @bp.get(RULE)
 @documented("The cached file while the entry is valid (Range, ETag, 304, CORS); no token", auth="none",
-            content_type="application/octet-stream", errors=("NOT_FOUND",),
+            content_type=FILE_TYPES, errors=("NOT_FOUND",),
             extra_responses={206: "Partial content for a Range request.", 304: "Not modified.",
                              416: "Range not satisfiable."})  # fmt: skip
 def serve_file(media_id: str, file_name: str):

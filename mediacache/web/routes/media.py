@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from ...core.errors import DomainError
-from ...db.extensions import limiter
+from ...core.profiles import FILE_TYPES
 from ...httpserver import ON_MAIN_LOOP
 from ...media import entries, storage
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
-from ..access import login_required, me, per_user_key
+from ..access import limited_per_account, login_required, me
 from ..bearer import caller_from_memory
 from ..errors import error_body
 from ..fastpath import json_answer
@@ -28,10 +28,10 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 
 @bp.post("/queue")
 @login_required
-@limiter.limit(lambda: current_app.config["QUEUE_RATE_LIMIT"], key_func=per_user_key)
+@limited_per_account("queue_per_minute", "QUEUE_RATE_LIMIT")
 @documented(
     "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
-    params=QueueSchema, response=MediaSchema, status=201,
+    params=QueueSchema, query=True, response=MediaSchema, status=201,
     extra_responses={200: ("Restored from the private cache (restored: true).", MediaSchema),
                      202: ("Failed, purged or lost: queued again.", MediaSchema)},
     errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
@@ -131,7 +131,7 @@ def retry_media(media_id: str):
 @login_required
 @documented(
     "The file as an attachment named 'Artist - Title.ext'",
-    content_type="application/octet-stream",
+    content_type=FILE_TYPES,
     errors=("NOT_FOUND",),
 )
 def download_media(media_id: str):

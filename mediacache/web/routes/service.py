@@ -40,7 +40,7 @@ def stats():
 @bp.route("/api/logs", methods=["GET", "POST"])
 @login_required
 @documented("The caller's request log: text attachment by default, JSON with format=json", params=LogFilterSchema,
-            errors=("VALIDATION_ERROR",))  # fmt: skip
+            content_type=("text/plain", "application/json"), errors=("FORBIDDEN",))  # fmt: skip
 def request_log():
     """The caller's request log (admins may name another user)."""
     args = load(LogFilterSchema())

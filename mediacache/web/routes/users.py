@@ -40,7 +40,7 @@ def list_users():
 def create_user():
     """Create an account, active at once."""
     args = load(UserCreateSchema())
-    user = accounts.create_user(me(), args["username"], args["password"], args["email"], args["role"])
+    user = accounts.create_user(me(), args["username"], args["password"], args["email"], args["role"], args)
     return jsonify(user_schema.dump(user)), 201
 
 
@@ -55,14 +55,15 @@ def get_user(ref: str):
 @bp.route("/<ref>", methods=["PATCH", "PUT"])
 @admin_required
 @documented(
-    "Change role, password, email or active",
+    "Change role, password, email, active or the account's limits (queue_per_minute, lookups_per_minute, "
+    "max_pending; 0: unlimited, null: the role's default)",
     params=UserUpdateSchema,
     response=UserSchema,
     auth="admin",
     errors=("VALIDATION_ERROR", "NOT_FOUND", "CANNOT_MODIFY_SELF"),
 )
 def update_user(ref: str):
-    """Change role, password, email or active."""
+    """Change role, password, email, active or the account's own limits."""
     changes = load(UserUpdateSchema())
     return jsonify(user_schema.dump(accounts.update_user(me(), accounts.get_user(ref), changes)))
 

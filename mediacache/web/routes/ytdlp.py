@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from ...db.extensions import limiter
 from ...media import lookup
-from ..access import login_required, per_user_key
+from ..access import limited_per_account, login_required
 from ..openapi import Metadata, documented
 from ..params import load
-from ..schemas import LookupSchema
+from ..schemas import LookupSchema, LookupUrlSchema
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
+# What /api/ytdlp/<ref> takes: an entry id (a UUID) or a YouTube video id.
+ENTRY_OR_VIDEO_ID = r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_-]{11})$"
 
 LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPPORTED_URL", "MEDIA_UNAVAILABLE",
                  "ACCESS_DENIED_PRIVATE", "ACCESS_DENIED_AGE_RESTRICTED", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT",
@@ -22,14 +23,17 @@ LOOKUP_ERRORS = ("INVALID_URL", "UNSUPPORTED_SCHEME", "URL_NOT_ALLOWED", "UNSUPP
 @bp.route("", methods=["GET", "POST"])
 @bp.route("/<ref>", methods=["GET", "POST"])
 @login_required
-@limiter.limit(lambda: current_app.config["LOOKUP_RATE_LIMIT"], key_func=per_user_key)
+@limited_per_account("lookups_per_minute", "LOOKUP_RATE_LIMIT")
 @documented(
     "Metadata without downloading (url, or a cache entry's id or YouTube id in the path): an object, "
     "or a list for a playlist/feed (raw=true: yt-dlp's JSON)",
     params=LookupSchema,
+    rule_params={"/api/ytdlp": LookupUrlSchema},
+    path_schemas={"ref": {"type": "string", "pattern": ENTRY_OR_VIDEO_ID,
+                          "description": "A cache entry's id or a YouTube video id"}},
     response=Metadata,
-    errors=LOOKUP_ERRORS,
-)
+    errors=(*LOOKUP_ERRORS, "NOT_FOUND"),
+)  # fmt: skip
 def lookup_metadata(ref: str | None = None):
     """Normalized metadata: an object, or a list for a playlist/feed."""
     args = load(LookupSchema())
