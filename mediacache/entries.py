@@ -183,7 +183,8 @@ def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
         .where(Media.id == media.id, Media.status == media.status, Media.cache_state == media.cache_state)
         .values(status="pending", cache_state="none", ttl=ttl, dont_clean_title=dont_clean_title,
                 error_code=None, error_message=None, progress=None, file_name=None, size_bytes=None,
-                expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow())
+                expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow(),
+                attempts=0, retry_at=None)
     ).rowcount == 1  # fmt: skip
     db.session.commit()
     db.session.refresh(media)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from .database import damaged_since
 from .extensions import db
+from .sourcehealth import check_extractors
 
 LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
 _FFMPEG_VERSION_TTL = 300
@@ -148,6 +149,7 @@ CHECKS = {
     "scheduler": check_scheduler,
     "workers": check_workers,
     "deployment": check_deployment,
+    "extractors": check_extractors,
 }
 
 

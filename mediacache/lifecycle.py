@@ -204,7 +204,7 @@ def _requeue_lost(media_id: str) -> bool:
         update(Media)
         .where(Media.id == media_id, Media.cache_state == "live", Media.status == "completed")
         .values(status="pending", cache_state="none", file_name=None, size_bytes=None, expires_at=None,
-                progress=None, updated_at=utcnow())
+                progress=None, updated_at=utcnow(), attempts=0, retry_at=None)
     ).rowcount  # fmt: skip
     db.session.commit()
     return bool(changed)
@@ -215,6 +215,24 @@ def purge_expired_tokens() -> int:
     removed = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow())).rowcount
     db.session.commit()
     return removed
+
+
+def run_due_retries() -> int:
+    """Submit entries whose retry is due (a backstop for the runner's own timers, e.g. after a clock jump)."""
+    due = db.session.scalars(
+        select(Media.id).where(Media.status == "pending", Media.retry_at.is_not(None), Media.retry_at <= utcnow())
+    ).all()
+    runner = get_runner(current_app)
+    for media_id in due:
+        runner.submit(media_id)  # a second submission of one entry claims nothing
+    return len(due)
+
+
+def check_canaries() -> dict[str, bool]:
+    """The canary URLs' metadata extraction (sourcehealth.py); nothing when none are configured."""
+    from .sourcehealth import check_canaries as check
+
+    return check() if current_app.config["CANARY_URLS"] else {}
 
 
 def run_sweep() -> dict[str, int]:
@@ -257,6 +275,8 @@ PERIODIC_JOBS = (
     PeriodicJob("reconcile-storage", reconcile_storage, lambda config: 3600),
     PeriodicJob("purge-revoked-tokens", purge_expired_tokens, lambda config: 3600),
     PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL),
+    PeriodicJob("run-due-retries", run_due_retries, lambda config: config["SWEEP_INTERVAL"]),
+    PeriodicJob("check-canaries", check_canaries, lambda config: config["CANARY_INTERVAL"]),
 )
 
 SCHEDULER_KEY = "mediacache.scheduler"

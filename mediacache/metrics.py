@@ -88,6 +88,22 @@ class _StateCollector:
         yield GaugeMetricFamily("mediacache_workers", "Size of the worker pool.", value=runner.size)
         yield GaugeMetricFamily("mediacache_cache_bytes_live", "Bytes of files being served.", value=live)
         yield GaugeMetricFamily("mediacache_cache_bytes_retained", "Bytes of files kept privately.", value=retained)
+        yield from _source_gauges(self.app)
+
+
+def _source_gauges(app: Flask):
+    """Per extractor (site): 1 while it works, 0 after an infrastructure failure or failed canary; yt-dlp's age."""
+    from .failures import ytdlp_age_days
+    from .sourcehealth import get_source_health
+
+    up = GaugeMetricFamily("mediacache_extractor_up", "Whether the site's extractor works (jobs, canaries).",
+                           labels=["extractor"])  # fmt: skip
+    for site, state in get_source_health(app).snapshot().items():
+        up.add_metric([site], 1 if state.get("up", True) else 0)
+    yield up
+    age = ytdlp_age_days()
+    if age is not None:
+        yield GaugeMetricFamily("mediacache_ytdlp_age_days", "Days since the installed yt-dlp was released.", value=age)
 
 
 def get_metrics(app: Flask | None = None) -> Metrics | None:

@@ -137,3 +137,31 @@ def _render_activity(entry: Activity) -> dict[str, Any]:
         "address": entry.address,
         "details": entry.details,
     }
+
+
+def upload_cookies(actor: User, text: str) -> dict[str, Any]:
+    """Validate and store an uploaded cookies.txt for yt-dlp; the next job uses it. Audit-logged without values."""
+    from .cookies import InvalidCookies, store_cookies
+
+    try:
+        summary = store_cookies(current_app.config, text)
+    except InvalidCookies as exc:
+        raise APIError(
+            f"{exc}. Export cookies.txt in Netscape format (e.g. yt-dlp --cookies-from-browser "
+            "… --cookies cookies.txt) and upload it as the request body.",
+            code="INVALID_COOKIES",
+        ) from None
+    domains = [entry["domain"] for entry in summary["domains"]]
+    record_activity("cookies_uploaded", actor=actor.username, target="cookies.txt", domains=domains[:50])
+    db.session.commit()
+    return {"present": True, **summary}
+
+
+def remove_cookies(actor: User) -> bool:
+    """Delete the uploaded cookies.txt (audit-logged); False if there was none."""
+    from .cookies import delete_cookies
+
+    removed = delete_cookies(current_app.config)
+    record_activity("cookies_deleted", actor=actor.username, target="cookies.txt", existed=removed)
+    db.session.commit()
+    return removed

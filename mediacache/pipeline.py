@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -14,16 +15,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from . import downloader, matroska, metadata, mpegaudio, oggopus, storage
 from .downloader import Control, JobCancelled, JobError
 from .extensions import db
+from .extractorlimits import get_gate
+from .failures import INFRASTRUCTURE, TRANSIENT
+from .jobs import get_runner
 from .lifecycle import make_room
 from .models import Media
 from .profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
 from .settings import get_setting
-from .timeutil import utcnow
+from .sourcehealth import get_source_health
+from .timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
 OPUS_SAMPLE_RATE = 48_000
@@ -55,11 +60,42 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
 
 
 def process_entry(media_id: str, run: JobRun, report) -> str:
-    """Run the job of one entry; every outcome ends in a final status on the row, which is returned."""
+    """Run the job of one entry; every outcome ends in a final status on the row (or a retry), which is returned.
+
+    A job whose site is at its limit (MEDIACACHE_EXTRACTOR_LIMITS) returns "deferred" at once and
+    gives its worker back; the gate submits it again when a slot is free.
+    """
+    app = current_app._get_current_object()
+    source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == "pending"))
+    if source_url is None:
+        return "skipped"
+    site = downloader.site_for(source_url, app.config)
+    gate = get_gate(app)
+    if not gate.enter(site, partial(get_runner(app).submit, media_id)):
+        return "deferred"
+    try:
+        return _run_claimed(media_id, run, report, site)
+    finally:
+        gate.leave(site)
+
+
+def _claim(media_id: str) -> bool:
+    """pending → downloading, unless the entry waits for a retry that is not due yet."""
+    now = utcnow()
+    result = db.session.execute(
+        update(Media)
+        .where(Media.id == media_id, Media.status == "pending", or_(Media.retry_at.is_(None), Media.retry_at <= now))
+        .values(status="downloading", error_code=None, error_message=None, retry_at=None, progress=None,
+                updated_at=now)
+    )  # fmt: skip
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _run_claimed(media_id: str, run: JobRun, report, site: str) -> str:
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
-    claim = partial(_transition, media_id, ("pending",), status="downloading", error_code=None, error_message=None)
-    if not run.claim(claim):
+    if not run.claim(partial(_claim, media_id)):
         return "skipped"
     media = db.session.get(Media, media_id)
     control = Control(
@@ -69,14 +105,16 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
     )
     workdir = storage.fresh_temp_dir(media_id, run.token)
     failure: tuple[str, str] | None = None
+    error: JobError | None = None
     cancelled = False
     try:
         _produce(media, workdir, control, report)
+        get_source_health().succeeded(site)
         return "completed"
     except JobCancelled:
         cancelled = True
     except JobError as exc:
-        failure = (exc.code, exc.message)
+        failure, error = (exc.code, exc.message), exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             failure = ("STORAGE_FULL", "The disk filled up while this file was being made.")
@@ -93,7 +131,43 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
         _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
         return "cancelled"
     assert failure is not None
+    if error is not None and error.kind == TRANSIENT:
+        return _retry_or_fail(media_id, error)
+    if error is not None and error.kind == INFRASTRUCTURE:
+        log.warning("job %s: this server cannot fetch from %s: %s %s", media_id, error.extractor or site,
+                    error.code, error.message)  # fmt: skip
+        get_source_health().failed(error.extractor or site, error.code, error.message, infrastructure=True)
     return _fail(media_id, *failure)
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: about base·2^(attempt-1), never over ``cap``, never all at once."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    # Half fixed, half random: jobs that failed together (one bot check, many entries) spread out.
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _retry_or_fail(media_id: str, error: JobError) -> str:
+    """A transient failure: back to pending with ``retry_at`` (kept in the row), or failed once retries are spent."""
+    config = current_app.config
+    attempts = (db.session.scalar(select(Media.attempts).where(Media.id == media_id)) or 0) + 1
+    if attempts > config["RETRY_ATTEMPTS"]:
+        _transition(media_id, ("downloading", "processing"), attempts=attempts)
+        message = f"{error.message} (still failing after {attempts} attempts)" if attempts > 1 else error.message
+        return _fail(media_id, error.code, message[:1024])
+    delay = retry_delay(attempts, config["RETRY_BASE_DELAY"], config["RETRY_MAX_DELAY"])
+    retry_at = utcnow() + timedelta(seconds=delay)
+    progress = {
+        "stage": "waiting", "percent": None, "downloaded_bytes": None, "total_bytes": None, "speed": None,
+        "eta": round(delay), "attempts": attempts, "max_attempts": config["RETRY_ATTEMPTS"] + 1,
+        "retry_at": isoformat(retry_at), "last_error": {"code": error.code, "message": error.message},
+    }  # fmt: skip
+    if not _transition(media_id, ("downloading", "processing"), status="pending", attempts=attempts,
+                       retry_at=retry_at, progress=progress):  # fmt: skip
+        return "cancelled"  # cancelled or deleted meanwhile: nothing to retry
+    log.info("job %s: %s; retry %d in %.1f s", media_id, error.code, attempts, delay)
+    get_runner(current_app).submit_later(media_id, delay)
+    return "retrying"
 
 
 def _fail(media_id: str, code: str, message: str) -> str:
@@ -115,6 +189,13 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
                 "PLAYLIST_NOT_SUPPORTED",
                 "This URL is a playlist or feed; GET /api/ytdlp?url=… lists its items to queue one by one.",
                 400,
+            )
+        if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+            raise JobError(
+                "LIVE_STREAM",
+                "This is a live stream (or one yet to start); only finished media can be "
+                "cached. Queue it again once the stream has ended and is available as a video.",
+                422,
             )
         duration = info.get("duration")
         if max_duration and duration and duration > max_duration:
