@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ run: setup
 
 test: setup lint
 	$(BIN)/python -m pytest
+
+# Everything but the end-to-end tests (a real server process, long media jobs): the quick loop while editing.
+test-fast: setup lint
+	$(BIN)/python -m pytest -m "not e2e"
 
 lint: setup
 	$(BIN)/ruff check .

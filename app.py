@@ -19,12 +19,12 @@ def main() -> int:
     """Build the app and serve it until interrupted."""
     import os
 
-    from mediacache.jobs import freeze_long_lived_objects, get_runner, limit_malloc_arenas
-    from mediacache.logconfig import configure_logging
+    from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_malloc_arenas
+    from mediacache.ops.logging import configure_logging
 
     limit_malloc_arenas()  # before any thread starts
     configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
-    from mediacache.lifecycle import recover_on_start
+    from mediacache.media.lifecycle import recover_on_start
 
     try:
         app = create_app()
@@ -37,11 +37,11 @@ def main() -> int:
         # One line an operator can act on, not the traceback of the first query that met the file.
         log.error("%s", database_start_error(exc))
         return 1
-    from mediacache.downloader import guard_self_check
-    from mediacache.health import deployment_warning
     from mediacache.httpserver import serve
-    from mediacache.lifecycle import start_scheduler, stop_scheduler
-    from mediacache.shortcuts import from_memory_paths
+    from mediacache.media.lifecycle import start_scheduler, stop_scheduler
+    from mediacache.ops.health import deployment_warning
+    from mediacache.sources.downloader import guard_self_check
+    from mediacache.web.fastpath import from_memory_paths
 
     # Proven once at start: every request handler yt-dlp may use connects through the guard.
     if problem := guard_self_check():
@@ -76,7 +76,7 @@ def database_start_error(exc: BaseException) -> str:
     from flask import Config
 
     from mediacache.config import instance_dir_from, load_config
-    from mediacache.database import database_path, database_problem
+    from mediacache.db.database import database_path, database_problem
 
     # The configuration as create_app layered it (it failed, so there is no app to ask).
     instance_config = Config(instance_dir_from(None))

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from mediacache import create_app, lifecycle
-from mediacache.extensions import db
-from mediacache.models import Media
-from mediacache.timeutil import utcnow
+from mediacache import create_app
+from mediacache.core.timeutil import utcnow
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
+from mediacache.media import lifecycle
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings
 
 from .tools import median

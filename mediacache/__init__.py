@@ -43,21 +43,21 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, CORS, jobs, metrics, first-start admin."""
-    from .accounting import AccessCounter
-    from .accounts import ensure_admin
-    from .api import files, media, system
-    from .authcache import AuthCache
-    from .cors import Cors
-    from .database import init_database
-    from .extensions import db
-    from .jobs import JobRunner
-    from .metrics import Metrics
-    from .presenter import RowCache
-    from .requestcycle import RequestCycle
-    from .security import disable_cookie_sessions, trust_proxies
-    from .settings import get_setting
-    from .shortcuts import Shortcuts, shortcut
-    from .tokens import register_token_callbacks
+    from .accounts.authcache import AuthCache
+    from .accounts.tokens import register_token_callbacks
+    from .accounts.users import ensure_admin
+    from .db.database import init_database
+    from .db.extensions import db
+    from .db.settings import get_setting
+    from .jobs.runner import JobRunner
+    from .media.hits import AccessCounter
+    from .media.render import RowCache
+    from .ops.metrics import Metrics
+    from .web.cors import Cors
+    from .web.fastpath import Shortcuts, shortcut
+    from .web.middleware import RequestCycle
+    from .web.routes import files, media, system
+    from .web.security import disable_cookie_sessions, trust_proxies
 
     disable_cookie_sessions(app)
     init_database(app)
@@ -93,7 +93,7 @@ def register_limiter(app: Flask) -> None:
     """
     from flask import request
 
-    from .extensions import limiter
+    from .db.extensions import limiter
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
@@ -117,7 +117,7 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md."""
-    from .api import admin, auth, files, media, service, system, users, ytdlp
+    from .web.routes import admin, auth, files, media, service, system, users, ytdlp
 
     for module in (auth, users, media, ytdlp, files, system, service, admin):
         app.register_blueprint(module.bp)
@@ -125,7 +125,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_error_handlers(app: Flask) -> None:
     """The error envelope for every failure."""
-    from .errors import register_error_handlers as register
+    from .web.errors import register_error_handlers as register
 
     register(app)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from .extensions import db
+from .db.extensions import db
 
 
 def register_cli(app: Flask) -> None:
@@ -22,7 +22,7 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def create_user(username: str, role: str, email: str | None, password: str) -> None:
         """Create an active account."""
-        from .accounts import _commit_unique, _insert_user
+        from .accounts.users import _commit_unique, _insert_user
 
         _insert_user(username, password, email, role)
         _commit_unique(username)
@@ -33,7 +33,7 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def set_password(username: str, password: str) -> None:
         """Set a user's password; their existing tokens stop working."""
-        from .accounts import find_user_by_name, hash_password
+        from .accounts.users import find_user_by_name, hash_password
 
         user = find_user_by_name(username)
         if user is None:
@@ -47,7 +47,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("sweep")
     def sweep() -> None:
         """Expire due entries and purge files past retention now."""
-        from .lifecycle import run_sweep
+        from .media.lifecycle import run_sweep
 
         click.echo(json.dumps(run_sweep()))
 
@@ -58,9 +58,9 @@ def register_cli(app: Flask) -> None:
         """Purge retained files past their retention (or all of them, or given entries)."""
         from sqlalchemy import select
 
-        from . import entries, lifecycle
-        from .errors import APIError
-        from .models import Media
+        from .db.models import Media
+        from .media import entries, lifecycle
+        from .web.errors import APIError
 
         if media_ids:
             for media_id in media_ids:
@@ -79,7 +79,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("stats")
     def stats() -> None:
         """Print conversion and cache statistics as JSON."""
-        from .reporting import conversion_stats
+        from .ops.reporting import conversion_stats
 
         click.echo(json.dumps(conversion_stats(), indent=2))
 
@@ -107,7 +107,7 @@ def register_cli(app: Flask) -> None:
         import subprocess
         import sys
 
-        from .failures import ytdlp_age_days
+        from .sources.failures import ytdlp_age_days
 
         # This interpreter's pip: the venv the service runs from, whatever is first on PATH.
         command = [sys.executable, "-m", "pip", "install", "--upgrade", "yt-dlp[default]", "yt-dlp-ejs"]

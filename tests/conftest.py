@@ -101,7 +101,7 @@ def http_handlers() -> list[str]:
     """yt-dlp's installed HTTP request handlers that mediacache lets it use."""
     from yt_dlp.networking.common import _REQUEST_HANDLERS
 
-    from mediacache import netguard
+    from mediacache.sources import netguard
 
     return [
         key
@@ -113,7 +113,7 @@ def http_handlers() -> list[str]:
 @pytest.fixture(params=http_handlers())
 def handler(request, monkeypatch):
     """A test using this runs once per request handler, with yt-dlp given only that one."""
-    from mediacache import netguard
+    from mediacache.sources import netguard
 
     monkeypatch.setattr(netguard, "GUARDED_HANDLERS", (request.param,))
     return request.param

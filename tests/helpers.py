@@ -157,8 +157,8 @@ def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERM
 
 def shift(app, media_id: str, **deltas) -> None:
     """Move an entry's timestamps into the past, as if that much time had passed."""
-    from mediacache.extensions import db
-    from mediacache.models import Media
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
 
     with app.app_context():
         media = db.session.get(Media, media_id)
@@ -184,9 +184,9 @@ def flask_dispatches(app, monkeypatch) -> list[str]:
 
 def finished_entry(app, *, ttl_left: float = 3600) -> str:
     """A completed, served entry written straight to the database."""
-    from mediacache.extensions import db
-    from mediacache.models import Media
-    from mediacache.timeutil import utcnow
+    from mediacache.core.timeutil import utcnow
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
 
     with app.app_context():
         media = Media(

@@ -51,7 +51,7 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client):
 
 def test_unknown_user_and_wrong_password_each_cost_exactly_one_hash(client, monkeypatch):
     """Login timing must not tell which usernames exist: count hash computations, not milliseconds."""
-    from mediacache import accounts
+    from mediacache.accounts import users as accounts
 
     counts = {"check": 0, "generate": 0}
 
@@ -303,8 +303,8 @@ def test_a_token_in_steady_use_expires_on_time(client, app, steady_path):
     from datetime import timedelta
 
     with app.app_context():
-        from mediacache.accounts import get_user
-        from mediacache.tokens import access_token_for
+        from mediacache.accounts.tokens import access_token_for
+        from mediacache.accounts.users import get_user
 
         token = access_token_for(get_user("admin"), timedelta(seconds=2))
     assert client.get(steady_path, headers=auth_header(token)).status_code == 200

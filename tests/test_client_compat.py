@@ -153,6 +153,7 @@ def test_health_deployment_check_is_healthy_with_a_public_url(configured):
     assert deployment == {"status": "healthy", "endpoints_from": "public_url"}
 
 
+@pytest.mark.e2e
 def test_the_server_warns_at_start_when_endpoints_would_come_from_the_request_host(tmp_path):
     for name in ("guessing", "configured"):
         (tmp_path / name).mkdir()
@@ -175,7 +176,7 @@ def test_the_server_warns_at_start_when_endpoints_would_come_from_the_request_ho
 
 
 def test_service_index_keys_media_profiles_by_name(client):
-    from mediacache.openapi import MediaProfile, ServiceInfo
+    from mediacache.web.openapi import MediaProfile, ServiceInfo
 
     body = client.get("/api").json
     assert set(body) == set(ServiceInfo().fields)
@@ -190,8 +191,8 @@ def test_service_index_keys_media_profiles_by_name(client):
 def test_service_index_is_answered_from_memory_without_a_query(app, client, monkeypatch):
     from sqlalchemy import event
 
-    from mediacache import entries
-    from mediacache.extensions import db
+    from mediacache.db.extensions import db
+    from mediacache.media import entries
 
     monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)  # so both calls surely fall in one window
     assert client.get("/api").json["cache_stats"]["live"] == 0  # the first call counts
@@ -207,7 +208,7 @@ def test_service_index_is_answered_from_memory_without_a_query(app, client, monk
 
 
 def test_service_index_is_answered_in_front_of_flask_once_rendered(app, client, admin, monkeypatch):
-    from mediacache import entries
+    from mediacache.media import entries
 
     monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)
     dispatched = flask_dispatches(app, monkeypatch)
@@ -288,6 +289,7 @@ def test_a_cors_origin_that_is_no_origin_stops_start_up(tmp_path, value):
         create_app(make_settings(tmp_path, CORS_ORIGINS=value))
 
 
+@pytest.mark.e2e
 def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
     server = LiveServer(tmp_path).start()
     try:
@@ -304,8 +306,8 @@ def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
 def test_service_index_is_given_on_the_servers_main_loop_only_from_memory(app, client, monkeypatch):
     from werkzeug.test import EnvironBuilder
 
-    from mediacache import entries
     from mediacache.httpserver import ON_MAIN_LOOP, NeedsThread
+    from mediacache.media import entries
 
     def on_main_loop():
         environ = EnvironBuilder(path="/api", headers={"Origin": "https://game.example"}).get_environ()

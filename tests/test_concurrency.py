@@ -7,12 +7,15 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
 
 CLIENTS = 16
 DURATION = 30.0
 
 
+@pytest.mark.e2e
 def test_sixteen_clients_for_thirty_seconds_get_no_server_errors(tmp_path, media_server):
     server = LiveServer(
         tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",

@@ -69,7 +69,7 @@ def test_folders_come_from_configuration(tmp_path):
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(app):
     from sqlalchemy import text
 
-    from mediacache.extensions import db
+    from mediacache.db.extensions import db
 
     with app.app_context():
         assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -104,8 +104,8 @@ def test_pending_migrations_run_once_on_start(tmp_path):
     """A database from before migration 2 gains its index and the new version on the next start."""
     from sqlalchemy import text
 
-    from mediacache.database import SCHEMA_VERSION
-    from mediacache.extensions import db
+    from mediacache.db.database import SCHEMA_VERSION
+    from mediacache.db.extensions import db
 
     settings = make_settings(tmp_path)
     app = create_app(settings)

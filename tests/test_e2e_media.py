@@ -9,6 +9,8 @@ import pytest
 
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
 
+pytestmark = pytest.mark.e2e  # every test here runs the real server
+
 
 @pytest.fixture
 def server(tmp_path):

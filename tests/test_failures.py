@@ -14,10 +14,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from mediacache import create_app, lifecycle
-from mediacache.extensions import db
-from mediacache.models import Media
-from mediacache.timeutil import utcnow
+from mediacache import create_app
+from mediacache.core.timeutil import utcnow
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
+from mediacache.media import lifecycle
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
 
 
@@ -114,7 +115,7 @@ def test_a_transient_failure_heals_when_the_site_lets_up(configured, fake):
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_stay_under_the_cap():
-    from mediacache.pipeline import retry_delay
+    from mediacache.media.pipeline import retry_delay
 
     for attempt, (low, high) in {1: (5, 10), 2: (10, 20), 3: (20, 40)}.items():
         delays = {retry_delay(attempt, 10, 3600) for _ in range(50)}
@@ -213,7 +214,7 @@ def test_a_site_at_its_limit_waits_without_holding_back_other_sites(configured, 
 
 
 def test_a_site_limit_spaces_job_starts_by_its_interval():
-    from mediacache.extractorlimits import ExtractorGate
+    from mediacache.jobs.extractorlimits import ExtractorGate
 
     now = [100.0]
     gate = ExtractorGate({"youtube": (2, 1.0)}, clock=lambda: now[0])

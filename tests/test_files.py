@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mediacache.api.files import FileSpan
+from mediacache.web.routes.files import FileSpan
 from tests.helpers import flask_dispatches, wait_for_entry
 
 
@@ -135,8 +135,8 @@ def test_a_browser_is_told_the_file_name_even_when_it_is_not_ascii(app, client, 
 
     assert client.get(served["path"]).headers["Content-Disposition"].startswith("inline; filename=")
     # Rename the served file as a title in another script would name it, and point the row at it.
-    from mediacache.extensions import db
-    from mediacache.models import Media
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
 
     folder = Path(app.config["STATIC_CACHE"]) / served["id"]
     name = "Ёлка - Дед Мороз.mp3"
@@ -230,8 +230,8 @@ def test_a_file_is_answered_in_front_of_flask_even_when_its_entry_must_be_read_a
     from flask import has_app_context
     from sqlalchemy import text
 
-    from mediacache import presenter
-    from mediacache.extensions import db
+    from mediacache.db.extensions import db
+    from mediacache.media import render as presenter
 
     monkeypatch.setattr(presenter, "SNAPSHOT_LIFETIME", 0)  # every lookup reads the database
     with app.app_context():  # and any write to the table drops the snapshots already taken

@@ -12,8 +12,8 @@ import pytest
 from mutagen.flac import FLAC
 from mutagen.mp3 import MP3
 
-from mediacache import downloader
-from mediacache.downloader import find_ffmpeg
+from mediacache.sources import downloader
+from mediacache.sources.downloader import find_ffmpeg
 from tests.helpers import wait_for_entry
 
 LIMIT = 10  # MAX_DURATION of these tests, in seconds
@@ -139,7 +139,7 @@ def test_an_honest_mp3_is_retagged_without_starting_ffmpeg(app, client, admin, m
 
 
 def test_the_frame_walk_answers_only_for_frames_back_to_back(tmp_path, media_folder):
-    from mediacache.mpegaudio import real_length
+    from mediacache.sources.containers.mpegaudio import real_length
 
     tone = (media_folder / "tone.mp3").read_bytes()
     clean = tmp_path / "clean.mp3"
@@ -204,8 +204,8 @@ def test_a_bitrate_of_400_digits_is_an_invalid_bitrate_not_a_server_error(client
 
 def _download_names(app, client, headers, artist: str, title: str) -> tuple[str, str]:
     """The entry's download answer's Content-Disposition, and the entry id."""
-    from mediacache.extensions import db
-    from mediacache.models import Media
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
     from tests.helpers import finished_entry
 
     media_id = finished_entry(app)
@@ -238,8 +238,8 @@ def test_download_ascii_fallback_is_transliterated_or_the_entry_id_never_a_bare_
 
 
 def test_a_served_file_named_in_another_script_falls_back_to_the_entry_id(app, client):
-    from mediacache.extensions import db
-    from mediacache.models import Media
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
     from tests.helpers import finished_entry
 
     media_id = finished_entry(app)

@@ -103,6 +103,7 @@ def test_an_answer_larger_than_the_high_watermark_reaches_a_slow_client_whole(ru
     assert received.endswith(body) and received.startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.e2e
 def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     """``python app.py`` must not fall back to waitress as released (its busy loop is what this module fixes)."""
     import signal
@@ -110,7 +111,10 @@ def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     import waitress
 
     import app as entry
-    from mediacache import httpserver, jobs, lifecycle, logconfig
+    from mediacache import httpserver
+    from mediacache.jobs import runner as jobs
+    from mediacache.media import lifecycle
+    from mediacache.ops import logging as logconfig
     from tests.helpers import ADMIN_PASSWORD, LiveServer
 
     for name, value in LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD).env.items():

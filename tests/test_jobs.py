@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mediacache.downloader import Control, JobCancelled, JobError, convert, find_ffmpeg
-from mediacache.extensions import db
-from mediacache.jobs import get_runner
-from mediacache.models import Media
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
+from mediacache.jobs.runner import get_runner
+from mediacache.sources.downloader import Control, JobCancelled, JobError, convert, find_ffmpeg
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, wait_for_entry
 
 
@@ -206,6 +206,7 @@ def test_an_entry_cancelled_and_queued_again_before_its_run_starts_completes(con
     assert crashes(caplog) == []
 
 
+@pytest.mark.e2e
 def test_force_cancel_and_queue_again_in_a_loop_on_the_real_server_loses_nothing(tmp_path, media_server):
     # The real code path end to end, one worker: cancels land at random points of a run (waiting,
     # extracting, downloading, converting), and each is followed at once by a queue call or a retry.

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from mediacache import create_app, lifecycle, storage
-from mediacache.extensions import db
-from mediacache.models import Media
+from mediacache import create_app
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
+from mediacache.media import lifecycle, storage
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, shift, wait_for_entry
 
 
@@ -107,6 +108,7 @@ def test_purged_entry_is_downloaded_again(app, client, admin, media_server):
     assert wait_for_entry(client, body["id"], admin)["valid"] is True
 
 
+@pytest.mark.e2e
 def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, media_server):
     settings = make_settings(tmp_path)
     app = create_app(settings)
@@ -160,6 +162,7 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     restarted.extensions["mediacache.jobs"].shutdown()
 
 
+@pytest.mark.e2e
 def test_retained_files_are_purged_oldest_first_to_make_room(configured, media_server):
     app, client, headers = configured(MAX_CACHE_BYTES=120_000)  # room for two ~49 KB files
     first = completed(client, headers, media_server.url("/media/tone.mp3"))
@@ -181,6 +184,7 @@ def test_when_live_files_fill_the_cache_new_queue_calls_get_507(configured, medi
     assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True  # never evicted
 
 
+@pytest.mark.e2e
 def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(configured, media_server):
     app, client, headers = configured(MAX_CACHE_BYTES=100_000)
     live = completed(client, headers, media_server.url("/media/tone.mp3"))
@@ -343,7 +347,7 @@ def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(
 
     # Same caches, a database that knows none of their files (a new instance folder).
     fresh = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
-    with caplog.at_level("WARNING", logger="mediacache.lifecycle"):
+    with caplog.at_level("WARNING", logger="mediacache.media.lifecycle"):
         summary = lifecycle.recover_on_start(fresh)
     fresh.extensions["mediacache.jobs"].shutdown()
 

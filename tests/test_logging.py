@@ -20,6 +20,7 @@ def test_each_request_logs_one_line_with_id_user_route_status_and_duration(clien
     assert record.duration_ms >= 0 and "trace-1 admin GET /api/users/me 200" in record.getMessage()
 
 
+@pytest.mark.e2e
 def test_json_log_format_and_no_password_in_any_line(tmp_path):
     server = LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_LOG_FORMAT="json").start()
     try:
@@ -40,7 +41,7 @@ def test_json_log_format_and_no_password_in_any_line(tmp_path):
 def test_a_json_line_carries_the_time_it_was_logged_not_the_time_it_was_written():
     import logging
 
-    from mediacache.logconfig import JsonFormatter
+    from mediacache.ops.logging import JsonFormatter
 
     record = logging.LogRecord("mediacache.request", logging.INFO, "", 0, "GET /api", None, None)
     record.created = 1_700_000_000.25  # the writer thread formats lines a moment after the fact
@@ -49,7 +50,7 @@ def test_a_json_line_carries_the_time_it_was_logged_not_the_time_it_was_written(
 
 def _request_record(caplog, **fields) -> logging.LogRecord:
     """The record ``log_request`` makes outside the server (where no writer thread takes plain fields)."""
-    from mediacache.logconfig import log_request
+    from mediacache.ops.logging import log_request
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="mediacache.request"):
@@ -60,7 +61,7 @@ def _request_record(caplog, **fields) -> logging.LogRecord:
 
 @pytest.mark.parametrize("kind", ["text", "json"])
 def test_the_writer_formats_a_request_line_from_its_fields_as_the_record_would_read(kind, caplog):
-    from mediacache.logconfig import REQUEST_FIELDS, JsonFormatter, TextFormatter
+    from mediacache.ops.logging import REQUEST_FIELDS, JsonFormatter, TextFormatter
 
     formatter = TextFormatter() if kind == "text" else JsonFormatter()
     for user in ("admin", None):
@@ -74,7 +75,7 @@ def test_the_writer_thread_writes_every_queued_line_in_order(tmp_path):
     import io
     import queue
 
-    from mediacache.logconfig import BatchWritingListener, DeferredFlushHandler, TextFormatter
+    from mediacache.ops.logging import BatchWritingListener, DeferredFlushHandler, TextFormatter
 
     stream = io.StringIO()
     handler = DeferredFlushHandler(stream)

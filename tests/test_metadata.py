@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediacache.metadata import clean_title, describe_info, split_artist_title
+from mediacache.sources.metadata import clean_title, describe_info, split_artist_title
 
 CLEANED = [
     ("Rick Astley - Never Gonna Give You Up (Official Music Video)", "Rick Astley - Never Gonna Give You Up"),
@@ -110,8 +110,8 @@ def test_file_tags_win_over_a_generic_page_title():
 
 def test_quick_audio_facts_agree_with_ffmpegs_probe(media_folder):
     """The mutagen shortcut must decide remux-or-encode exactly as ffmpeg's probe would."""
-    from mediacache.downloader import find_ffmpeg, probe
-    from mediacache.metadata import audio_streams
+    from mediacache.sources.downloader import find_ffmpeg, probe
+    from mediacache.sources.metadata import audio_streams
 
     quick = audio_streams(media_folder / "tone.mp3")
     full = probe(find_ffmpeg(None), media_folder / "tone.mp3")

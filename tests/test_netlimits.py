@@ -118,6 +118,7 @@ def _queue(client, headers, url: str) -> dict:
     return response.json
 
 
+@pytest.mark.e2e
 def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured, hostile, handler):
     _, client, headers = configured(JOB_TIMEOUT=3)
     entry = _queue(client, headers, hostile.url("/drip.mp3"))
@@ -126,6 +127,7 @@ def test_a_download_that_trickles_fails_with_timeout_at_the_job_limit(configured
     assert hostile.requests == 2  # the extractor's look at the URL, then the download that trickled
 
 
+@pytest.mark.e2e
 def test_a_page_that_stalls_during_extraction_fails_with_timeout(configured, hostile, handler):
     _, client, headers = configured(JOB_TIMEOUT=3)
     entry = _queue(client, headers, hostile.url("/drip.html"))
@@ -141,6 +143,7 @@ def test_a_lookup_of_a_page_that_stalls_answers_upstream_timeout(configured, hos
     assert time.monotonic() - started < 30  # the page alone would take 1.5 hours
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", ["/endless.html", "/endless-gzip.html"])
 def test_an_endless_page_fails_a_job_with_too_large_and_is_not_read_on(configured, hostile, handler, path):
     _, client, headers = configured(MAX_PAGE_BYTES=PAGE_CAP)

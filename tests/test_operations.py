@@ -6,11 +6,12 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event
 
 from mediacache import create_app
-from mediacache.accounting import get_access_counter
-from mediacache.extensions import db
+from mediacache.db.extensions import db
+from mediacache.media.hits import get_access_counter
 from tests.helpers import make_settings, shift, wait_for_entry
 
 
@@ -70,6 +71,7 @@ def test_scheduler_check_is_degraded_when_enabled_but_not_running(tmp_path):
 # --- stats and request logs ------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_stats_count_by_profile_format_and_status(client, admin, media_server):
     completed(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-opus")
     completed(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-vorbis")
@@ -174,7 +176,7 @@ def test_metrics_need_an_admin_token(client, user):
 def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client, admin, media_server):
     completed(client, admin, media_server.url("/media/tone.mp3"))
     assert app.extensions["mediacache.jobs"].wait_idle(20)  # the worker tidies up after the final status
-    from mediacache import lifecycle
+    from mediacache.media import lifecycle
 
     with app.app_context():
         lifecycle._in_app_context(app, lifecycle.PERIODIC_JOBS[0])()

@@ -13,9 +13,9 @@ from mutagen.mp4 import MP4
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
-from mediacache.downloader import find_ffmpeg, probe
-from mediacache.extensions import db
-from mediacache.models import Media
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
+from mediacache.sources.downloader import find_ffmpeg, probe
 from tests.helpers import wait_for_entry
 
 
@@ -64,8 +64,8 @@ def test_webm_opus_source_is_copied_into_ogg_without_ffmpeg(app, client, admin, 
     def ffmpeg_ran(*args, **kwargs):
         raise AssertionError("ffmpeg ran for a WebM Opus → ogg-opus copy")
 
-    monkeypatch.setattr("mediacache.downloader.convert", ffmpeg_ran)
-    monkeypatch.setattr("mediacache.downloader.probe", ffmpeg_ran)
+    monkeypatch.setattr("mediacache.sources.downloader.convert", ffmpeg_ran)
+    monkeypatch.setattr("mediacache.sources.downloader.probe", ffmpeg_ran)
     body = queue_and_wait(client, admin, media_server.url("/media/tone.webm"), profile="ogg-opus")
     assert body["status"] == "completed", body["error"]
     assert transcode_mode(app, body["id"]) == "remux"
@@ -238,6 +238,7 @@ def test_progress_is_visible_while_a_slow_download_runs(client, admin, media_ser
     client.delete(f"/api/media/{body['id']}?force=true", headers=admin)
 
 
+@pytest.mark.e2e
 def test_progress_is_written_to_the_row_at_most_about_once_a_second(app, client, admin, media_server):
     """The row is updated throttled: fetching it from the database shows progress too, not every chunk."""
     from sqlalchemy import event
@@ -303,7 +304,7 @@ def test_jobs_starting_together_share_the_ffmpeg_link_without_tripping(tmp_path)
     import shutil
     import threading
 
-    from mediacache.downloader import ffmpeg_dir_for_ytdlp
+    from mediacache.sources.downloader import ffmpeg_dir_for_ytdlp
 
     binary = tmp_path / "ffmpeg-linux-x86_64-v7"  # named like imageio-ffmpeg's, so a link is needed
     binary.write_bytes(b"")

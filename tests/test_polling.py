@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from mediacache.extensions import db
-from mediacache.models import Media
-from mediacache.timeutil import utcnow
+from mediacache.core.timeutil import utcnow
+from mediacache.db.extensions import db
+from mediacache.db.models import Media
 from tests.helpers import ADMIN_PASSWORD, finished_entry, flask_dispatches, login
 
 
@@ -91,7 +91,7 @@ def test_what_the_poll_shortcut_does_not_answer_goes_to_flask(app, client, admin
 
 
 def test_every_shortcut_stands_in_front_of_a_real_unlimited_get_route(app):
-    from mediacache.shortcuts import Shortcuts
+    from mediacache.web.fastpath import Shortcuts
 
     shortcuts = app.extensions["mediacache.shortcuts"]  # inside the request cycle and CORS
     assert isinstance(shortcuts, Shortcuts)
@@ -168,7 +168,7 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
     import sqlite3
 
     from mediacache.httpserver import NeedsThread
-    from mediacache.presenter import row_cache
+    from mediacache.media.render import row_cache
 
     media_id = finished_entry(app)
     poll = f"/api/media/{media_id}"
@@ -189,7 +189,7 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
 
 
 def test_a_stale_account_is_read_afresh_by_one_poll_while_the_others_answer_from_memory(app, client, admin):
-    from mediacache.authcache import auth_cache
+    from mediacache.accounts.authcache import auth_cache
     from mediacache.httpserver import NeedsThread
 
     media_id = finished_entry(app)
@@ -206,7 +206,7 @@ def test_a_stale_account_is_read_afresh_by_one_poll_while_the_others_answer_from
 
 
 def test_a_claim_to_read_a_stale_entry_afresh_lapses_if_its_reader_never_does():
-    from mediacache.refreshing import Refreshing
+    from mediacache.core.refreshing import Refreshing
 
     refreshing = Refreshing(patience=0.05)
     assert refreshing.may_use("entry", fresh=True, or_stale=False)

@@ -90,6 +90,7 @@ def test_other_profile_or_bitrate_is_another_entry(client, admin, media_server):
     assert len(ids) == 3  # mp3 at the default 192k is the same entry as no profile at all
 
 
+@pytest.mark.e2e
 def test_twelve_concurrent_identical_queue_calls_make_one_entry_and_one_download(app, admin, media_server):
     # yt-dlp's extraction sniffs a URL before downloading it, so measure what one job costs first.
     baseline = app.test_client().post(
@@ -199,6 +200,7 @@ def test_soft_delete_then_queue_again_restores_without_download(app, client, adm
     assert media_server.downloads("/media/tone.mp3") == requests_before
 
 
+@pytest.mark.e2e
 def test_hard_delete_then_queue_again_downloads_again_with_202(client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
     body = completed(client, admin, url)
@@ -219,6 +221,7 @@ def test_failed_entry_is_queued_again_with_202(client, admin, media_server):
     assert again.status_code == 202 and again.json["id"] == failed["id"] and again.json["error"] is None
 
 
+@pytest.mark.e2e
 def test_retry_requeues_a_failed_entry_and_refuses_a_completed_one(client, admin, media_server):
     failed = wait_for_entry(client, queue(client, admin, url=media_server.url("/status/500")).json["id"], admin)
     assert client.post(f"/api/media/{failed['id']}/retry", headers=admin).status_code == 202
@@ -227,6 +230,7 @@ def test_retry_requeues_a_failed_entry_and_refuses_a_completed_one(client, admin
     assert response.status_code == 409 and response.json["error"]["code"] == "NOT_RETRYABLE"
 
 
+@pytest.mark.e2e
 def test_delete_of_a_running_job_needs_force_which_cancels_it(app, client, admin, media_server):
     media_server.trickle_delay = 0.2
     media_id = queue(client, admin, url=media_server.url("/trickle/long.mp3")).json["id"]
@@ -251,6 +255,7 @@ def test_users_may_delete_only_their_own_entries(client, admin, user, media_serv
     assert client.delete(f"/api/media/{theirs['id']}", headers=admin).status_code == 204
 
 
+@pytest.mark.e2e
 def test_users_may_retry_only_their_own_entries_like_delete(client, admin, user, media_server):
     """Retry follows delete's rule: whoever requested the entry, or an admin; reading stays open to all."""
     client.post("/api/users", json={"username": "alice", "password": "alice-pass-1"}, headers=admin)
@@ -307,7 +312,7 @@ def test_service_index_lists_profiles_limits_and_cache_stats(client, admin, medi
 
 
 def test_rendered_media_object_matches_its_documented_schema(client, admin, media_server):
-    from mediacache.schemas import MediaSchema
+    from mediacache.web.schemas import MediaSchema
 
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     assert set(body) == set(MediaSchema().fields)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from mediacache import create_app
-from mediacache.extensions import db
+from mediacache.db.extensions import db
 from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, finished_entry, make_settings
 from tests.test_errors import assert_envelope
 
@@ -76,6 +76,7 @@ FORGED_ESCAPED = "\\n2026-01-01 00:00:00,000 INFO mediacache: forged\\r\\x00\\u2
 UNSAFE_CHARACTERS = "\n\r\x00\u202e\u2028\x85\x7f\u2066"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_control_characters_in_a_path_cannot_forge_a_log_line(tmp_path, log_format):
     server = LiveServer(tmp_path, MEDIACACHE_LOG_FORMAT=log_format).start()
@@ -98,7 +99,7 @@ def test_a_traceback_follows_its_line_escaped_and_indented_so_no_line_passes_for
     import io
     import queue
 
-    from mediacache.logconfig import BatchWritingListener, DeferredFlushHandler, LightQueueHandler, TextFormatter
+    from mediacache.ops.logging import BatchWritingListener, DeferredFlushHandler, LightQueueHandler, TextFormatter
 
     stream = io.StringIO()
     handler = DeferredFlushHandler(stream)
@@ -197,6 +198,7 @@ def _start_and_expect_one_line(tmp_path) -> str:
     return line
 
 
+@pytest.mark.e2e
 def test_a_garbage_database_file_stops_start_up_with_one_line_naming_it(tmp_path):
     database = tmp_path / "instance" / "mediacache.db"
     database.parent.mkdir()
@@ -206,6 +208,7 @@ def test_a_garbage_database_file_stops_start_up_with_one_line_naming_it(tmp_path
     assert "restore it from a backup or move it aside to start fresh" in line
 
 
+@pytest.mark.e2e
 def test_damaged_pages_met_during_start_up_stop_it_with_one_line_naming_the_file(tmp_path):
     application = create_app(make_settings(tmp_path))
     application.extensions["mediacache.jobs"].shutdown()
@@ -218,7 +221,7 @@ def test_damaged_pages_met_during_start_up_stop_it_with_one_line_naming_the_file
 
 def _fill_and_damage(app, rows: int = 3000) -> None:
     """Many entries on disk, then the middle half of the file overwritten, as a failing disk might."""
-    from mediacache.models import Media
+    from mediacache.db.models import Media
 
     with app.app_context():
         db.session.add_all(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from mediacache import create_app, lifecycle
+import pytest
+
+from mediacache import create_app
+from mediacache.media import lifecycle
 from tests.helpers import make_settings, shift, wait_for_entry
 
 
@@ -24,6 +27,7 @@ def test_scheduler_can_be_turned_off(tmp_path):
     assert lifecycle.start_scheduler(app) is None
 
 
+@pytest.mark.e2e
 def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
     app, client, headers = configured(SCHEDULER=True, SWEEP_INTERVAL=1)
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json

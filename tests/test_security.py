@@ -9,8 +9,9 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 
-from mediacache import create_app, downloader
-from mediacache.downloader import base_options
+from mediacache import create_app
+from mediacache.sources import downloader
+from mediacache.sources.downloader import base_options
 from tests.conftest import http_handlers
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
 from tests.media_server import MediaServer
@@ -145,12 +146,13 @@ def test_requests_is_among_the_handlers_tested():
 
 
 def test_only_the_chosen_handler_fetches(guarded_with_trusted_origin, handler):
-    from mediacache.downloader import base_options, new_ydl
+    from mediacache.sources.downloader import base_options, new_ydl
 
     with new_ydl(base_options({})) as ydl:
         assert [key for key in ydl._request_director.handlers if key != "Websockets"] == [handler]
 
 
+@pytest.mark.e2e
 def test_the_allowed_network_itself_works(guarded_with_trusted_origin, trusted_origin):
     _, client, headers = guarded_with_trusted_origin
     response = client.post("/api/media/queue", json={"url": trusted_origin.url("/media/tone.mp3")}, headers=headers)
@@ -210,6 +212,7 @@ def test_blocked_extractor_is_not_used(configured, media_server):
 # --- untrusted media ------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", ["/as/audio_mpeg/payload.php", "/as/application_x-msdownload/evil.exe"])
 def test_no_file_with_an_unsafe_extension_is_written(app, client, admin, media_server, path):
     response = client.post("/api/media/queue", json={"url": media_server.url(path)}, headers=admin)
@@ -231,6 +234,7 @@ def test_max_duration_is_checked_before_downloading(configured, media_server):
     assert before_download < media_server.downloads("/media/long.mp3") - before_download
 
 
+@pytest.mark.e2e
 def test_max_filesize_counts_bytes_even_without_content_length(configured, media_server):
     app, client, headers = configured(MAX_FILESIZE=100_000)
     for path in ("/nolength/long.mp3", "/media/long.mp3"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
 
 
+@pytest.mark.e2e
 def test_server_starts_serves_and_keeps_users_and_tokens_across_restarts(tmp_path):
     server = LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD).start()
     try:
@@ -33,6 +36,7 @@ def test_server_starts_serves_and_keeps_users_and_tokens_across_restarts(tmp_pat
         server.stop()
 
 
+@pytest.mark.e2e
 def test_server_prints_a_generated_admin_password_on_first_start(tmp_path):
     server = LiveServer(tmp_path).start()
     try:
@@ -43,6 +47,7 @@ def test_server_prints_a_generated_admin_password_on_first_start(tmp_path):
         server.stop()
 
 
+@pytest.mark.e2e
 def test_server_refuses_to_start_on_a_bad_setting(tmp_path):
     import subprocess
     import sys

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mediacache.errors import APIError
-from mediacache.urls import check_url, fetch_url, normalize_url, playlist_shape
+from mediacache.core.urls import check_url, fetch_url, normalize_url, playlist_shape
+from mediacache.web.errors import APIError
 
 WATCH = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
@@ -73,9 +73,9 @@ def test_check_url_refuses(url, code):
 
 def test_every_shape_check_matches_the_whole_value_not_up_to_a_final_newline():
     """'$' matches before a final newline; each check must refuse that newline."""
-    from mediacache.requestid import request_id_for
-    from mediacache.storage import is_entry_id
-    from mediacache.urls import is_youtube_id
+    from mediacache.core.urls import is_youtube_id
+    from mediacache.media.storage import is_entry_id
+    from mediacache.web.requestid import request_id_for
 
     entry_id = "6f0c2c55-1b0e-4b9b-9a59-0f1d6b1f3e2a"
     assert is_youtube_id("dQw4w9WgXcQ") and not is_youtube_id("dQw4w9WgXcQ\n")
@@ -87,7 +87,7 @@ def test_every_shape_check_matches_the_whole_value_not_up_to_a_final_newline():
 def test_a_video_id_with_an_encoded_newline_is_not_taken_for_a_youtube_video():
     from urllib.parse import urlsplit
 
-    from mediacache.urls import youtube_video_id
+    from mediacache.core.urls import youtube_video_id
 
     assert youtube_video_id(urlsplit(WATCH)) == "dQw4w9WgXcQ"
     assert youtube_video_id(urlsplit(WATCH + "%0A")) is None

@@ -122,8 +122,8 @@ def test_a_deleted_accounts_token_does_not_come_back_with_the_next_account(clien
 
 def test_a_token_names_its_account_even_if_the_id_is_given_out_again(app, client, admin):
     """An id handed out twice (a restored backup, a hand-edited database) still opens only its own account."""
-    from mediacache.extensions import db
-    from mediacache.models import User
+    from mediacache.db.extensions import db
+    from mediacache.db.models import User
 
     client.post("/api/users", json={"username": "second", "password": "second-pass-1"}, headers=admin)
     old_token = login(client, "second", "second-pass-1")["token"]

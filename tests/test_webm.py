@@ -8,10 +8,10 @@ import subprocess
 import pytest
 from mutagen.oggopus import OggOpus
 
-from mediacache import matroska
-from mediacache.downloader import find_ffmpeg, probe
-from mediacache.matroska import read_streams
-from mediacache.oggopus import opus_to_ogg
+from mediacache.sources.containers import matroska
+from mediacache.sources.containers.matroska import read_streams
+from mediacache.sources.containers.oggopus import opus_to_ogg
+from mediacache.sources.downloader import find_ffmpeg, probe
 
 
 def make(path, *args):

@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mediacache import netguard
-from mediacache.downloader import base_options, new_ydl
-from mediacache.netguard import AddressPolicy
+from mediacache.sources import netguard
+from mediacache.sources.downloader import base_options, new_ydl
+from mediacache.sources.netguard import AddressPolicy
 
 GUARD_SETTINGS = {"ALLOW_PRIVATE_URLS": False, "ALLOWED_NETWORKS": [], "ALLOWED_DOMAINS": [], "BLOCKED_DOMAINS": []}
 
@@ -95,7 +95,7 @@ def test_yt_dlp_loads_the_bgutil_po_token_provider_from_requirements():
 
 
 def test_canaries_report_each_site_in_health_and_metrics(configured, media_server):
-    from mediacache.lifecycle import PERIODIC_JOBS, check_canaries
+    from mediacache.media.lifecycle import PERIODIC_JOBS, check_canaries
 
     ok, blocked = media_server.url("/fake/ok-canary"), media_server.url("/fake/nojs-canary")
     app, client, headers = configured(CANARY_URLS=ok)

@@ -61,7 +61,7 @@ def test_lookup_needs_a_token(client, media_server):
 def test_jobs_share_one_tls_context_instead_of_loading_the_ca_bundle_each_time():
     from yt_dlp.networking import common
 
-    import mediacache.downloader  # noqa: F401 — importing it sets this up
+    import mediacache.sources.downloader  # noqa: F401 — importing it sets this up
 
     assert common.make_ssl_context(verify=True) is common.make_ssl_context(verify=True)
     assert common.make_ssl_context(verify=True) is not common.make_ssl_context(verify=False)
@@ -85,7 +85,7 @@ def _info(items: int) -> dict:
 
 
 def test_the_lookup_cache_evicts_the_oldest_answers_to_stay_within_its_byte_budget():
-    from mediacache.lookup import LookupCache
+    from mediacache.media.lookup import LookupCache
 
     cache = LookupCache()
     budget = 3 * len(json.dumps(_info(100))) + 10
@@ -99,7 +99,7 @@ def test_the_lookup_cache_evicts_the_oldest_answers_to_stay_within_its_byte_budg
 
 
 def test_the_lookup_cache_drops_expired_answers_on_access_and_on_insert():
-    from mediacache.lookup import LookupCache
+    from mediacache.media.lookup import LookupCache
 
     clock = FakeClock()
     cache = LookupCache(ttl=300, clock=clock)
@@ -134,7 +134,7 @@ class DebugLog:
 
 
 def test_yt_dlp_itself_sees_the_venvs_deno_and_yt_dlp_ejs():
-    from mediacache.downloader import base_options, new_ydl
+    from mediacache.sources.downloader import base_options, new_ydl
 
     log = DebugLog()
     with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:

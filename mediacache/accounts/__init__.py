@@ -1,0 +1,1 @@
+"""Users, tokens and the cached view of accounts that token checks use."""

@@ -1,0 +1,216 @@
+"""Account operations: authentication, registration and the admin's user management."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core.timeutil import utcnow
+from ..db.audit import record_activity
+from ..db.extensions import db
+from ..db.models import ROLE_ADMIN, ROLE_USER, User
+from ..db.pagination import paginate
+from ..db.settings import get_setting
+from ..web.errors import APIError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from ..web.schemas import user_schema
+from .authcache import Principal, auth_cache
+
+log = logging.getLogger(__name__)
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def hash_password(password: str) -> str:
+    """A slow, salted hash (scrypt unless configured otherwise)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password, made once per hash method: what an unknown user's password is checked against."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    dummy = _dummy_hashes.get(method)
+    if dummy is None:
+        # Racing first logins may each make one; any of them will do.
+        dummy = _dummy_hashes[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    return dummy
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check a password with exactly one hash computation, whether or not the user exists, so timing reveals nothing."""
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def find_user_by_name(username: str) -> User | None:
+    """The account with this exact username, if any."""
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def get_user(ref: str | int) -> User:
+    """An account by numeric id or by username, else 404."""
+    text = str(ref)
+    if text.isascii() and text.isdigit():
+        # Longer than any real id, and past SQLite's 64-bit integers: simply not found.
+        user = db.session.get(User, int(text)) if len(text) <= 18 else None
+    else:
+        user = find_user_by_name(text)
+    if user is None:
+        raise NotFound(f"No user {text!r}.", code="NOT_FOUND")
+    return user
+
+
+def authenticate(username: str, password: str) -> User:
+    """The account these credentials open, or the error the login route must answer."""
+    user = find_user_by_name(username)
+    if not _password_matches(user, password):
+        record_activity("login_failed", actor=None, target=username)
+        db.session.commit()
+        raise Unauthorized("Wrong username or password.", code="INVALID_CREDENTIALS")
+    if not user.active:
+        if user.pending:
+            raise Forbidden("This account is waiting for an administrator's approval.", code="ACCOUNT_PENDING")
+        raise Forbidden("This account is disabled; ask an administrator.", code="ACCOUNT_DISABLED")
+    user.last_login_at = utcnow()
+    record_activity("login", actor=user.username, target=user.username)
+    db.session.commit()
+    return user
+
+
+def _insert_user(username: str, password: str, email: str | None, role: str, *, active: bool = True) -> User:
+    if find_user_by_name(username) is not None:
+        raise Conflict(f"The username {username!r} is taken; choose another.", code="USER_EXISTS")
+    user = User(username=username, email=email, role=role, active=active, pending=not active)
+    user.password_hash = hash_password(password)
+    db.session.add(user)
+    return user
+
+
+def register(username: str, password: str, email: str | None) -> User:
+    """Self-service sign-up, as the registration setting allows."""
+    mode = get_setting("registration")
+    if mode == "off":
+        raise Forbidden(
+            "Registration is disabled on this server; ask an administrator for an account.",
+            code="REGISTRATION_DISABLED",
+        )
+    user = _insert_user(username, password, email, ROLE_USER, active=mode == "open")
+    record_activity("register", actor=username, target=username, mode=mode)
+    _commit_unique(username)
+    return user
+
+
+def create_user(actor: Principal, username: str, password: str, email: str | None, role: str) -> User:
+    """An admin creates an account, active at once."""
+    user = _insert_user(username, password, email, role)
+    record_activity("user_created", actor=actor.username, target=username, role=role)
+    _commit_unique(username)
+    return user
+
+
+def _commit_unique(username: str) -> None:
+    """Commit; a racing insert of the same username becomes the 409 it deserves."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"The username {username!r} is taken; choose another.", code="USER_EXISTS") from None
+
+
+def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
+    """Apply an admin's changes; an admin may not lock themself out."""
+    if user.id == actor.id and (changes.get("role", ROLE_ADMIN) != ROLE_ADMIN or changes.get("active", True) is False):
+        raise BadRequest("You cannot demote or disable your own account.", code="CANNOT_MODIFY_SELF")
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+        user.token_version += 1
+    for field in ("role", "email"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    if "active" in changes:
+        user.active = changes["active"]
+        if user.active:
+            user.pending = False
+    logged = {key: value for key, value in changes.items() if key != "password"}
+    record_activity(
+        "user_updated", actor=actor.username, target=user.username, password_changed="password" in changes, **logged
+    )
+    db.session.commit()
+    auth_cache().forget(user.id)  # a disable, demotion or new password acts on the very next request
+    return user
+
+
+def delete_user(actor: Principal, user: User) -> None:
+    """Remove an account; its tokens die with it (their subject no longer exists)."""
+    if user.id == actor.id:
+        raise BadRequest("You cannot delete your own account.", code="CANNOT_MODIFY_SELF")
+    record_activity("user_deleted", actor=actor.username, target=user.username)
+    user_id = user.id
+    db.session.delete(user)
+    db.session.commit()
+    auth_cache().forget(user_id)
+
+
+def change_password(user_id: int, current_password: str, new_password: str) -> User:
+    """Change one's own password; every token issued before stops working."""
+    user = get_user(user_id)
+    if not check_password_hash(user.password_hash, current_password):
+        raise APIError("The current password is wrong.", code="INVALID_CREDENTIALS", status=403)
+    user.password_hash = hash_password(new_password)
+    user.token_version += 1
+    record_activity("password_changed", actor=user.username, target=user.username)
+    db.session.commit()
+    auth_cache().forget(user.id)
+    return user
+
+
+def list_users(filters: dict[str, Any]) -> dict[str, Any]:
+    """One page of accounts, filtered by role, active and a search term."""
+    query = select(User).order_by(User.id)
+    if "role" in filters:
+        query = query.where(User.role == filters["role"])
+    if "active" in filters:
+        query = query.where(User.active == filters["active"])
+    if filters.get("q"):
+        pattern = f"%{filters['q']}%"
+        query = query.where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
+    return paginate(query, filters["page"], filters["limit"], user_schema.dump)
+
+
+def ensure_admin() -> None:
+    """First start: create the admin account, generating a password if none is configured."""
+    _dummy_hash()  # made at start, so even the first login for an unknown name costs one hash like any other
+    if db.session.scalar(select(User.id).where(User.role == ROLE_ADMIN).limit(1)) is not None:
+        return
+    config = current_app.config
+    username = config["ADMIN_USERNAME"]
+    password = config["ADMIN_PASSWORD"]
+    generated = password is None
+    if generated:
+        password = secrets.token_urlsafe(18)
+    existing = find_user_by_name(username)
+    if existing is not None:
+        # A plain user holds the admin's name: promote it rather than fail start-up.
+        existing.role = ROLE_ADMIN
+        db.session.commit()
+        return
+    _insert_user(username, password, None, ROLE_ADMIN)
+    record_activity("admin_bootstrapped", actor=None, target=username, generated_password=generated)
+    db.session.commit()
+    if generated:
+        # The one time the password is ever written anywhere; it is not stored in clear.
+        log.warning(
+            "Created admin account %r with generated password: %s  (shown once; change it with "
+            "POST /api/auth/change-password)",
+            username,
+            password,
+        )
+    else:
+        log.info("Created admin account %r from MEDIACACHE_ADMIN_PASSWORD", username)

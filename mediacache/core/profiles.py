@@ -1,0 +1,234 @@
+"""The media profiles of API.md: containers, codecs, bitrate and resolution rules, ffmpeg arguments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..web.errors import BadRequest
+
+RESOLUTIONS = {"144p": 144, "240p": 240, "360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
+DEFAULT_RESOLUTION = "720p"
+# Video profiles encode their audio at this rate; clients choose only the resolution.
+VIDEO_AUDIO_BITRATE = 128_000
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    extension: str
+    mime_type: str
+    audio_codec: str  # ffmpeg's codec name as probing reports it
+    audio_encoder: str
+    min_bitrate: int | None = None
+    max_bitrate: int | None = None
+    default_bitrate: int | None = None
+    video_codec: str | None = None
+    video_encoder: str | None = None
+    muxer_args: tuple[str, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        """Whether this profile keeps a picture."""
+        return self.video_codec is not None
+
+    @property
+    def is_lossless(self) -> bool:
+        """Lossless profiles take no bitrate."""
+        return self.default_bitrate is None and not self.is_video
+
+    def describe(self) -> dict:
+        """The profile as ``GET /api`` lists it."""
+        return {
+            "name": self.name,
+            "extension": self.extension,
+            "mime_type": self.mime_type,
+            "audio_codec": self.audio_encoder,
+            "video_codec": self.video_encoder,
+            "bitrate": None
+            if self.default_bitrate is None
+            else {"min": self.min_bitrate, "max": self.max_bitrate, "default": self.default_bitrate},
+            "resolutions": list(RESOLUTIONS) if self.is_video else None,
+            "default_resolution": DEFAULT_RESOLUTION if self.is_video else None,
+        }
+
+
+def _k(kbps: int) -> int:
+    return kbps * 1000
+
+
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        Profile("mp3", "mp3", "audio/mpeg", "mp3", "libmp3lame", _k(64), _k(320), _k(192)),
+        Profile("ogg-opus", "ogg", "audio/ogg", "opus", "libopus", _k(6), _k(510), _k(128)),
+        Profile("ogg-vorbis", "ogg", "audio/ogg", "vorbis", "libvorbis", _k(48), _k(256), _k(128)),
+        Profile("m4a-aac", "m4a", "audio/mp4", "aac", "aac", _k(64), _k(320), _k(192), muxer_args=("-f", "ipod")),
+        Profile("flac", "flac", "audio/flac", "flac", "flac"),
+        Profile(
+            "mp4-h264",
+            "mp4",
+            "video/mp4",
+            "aac",
+            "aac",
+            video_codec="h264",
+            video_encoder="libx264",
+            # faststart puts the index first so a browser can play before the download ends.
+            muxer_args=("-movflags", "+faststart"),
+        ),
+        Profile("webm-vp9", "webm", "video/webm", "opus", "libopus", video_codec="vp9", video_encoder="libvpx-vp9"),
+    )
+}
+
+# Far above any profile's range: anything larger reads as this, and is refused as out of range.
+MAX_PARSED_BITRATE = 10**12
+_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A profile with its settled bitrate and resolution: what one cache entry holds."""
+
+    profile: Profile
+    bitrate: int | None
+    resolution: str | None
+
+    @property
+    def key(self) -> str:
+        """The part of the entry's unique key beside the URL."""
+        return f"{self.profile.name}:{self.bitrate or ''}:{self.resolution or ''}"
+
+    @property
+    def height(self) -> int | None:
+        """The largest picture height, for video profiles."""
+        return RESOLUTIONS[self.resolution] if self.resolution else None
+
+
+def parse_bitrate(value: object) -> int:
+    """``192000``, ``"192000"``, ``"192k"`` or ``"192 kbps"`` → bits per second."""
+    match = _BITRATE.fullmatch(str(value))
+    if isinstance(value, bool) or not match:
+        raise BadRequest(
+            f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k').", code="INVALID_BITRATE"
+        )
+    number = float(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
+    # Hundreds of digits make an infinite float; bound it so the range check, not int(), answers.
+    return int(min(number, MAX_PARSED_BITRATE))
+
+
+def resolve_variant(profile_name: str | None, bitrate: object, resolution: object, default_profile: str) -> Variant:
+    """Check a client's profile/bitrate/resolution and fill in the defaults."""
+    if bitrate not in (None, "") and profile_name in (None, ""):
+        raise BadRequest(
+            "A bitrate needs a profile; pass profile too (e.g. profile=mp3&bitrate=192k).",
+            code="BITRATE_REQUIRES_PROFILE",
+        )
+    name = (profile_name or default_profile).strip().lower()
+    profile = PROFILES.get(name)
+    if profile is None:
+        raise BadRequest(
+            f"Profile {name!r} is not supported; use one of: {', '.join(PROFILES)}.", code="INVALID_PROFILE"
+        )
+    return Variant(profile, _settle_bitrate(profile, bitrate), _settle_resolution(profile, resolution))
+
+
+def _settle_bitrate(profile: Profile, bitrate: object) -> int | None:
+    if bitrate in (None, ""):
+        return profile.default_bitrate
+    if profile.default_bitrate is None:
+        kind = "lossless" if profile.is_lossless else "a video profile; choose a resolution instead"
+        raise BadRequest(f"Profile {profile.name!r} takes no bitrate ({kind}).", code="INVALID_BITRATE")
+    value = parse_bitrate(bitrate)
+    if not profile.min_bitrate <= value <= profile.max_bitrate:
+        raise BadRequest(
+            f"Bitrate {value} is out of range for {profile.name}: use {profile.min_bitrate // 1000}k–"
+            f"{profile.max_bitrate // 1000}k (default {profile.default_bitrate // 1000}k).",
+            code="INVALID_BITRATE",
+        )
+    return value
+
+
+def _settle_resolution(profile: Profile, resolution: object) -> str | None:
+    if resolution in (None, ""):
+        return DEFAULT_RESOLUTION if profile.is_video else None
+    if not profile.is_video:
+        raise BadRequest(
+            f"Profile {profile.name!r} is audio only; resolution applies to mp4-h264 and webm-vp9.",
+            code="INVALID_RESOLUTION",
+        )
+    text = str(resolution).strip().lower()
+    text = text if text.endswith("p") else f"{text}p"
+    if text not in RESOLUTIONS:
+        raise BadRequest(
+            f"Resolution {resolution!r} is not supported; use one of: {', '.join(RESOLUTIONS)}.",
+            code="INVALID_RESOLUTION",
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class SourceStreams:
+    """What probing the downloaded source found."""
+
+    audio_codec: str | None
+    video_codec: str | None
+    height: int | None
+    bitrate: int | None  # overall, bits per second
+    duration: float | None
+    sample_rate: int | None = None
+    channels: int | None = None
+    tags: dict | None = None  # the container's global tags, lower-cased keys
+
+
+# Container overhead makes a stream's measured rate read a little above its nominal one.
+REMUX_TOLERANCE = 1.05
+
+
+def can_remux(variant: Variant, source: SourceStreams) -> bool:
+    """The source already has the target codecs within the requested limits: copy, don't re-encode."""
+    profile = variant.profile
+    if source.audio_codec != profile.audio_codec:
+        return False
+    if profile.is_video:
+        return (
+            source.video_codec == profile.video_codec
+            and source.height is not None
+            and source.height <= (variant.height or 0)
+        )
+    if variant.bitrate is None:
+        return True
+    return source.bitrate is not None and source.bitrate <= variant.bitrate * REMUX_TOLERANCE
+
+
+def ffmpeg_output_args(variant: Variant, remux: bool) -> list[str]:
+    """Stream selection, codec and muxer arguments for this variant."""
+    profile = variant.profile
+    if not profile.is_video:
+        args = ["-map", "0:a:0", "-vn", "-sn", "-dn"]
+        args += ["-c:a", "copy"] if remux else ["-c:a", profile.audio_encoder]
+        if not remux and variant.bitrate:
+            args += ["-b:a", str(variant.bitrate)]
+        if not remux and profile.audio_encoder == "libopus":
+            # Opus only runs at 48 kHz; resample explicitly for sources at 44.1 kHz.
+            args += ["-ar", "48000"]
+        return args + list(profile.muxer_args)
+    args = ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]
+    if remux:
+        args += ["-c", "copy"]
+    else:
+        scale = f"scale=-2:'min({variant.height},ih)'"
+        args += [
+            "-vf",
+            scale,
+            "-c:v",
+            profile.video_encoder,
+            "-c:a",
+            profile.audio_encoder,
+            "-b:a",
+            str(VIDEO_AUDIO_BITRATE),
+        ]
+        if profile.video_encoder == "libx264":
+            args += ["-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+        else:
+            args += ["-b:v", "0", "-crf", "33", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"]
+    return args + list(profile.muxer_args)

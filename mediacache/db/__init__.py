@@ -1,0 +1,1 @@
+"""The database: extension, models, schema set-up, pagination, runtime settings, the audit log."""

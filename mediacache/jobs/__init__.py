@@ -1,0 +1,1 @@
+"""Running work in the background: the job runner."""

@@ -1,0 +1,328 @@
+"""The job runner: a ThreadPoolExecutor as a Flask extension, fed entry ids."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select, update
+
+from ..db.extensions import db
+from ..db.models import Media
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "mediacache.jobs"
+RUNNING_STATES = ("pending", "downloading", "processing")
+PROGRESS_WRITE_INTERVAL = 1.0
+
+
+class Run:
+    """One run of an entry's job: its own cancel signal, work folder name and progress.
+
+    An entry may be cancelled and queued again while its old run is still stopping; the
+    new run is a new object, so it can neither inherit the old cancel signal nor lose its
+    state to the old run's clean-up.
+    """
+
+    def __init__(self, media_id: str) -> None:
+        self.media_id = media_id
+        self.token = uuid.uuid4().hex[:12]
+        self.cancel = threading.Event()
+        self.progress: dict[str, Any] | None = None
+        self.future: Future | None = None
+        self.next: Run | None = None  # queued behind this run; started when this one has ended
+        self._claim_lock = threading.Lock()
+
+    def claim(self, claim: Callable[[], bool]) -> bool:
+        """Run ``claim`` (the row's conditional update) unless cancelled, with no cancel in between.
+
+        Otherwise a run cancelled before it claimed could claim the row after the entry was
+        queued again, and carry the set cancel signal into what should be the next run.
+        """
+        with self._claim_lock:
+            return not self.cancel.is_set() and claim()
+
+    def stop(self) -> None:
+        """Ask this run to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
+        with self._claim_lock:
+            self.cancel.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether a worker runs it right now."""
+        return self.future is not None and self.future.running()
+
+
+class JobRunner:
+    """Runs the jobs of entry ids on a pool of named worker threads, one run per entry at a time."""
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self.app: Flask | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        # The run of each entry that is running or waiting for a worker; a later one waits in its ``next``.
+        self._runs: dict[str, Run] = {}
+        self._stopping = False
+        # Retries waiting for their time (retry_at is in the row too: a restart schedules them again).
+        self._timers: set[threading.Timer] = set()
+        self.size = 0
+        # The serving process sets this (see freeze_long_lived_objects); tests and CLI runs do not.
+        self.freeze_when_warm = False
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Attach to the app; the pool starts with the first job."""
+        self.app = app
+        self.size = app.config["WORKERS"]
+        app.extensions[EXTENSION_KEY] = self
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool, created on first use so CLI commands never start threads."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
+            return self._executor
+
+    def resize(self, workers: int) -> None:
+        """Change the pool size without a restart: new jobs go to a new pool, the old one drains."""
+        with self._lock:
+            old, self._executor = self._executor, None
+            self.size = workers
+        if old is not None:
+            old.shutdown(wait=False)  # queued jobs of the old pool still run; nothing is dropped
+
+    def _all_runs(self) -> list[Run]:
+        with self._lock:
+            runs = []
+            for run in self._runs.values():
+                while run is not None:
+                    runs.append(run)
+                    run = run.next
+            return runs
+
+    def busy_count(self) -> int:
+        """Workers running a job right now."""
+        return sum(1 for run in self._all_runs() if run.running)
+
+    def waiting_count(self) -> int:
+        """Jobs submitted and not yet started by a worker."""
+        return sum(1 for run in self._all_runs() if not run.running)
+
+    def submit(self, media_id: str) -> None:
+        """Run the entry's job as soon as a worker is free (and any earlier run of it has ended)."""
+        with self._lock:
+            current = self._runs.get(media_id)
+            if current is None:
+                run = self._runs[media_id] = Run(media_id)
+            else:
+                # An earlier run is still going, or still stopping after a cancel: the new run starts
+                # when it has ended, so two runs of one entry never overlap. One waiting run is enough:
+                # when it starts it claims the row as the row is then.
+                if current.next is None:
+                    current.next = Run(media_id)
+                return
+        self._start(run)
+
+    def _start(self, run: Run) -> None:
+        if self._stopping:
+            self._forget(run)  # its row stays pending: the next start submits it again
+            return
+        future = self.executor.submit(self._run, run)
+        run.future = future
+        # A run the pool drops unstarted (shutdown) must not count as waiting for ever.
+        future.add_done_callback(lambda done: self._forget(run) if done.cancelled() else None)
+
+    def submit_later(self, media_id: str, delay: float) -> None:
+        """Submit the entry's job after ``delay`` seconds (a retry's backoff), on a named timer thread."""
+
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            self.submit(media_id)
+
+        timer = threading.Timer(max(0.0, delay), fire)
+        timer.daemon = True
+        timer.name = f"mediacache-retry-{media_id[:8]}"
+        with self._lock:
+            if self._stopping:
+                return
+            self._timers.add(timer)
+        timer.start()
+
+    def cancel(self, media_id: str) -> None:
+        """Ask the entry's running job to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
+        with self._lock:
+            run = self._runs.get(media_id)
+        if run is not None:
+            run.stop()
+
+    def live_progress(self, media_id: str) -> dict[str, Any] | None:
+        """The freshest progress of a job running in this process."""
+        run = self._runs.get(media_id)
+        return None if run is None or run.cancel.is_set() else run.progress
+
+    def pending_count(self) -> int:
+        """Jobs submitted and not yet finished."""
+        return len(self._all_runs())
+
+    def wait_idle(self, timeout: float = 60) -> bool:
+        """Block until no job is running (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.pending_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self.pending_count()
+
+    def shutdown(self) -> None:
+        """Cancel every job and wait for the workers to leave."""
+        with self._lock:
+            self._stopping = True
+            runs = list(self._runs.values())
+            executor, self._executor = self._executor, None
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
+        for run in runs:
+            run.stop()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def resubmit_pending(self) -> int:
+        """Submit every pending entry (after a restart, nothing in memory knows them); a retry at its time."""
+        from ..core.timeutil import utcnow
+
+        with self.app.app_context():
+            pending = db.session.execute(select(Media.id, Media.retry_at).where(Media.status == "pending")).all()
+            db.session.remove()
+        now = utcnow()
+        for media_id, retry_at in pending:
+            if retry_at is not None and retry_at > now:
+                self.submit_later(media_id, (retry_at - now).total_seconds())
+            else:
+                self.submit(media_id)
+        return len(pending)
+
+    def _forget(self, run: Run) -> Run | None:
+        """Take an ended run out of the registry; returns the run queued behind it, now current."""
+        with self._lock:
+            following = None if self._stopping else run.next
+            if self._runs.get(run.media_id) is run:
+                if following is None:
+                    del self._runs[run.media_id]
+                else:
+                    self._runs[run.media_id] = following
+            return following
+
+    def _run(self, run: Run) -> None:
+        from ..media.pipeline import process_entry
+        from ..ops.metrics import get_metrics
+
+        media_id = run.media_id
+        reporter = ProgressReporter(run)
+        started = time.monotonic()
+        outcome = "crashed"
+        try:
+            with self.app.app_context():
+                try:
+                    outcome = process_entry(media_id, run, reporter)
+                finally:
+                    db.session.remove()
+        except Exception:  # a worker must survive anything one job throws
+            log.exception("job %s crashed", media_id)
+        finally:
+            metrics = get_metrics(self.app)
+            if metrics is not None and outcome not in ("skipped", "deferred"):
+                metrics.job_finished(outcome, time.monotonic() - started)
+            if self.pending_count() <= 1:
+                # Only when the pool goes idle: a full collection would stall the next job of a burst.
+                release_free_memory()
+                if self.freeze_when_warm:
+                    # yt-dlp's extractors are loaded now and stay for the life of the process.
+                    self.freeze_when_warm = False
+                    freeze_long_lived_objects()
+            # Last: until now the run still counts as pending (wait_idle), and the next run of this
+            # entry, if one was queued meanwhile, starts only after this one has wholly ended.
+            following = self._forget(run)
+            if following is not None:
+                self._start(following)
+
+
+class ProgressReporter:
+    """Keeps a job's progress in memory and writes it to the row at most once a second."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._last_write = 0.0
+
+    def __call__(self, progress: dict[str, Any]) -> None:
+        """Record progress; persist it if the last write is old enough."""
+        progress = {key: value for key, value in progress.items()}
+        if isinstance(progress.get("percent"), float):
+            progress["percent"] = round(progress["percent"], 1)
+        self.run.progress = progress
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_WRITE_INTERVAL and not self.run.cancel.is_set():
+            self._last_write = now
+            # Only while the row is still this run's: once cancelled it may be pending for the next run.
+            db.session.execute(
+                update(Media)
+                .where(Media.id == self.run.media_id, Media.status.in_(("downloading", "processing")))
+                .values(progress=progress)
+            )
+            db.session.commit()
+
+
+def get_runner(app: Flask) -> JobRunner:
+    """The app's job runner."""
+    return app.extensions[EXTENSION_KEY]
+
+
+def freeze_long_lived_objects() -> None:
+    """Take the objects alive now out of the collector's full passes; for a serving process once warm.
+
+    The app, its libraries and yt-dlp's extractors are ~115,000 objects that live as long as
+    the process. Each full collection walked all of them, ~40 ms with the GIL held: every
+    request in flight stalled, and the first poll after a job saw "completed" that late.
+    Garbage is collected first, so only live objects are frozen.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def release_free_memory() -> None:
+    """Give memory freed by a finished job back to the system (glibc keeps it otherwise)."""
+    # yt-dlp leaves reference cycles (downloader <-> extractors); free them before trimming.
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc():
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread heaps: a threaded server otherwise grows one per thread and keeps them."""
+    if _libc is not None and hasattr(_libc, "mallopt"):
+        _libc.mallopt(M_ARENA_MAX, arenas)

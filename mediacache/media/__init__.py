@@ -1,0 +1,1 @@
+"""The domain: entries, the job pipeline, lifecycle, storage, rendering, hits, look-ups."""

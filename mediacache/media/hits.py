@@ -1,0 +1,57 @@
+"""Access accounting: file hits counted in memory and written to the database in batches."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from flask import Flask, current_app
+from sqlalchemy import update
+
+from ..core.timeutil import utcnow
+from ..db.extensions import db
+from ..db.models import Media
+
+EXTENSION_KEY = "mediacache.access"
+
+
+class AccessCounter:
+    """Per-entry hit counts since the last flush; serving a file costs no database write."""
+
+    def __init__(self, app: Flask) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[int, datetime]] = {}
+        app.extensions[EXTENSION_KEY] = self
+
+    def record(self, media_id: str) -> None:
+        """Count one access to an entry's file."""
+        now = utcnow()
+        with self._lock:
+            count, _ = self._pending.get(media_id, (0, now))
+            self._pending[media_id] = (count + 1, now)
+
+    def pending(self, media_id: str) -> tuple[int, datetime | None]:
+        """Hits not yet flushed, and the time of the latest."""
+        with self._lock:
+            return self._pending.get(media_id, (0, None))
+
+    def flush(self) -> int:
+        """Write every pending count in one transaction; returns how many entries were updated."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        for media_id, (count, last) in batch.items():
+            db.session.execute(
+                update(Media).where(Media.id == media_id).values(hits=Media.hits + count, last_accessed_at=last)
+            )
+        db.session.commit()
+        return len(batch)
+
+
+def get_access_counter(app: Flask | None = None) -> AccessCounter:
+    """The app's access counter."""
+    return (app or current_app).extensions[EXTENSION_KEY]
+
+
+def flush_access_counts() -> int:
+    """The periodic job: persist hits counted since the last run."""
+    return get_access_counter().flush()

@@ -1,0 +1,1 @@
+"""Operating the service: health, metrics, reports, administration, logging."""

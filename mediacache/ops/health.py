@@ -1,0 +1,161 @@
+"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers, deployment."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import text
+
+from ..db.database import damaged_since
+from ..db.extensions import db
+from ..sources.site_status import check_extractors
+
+LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
+_FFMPEG_VERSION_TTL = 300
+_ffmpeg_version: dict[str, tuple[float, str]] = {}
+
+
+def _check(name: str, function) -> dict[str, Any]:
+    try:
+        return function()
+    except Exception as exc:  # a health check reports failures, it never raises them
+        return {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def check_database() -> dict[str, Any]:
+    """The database answers a query, and no query has found a damaged page since start."""
+    damage = damaged_since(current_app)
+    if damage is not None:
+        return {"status": "unhealthy", "error": f"the database file is damaged ({damage}); "
+                "restore it from a backup, or move it aside to start fresh, then restart"}  # fmt: skip
+    started = time.perf_counter()
+    db.session.execute(text("SELECT 1"))
+    return {"status": "healthy", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def check_disk() -> dict[str, Any]:
+    """Both cache folders are writable; free space is reported."""
+    folders = {}
+    for key in ("STATIC_CACHE", "PRIVATE_CACHE"):
+        folder = Path(current_app.config[key])
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".health-"):
+            pass
+        usage = shutil.disk_usage(folder)
+        folders[key.lower()] = {"free_bytes": usage.free, "total_bytes": usage.total}
+    free = min(item["free_bytes"] for item in folders.values())
+    status = "degraded" if free < LOW_DISK_BYTES else "healthy"
+    return {"status": status, "free_bytes": free, "folders": folders}
+
+
+def check_ffmpeg() -> dict[str, Any]:
+    """ffmpeg is found and runs."""
+    from ..sources.downloader import find_ffmpeg
+
+    path = find_ffmpeg(current_app.config["FFMPEG"])
+    cached = _ffmpeg_version.get(path)
+    if cached is None or cached[0] < time.monotonic():
+        output = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=10)
+        version = (output.stdout.splitlines() or ["unknown"])[0]
+        cached = (time.monotonic() + _FFMPEG_VERSION_TTL, version)
+        _ffmpeg_version[path] = cached
+    # No path: the route is public, and where things live on disk is nobody else's business.
+    return {"status": "healthy", "version": cached[1]}
+
+
+def check_ytdlp() -> dict[str, Any]:
+    """The yt-dlp library imports; its version tells when it is time to upgrade."""
+    from yt_dlp.version import __version__
+
+    return {"status": "healthy", "version": __version__}
+
+
+def check_network_guard() -> dict[str, Any]:
+    """Every request handler yt-dlp uses connects through the network guard; else nothing is fetched."""
+    from ..sources.downloader import guard_self_check
+
+    problem = guard_self_check()
+    if problem is not None:
+        return {"status": "unhealthy", "error": f"{problem}; downloads and look-ups are refused until fixed"}
+    from ..sources.netguard import GUARDED_HANDLERS
+
+    return {"status": "healthy", "handlers": list(GUARDED_HANDLERS)}
+
+
+def check_js_runtime() -> dict[str, Any]:
+    """The JavaScript runtime and yt-dlp-ejs that full YouTube support needs, as yt-dlp itself sees them."""
+    from ..sources.downloader import js_runtime_report
+
+    report = dict(js_runtime_report(current_app.config["JS_RUNTIME"]))  # cached: runs the runtime once
+    problems = report.pop("problems")
+    return {
+        "status": "degraded" if problems else "healthy",
+        **report,
+        **({"error": "; ".join(problems)} if problems else {}),
+    }
+
+
+def check_scheduler() -> dict[str, Any]:
+    """The periodic sweeps run (or are turned off on purpose)."""
+    from ..media.lifecycle import SCHEDULER_KEY
+
+    if not current_app.config["SCHEDULER"]:
+        return {"status": "healthy", "running": False, "note": "disabled by MEDIACACHE_SCHEDULER"}
+    scheduler = current_app.extensions.get(SCHEDULER_KEY)
+    if scheduler is None or not scheduler.running:
+        return {"status": "degraded", "running": False, "note": "expiry sweeps are not running"}
+    return {"status": "healthy", "running": True, "jobs": [job.id for job in scheduler.get_jobs()]}
+
+
+def check_workers() -> dict[str, Any]:
+    """The job pool: size, busy and waiting."""
+    from ..jobs.runner import get_runner
+
+    runner = get_runner(current_app)
+    return {"status": "healthy", "size": runner.size, "busy": runner.busy_count(), "waiting": runner.waiting_count()}
+
+
+def deployment_warning(config) -> str | None:
+    """Why the file URLs handed to clients may not reach players, or None when the operator set where they live."""
+    if config["PUBLIC_URL"]:
+        return None
+    return (
+        "MEDIACACHE_PUBLIC_URL is not set, so file URLs (endpoints) are built from the Host each request "
+        "was sent to: a game server asking at 127.0.0.1 hands players an address they cannot reach. "
+        "Set MEDIACACHE_PUBLIC_URL to the address players' browsers use."
+    )
+
+
+def check_deployment() -> dict[str, Any]:
+    """Where file URLs come from: the configured public URL, or each request's Host (degraded)."""
+    warning = deployment_warning(current_app.config)
+    if warning is None:
+        return {"status": "healthy", "endpoints_from": "public_url"}
+    return {"status": "degraded", "endpoints_from": "request_host", "note": warning}
+
+
+CHECKS = {
+    "database": check_database,
+    "disk": check_disk,
+    "ffmpeg": check_ffmpeg,
+    "yt_dlp": check_ytdlp,
+    "network_guard": check_network_guard,
+    "js_runtime": check_js_runtime,
+    "scheduler": check_scheduler,
+    "workers": check_workers,
+    "deployment": check_deployment,
+    "extractors": check_extractors,
+}
+
+
+def health_report() -> dict[str, Any]:
+    """Every check, and the worst status among them."""
+    checks = {name: _check(name, function) for name, function in CHECKS.items()}
+    statuses = {check["status"] for check in checks.values()}
+    overall = "unhealthy" if "unhealthy" in statuses else "degraded" if "degraded" in statuses else "healthy"
+    return {"status": overall, "checks": checks}

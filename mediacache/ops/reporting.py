@@ -1,0 +1,86 @@
+"""Stats and request logs: what the service did, for /api/stats, /api/logs and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..core.profiles import PROFILES
+from ..core.timeutil import isoformat
+from ..db.extensions import db
+from ..db.models import Media, RequestLog
+from ..db.pagination import paginate
+from ..media.entries import cache_stats
+from .logging import escape_controls
+
+MAX_TEXT_LOG_LINES = 10_000
+
+
+def conversion_stats() -> dict[str, Any]:
+    """Counts by profile, by file format and by status, and the cache's counts and bytes."""
+    by_profile = dict(db.session.execute(select(Media.profile, func.count()).group_by(Media.profile)).all())
+    by_status: dict[str, int] = {}
+    for status, count in db.session.execute(select(Media.status, func.count()).group_by(Media.status)).all():
+        status = "failed" if status == "cancelled" else status  # as the media object shows it
+        by_status[status] = by_status.get(status, 0) + count
+    by_format: dict[str, int] = {}
+    for profile, count in by_profile.items():
+        extension = PROFILES[profile].extension if profile in PROFILES else profile
+        by_format[extension] = by_format.get(extension, 0) + count
+    total = db.session.scalar(select(func.count()).where(Media.completed_at.is_not(None))) or 0
+    cache = cache_stats()
+    return {
+        "status": "success",
+        "total_conversions": total,
+        "by_profile": by_profile,
+        "by_format": by_format,
+        "by_status": by_status,
+        "cache": {key: cache[key] for key in ("live", "expired", "deleted", "purged", "bytes_live", "bytes_private")},
+    }
+
+
+def _log_query(username: str | None, since: datetime | None, until: datetime | None):
+    query = select(RequestLog).order_by(RequestLog.created_at.desc(), RequestLog.id.desc())
+    if username is not None:
+        query = query.where(RequestLog.username == username)
+    if since is not None:
+        query = query.where(RequestLog.created_at >= since)
+    if until is not None:
+        query = query.where(RequestLog.created_at <= until)
+    return query
+
+
+def render_log_entry(entry: RequestLog) -> dict[str, Any]:
+    """One request-log row as JSON."""
+    return {
+        "time": isoformat(entry.created_at),
+        "user": entry.username,
+        "media_id": entry.media_id,
+        "url": entry.url,
+        "profile": entry.profile,
+        "status": entry.status_code,
+        "outcome": entry.outcome,
+        "extra": entry.extra,
+    }
+
+
+def request_log_page(username: str | None, since, until, page: int, limit: int) -> dict[str, Any]:
+    """One page of the request log as the list envelope."""
+    return paginate(_log_query(username, since, until), page, limit, render_log_entry)
+
+
+def request_log_text(username: str | None, since, until) -> str:
+    """The request log as one readable line per request, newest first."""
+    rows = db.session.scalars(_log_query(username, since, until).limit(MAX_TEXT_LOG_LINES)).all()
+    lines = []
+    for entry in rows:
+        extra = f" extra={json.dumps(entry.extra, ensure_ascii=False, sort_keys=True)}" if entry.extra else ""
+        # A URL or a note with a line break or a bidi override in it must not forge or disguise a line.
+        lines.append(escape_controls(
+            f"{isoformat(entry.created_at)} {entry.username or '-'} {entry.status_code} {entry.outcome} "
+            f"{entry.profile or '-'} {entry.media_id or '-'} {entry.url}{extra}"
+        ))  # fmt: skip
+    return "\n".join(lines) + ("\n" if lines else "")

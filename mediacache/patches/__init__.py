@@ -1,0 +1,1 @@
+"""Changes to a library's behaviour, one module per library."""

@@ -1,0 +1,277 @@
+"""The OpenAPI 3 document, built from the URL map and the marshmallow schemas the views validate with.
+
+Views carry their documentation with ``@documented(...)``; the builder walks every rule
+of the app's URL map, so a route cannot exist without appearing in the document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema, fields
+
+from .. import __version__
+from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
+
+# Error code → HTTP status, for every code the API answers with.
+ERROR_STATUSES: dict[str, int] = {
+    "BAD_REQUEST": 400, "VALIDATION_ERROR": 400, "INVALID_JSON": 400, "INVALID_URL": 400,
+    "UNSUPPORTED_SCHEME": 400, "INVALID_PROFILE": 400, "INVALID_BITRATE": 400, "BITRATE_REQUIRES_PROFILE": 400,
+    "INVALID_RESOLUTION": 400, "INVALID_TTL": 400, "INVALID_EXTRA": 400, "PLAYLIST_NOT_SUPPORTED": 400,
+    "INVALID_DURATION": 400, "CANNOT_MODIFY_SELF": 400, "INVALID_SETTING": 400,
+    "UNAUTHORIZED": 401, "INVALID_CREDENTIALS": 401, "TOKEN_EXPIRED": 401, "TOKEN_REVOKED": 401,
+    "FORBIDDEN": 403, "ACCOUNT_PENDING": 403, "ACCOUNT_DISABLED": 403, "REGISTRATION_DISABLED": 403,
+    "URL_NOT_ALLOWED": 403, "ACCESS_DENIED_PRIVATE": 403, "ACCESS_DENIED_AGE_RESTRICTED": 403,
+    "NOT_FOUND": 404, "MEDIA_UNAVAILABLE": 404, "METHOD_NOT_ALLOWED": 405,
+    "CONFLICT": 409, "USER_EXISTS": 409, "ALREADY_CACHED": 409, "ALREADY_QUEUED": 409, "JOB_RUNNING": 409,
+    "NOT_RETRYABLE": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_URL": 422, "RATE_LIMITED": 429,
+    "TOO_MANY_PENDING": 429, "TOO_LARGE": 413,
+    "INTERNAL_ERROR": 500, "UPSTREAM_ERROR": 502, "UNHEALTHY": 503, "DATABASE_BUSY": 503,
+    "DATABASE_DAMAGED": 503, "NETWORK_GUARD_FAILED": 503, "UPSTREAM_TIMEOUT": 504, "STORAGE_FULL": 507,
+}  # fmt: skip
+# yt-dlp's failures by class (failures.py) and the cookie upload (issue 16).
+ERROR_STATUSES.update({
+    "GEO_BLOCKED": 451, "DRM_PROTECTED": 422, "LIVE_STREAM": 422, "BOT_CHECK": 503, "PAGE_RELOAD_REQUIRED": 503,
+    "UPSTREAM_RATE_LIMITED": 503, "UPSTREAM_FORBIDDEN": 502, "NETWORK_ERROR": 502, "JS_RUNTIME_MISSING": 503,
+    "CHALLENGE_FAILED": 503, "POT_PROVIDER_UNAVAILABLE": 503, "YTDLP_OUTDATED": 503, "INVALID_COOKIES": 400,
+})  # fmt: skip
+AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
+# What any route that reads or writes the database may answer (every route with a token or parameters does).
+DATABASE_ERRORS = ("DATABASE_BUSY", "DATABASE_DAMAGED")
+
+
+@dataclass
+class RouteDoc:
+    """What the document says about one view."""
+
+    summary: str
+    params: type[Schema] | Schema | None = None
+    response: Any = None  # a schema, a list of one schema, or None for free-form JSON
+    status: int = 200
+    errors: tuple[str, ...] = ()
+    auth: str = "user"  # none | user | admin | refresh
+    content_type: str = "application/json"
+    extra_responses: dict[int, Any] = field(default_factory=dict)  # status → description or (description, schema)
+
+
+def documented(summary: str, **options: Any) -> Callable:
+    """Attach OpenAPI documentation to a view (kept through functools.wraps decorators)."""
+
+    def attach(view: Callable) -> Callable:
+        view.api_doc = RouteDoc(summary, **options)
+        return view
+
+    return attach
+
+
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"enum": sorted(ERROR_STATUSES)})
+    message = fields.String(required=True)
+    details = fields.Dict(required=True)
+
+
+class ErrorEnvelope(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+    request_id = fields.String(allow_none=True)
+
+
+class Pagination(Schema):
+    page = fields.Integer()
+    limit = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+    has_next = fields.Boolean()
+    has_prev = fields.Boolean()
+
+
+@cache
+def page_of(schema: type[Schema]) -> type[Schema]:
+    """The list envelope around ``schema``."""
+    return Schema.from_dict(
+        {"items": fields.List(fields.Nested(schema)), "pagination": fields.Nested(Pagination)},
+        name=f"{schema.__name__.removesuffix('Schema')}Page",
+    )
+
+
+class LoginUser(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    role = fields.String()
+
+
+class LoginResponse(Schema):
+    status = fields.String()
+    message = fields.String()
+    token = fields.String()
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+    user = fields.Nested(LoginUser)
+
+
+class TokenResponse(Schema):
+    token = fields.String()
+    expires_in = fields.Integer()
+    expires_at = fields.DateTime()
+
+
+class MediaProfile(Schema):
+    name = fields.String()
+    extension = fields.String()
+    mime_type = fields.String()
+    audio_codec = fields.String(allow_none=True)
+    video_codec = fields.String(allow_none=True)
+    bitrate = fields.Dict(allow_none=True, metadata={"description": "min, max and default in bits per second"})
+    resolutions = fields.List(fields.String(), allow_none=True)
+    default_resolution = fields.String(allow_none=True)
+
+
+class ServiceInfo(Schema):
+    """GET /api."""
+
+    status = fields.String()
+    version = fields.String()
+    media_profiles = fields.Dict(keys=fields.String(), values=fields.Nested(MediaProfile))
+    default_profile = fields.String()
+    cache_stats = fields.Dict()
+    cache_endpoints = fields.List(fields.String())
+    limits = fields.Dict()
+
+
+class Metadata(Schema):
+    title = fields.String()
+    artist = fields.String(allow_none=True)
+    album = fields.String(allow_none=True)
+    albumArtist = fields.List(fields.String())
+    year = fields.Integer(allow_none=True)
+    genre = fields.List(fields.String())
+    duration = fields.Float(allow_none=True)
+    url = fields.String(allow_none=True)
+
+
+_PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3 document for every route of ``app``."""
+    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    spec = APISpec(
+        title="mediacache",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": "Self-hosted media cache: queue a URL, poll it, play the file."},
+    )
+    plugin.converter.map_to_openapi_type(Bool, fields.Boolean)
+    plugin.converter.map_to_openapi_type(JsonObject, fields.Dict)
+    plugin.converter.map_to_openapi_type(HardDelete, fields.String)
+    plugin.converter.map_to_openapi_type(UtcDateTime, fields.DateTime)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.schema("ErrorEnvelope", schema=ErrorEnvelope)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "api_doc", None) or RouteDoc((view.__doc__ or rule.endpoint).strip().splitlines()[0])
+        path = _PATH_PARAM.sub(r"{\1}", rule.rule)
+        names = _PATH_PARAM.findall(rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(doc, method, names, rule.endpoint, path)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _schema_name(schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.removesuffix("Schema") or cls.__name__
+
+
+def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str, path: str) -> dict[str, Any]:
+    # From the path, not the endpoint: aliases such as /api and /api/ share a view but not an id.
+    words = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root"
+    operation: dict[str, Any] = {
+        "summary": doc.summary,
+        "operationId": f"{method.lower()}_{words}" + ("_slash" if path.endswith("/") and path != "/" else ""),
+        "tags": [endpoint.split(".")[0]],
+        "parameters": [
+            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}} for name in path_params
+        ],
+        "responses": {str(doc.status): _success(doc)},
+    }
+    if doc.params is not None:
+        if method in ("GET", "DELETE"):
+            operation["parameters"].append({"in": "query", "schema": doc.params})
+        else:
+            content = {"schema": doc.params}
+            operation["requestBody"] = {
+                "required": False,
+                "content": {"application/json": content, "application/x-www-form-urlencoded": content},
+            }
+    errors = list(doc.errors)
+    if doc.auth != "none" or doc.params is not None:
+        errors += DATABASE_ERRORS
+    if doc.auth != "none":
+        operation["security"] = [{"bearer": []}]
+        errors += AUTH_ERRORS
+    if doc.auth == "admin":
+        errors.append("FORBIDDEN")
+    for status, extra in doc.extra_responses.items():
+        description, schema = extra if isinstance(extra, tuple) else (extra, None)
+        operation["responses"][str(status)] = {"description": description}
+        if schema is not None:
+            operation["responses"][str(status)]["content"] = {"application/json": {"schema": schema}}
+    for status, codes in _group_by_status(errors).items():
+        operation["responses"].setdefault(str(status), {
+            "description": "Error: " + ", ".join(codes),
+            "content": {"application/json": {"schema": "ErrorEnvelope"}},
+        })  # fmt: skip
+    return operation
+
+
+def _success(doc: RouteDoc) -> dict[str, Any]:
+    if doc.status == 204:
+        return {"description": "Done; no body."}
+    if doc.content_type != "application/json":
+        return {"description": "The content.", "content": {doc.content_type: {"schema": {"type": "string"}}}}
+    if isinstance(doc.response, list):
+        schema: Any = {"type": "array", "items": doc.response[0]}
+    else:
+        schema = doc.response or {"type": "object"}
+    return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+
+
+def _group_by_status(codes: list[str]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        grouped.setdefault(ERROR_STATUSES[code], []).append(code)
+    return grouped
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mediacache API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"><noscript>The machine-readable document is at
+<a href="/api/openapi.json">/api/openapi.json</a>.</noscript></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script></body></html>"""
+
+DOCS_INIT = "window.ui = SwaggerUIBundle({url: '/api/openapi.json', dom_id: '#ui'});\n"
+
+# The docs page loads Swagger UI from unpkg; everything else stays locked down.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' https://unpkg.com; style-src https://unpkg.com; "
+    "img-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)

@@ -1,0 +1,147 @@
+"""The media cache routes: queue, read, list, delete, retry, download."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
+
+from ...accounts.tokens import caller_from_memory
+from ...db.extensions import limiter
+from ...httpserver import ON_MAIN_LOOP
+from ...media import entries, storage
+from ...media.render import is_valid_row, media_document, public_roots, render_media, row_cache
+from ..access import login_required, me, per_user_key
+from ..errors import NotFound, error_body
+from ..fastpath import json_answer
+from ..openapi import documented, page_of
+from ..params import load
+from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
+from .files import content_disposition
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+bp = Blueprint("media", __name__, url_prefix="/api/media")
+
+
+@bp.post("/queue")
+@login_required
+@limiter.limit(lambda: current_app.config["QUEUE_RATE_LIMIT"], key_func=per_user_key)
+@documented(
+    "Queue a URL: 201 new, 409 existing (the entry at top level), 200 restored, 202 queued again",
+    params=QueueSchema, response=MediaSchema, status=201,
+    extra_responses={200: ("Restored from the private cache (restored: true).", MediaSchema),
+                     202: ("Failed, purged or lost: queued again.", MediaSchema)},
+    errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
+            "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED",
+            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "TOO_MANY_PENDING", "STORAGE_FULL"),
+)  # fmt: skip
+def queue():
+    """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
+    outcome = entries.queue(me(), load(QueueSchema()))
+    body = render_media(outcome.media) | outcome.extras
+    if outcome.error is not None:
+        body["error"] = error_body(outcome.error.code, outcome.error.message)["error"]
+    response = jsonify(body)
+    response.status_code = outcome.status
+    if outcome.status == 201:
+        response.headers["Location"] = f"/api/media/{outcome.media.id}"
+    return response
+
+
+@bp.get("")
+@bp.get("/")
+@login_required
+@documented(
+    "Entries, filtered, sorted and paginated",
+    params=MediaFilterSchema,
+    response=page_of(MediaSchema),
+    errors=("VALIDATION_ERROR",),
+)
+def list_media():
+    """Entries, filtered, sorted and paginated."""
+    return jsonify(entries.list_entries(load(MediaFilterSchema()), render_media))
+
+
+@bp.get("/<media_id>")
+@login_required
+@documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
+def get_media(media_id: str):
+    """One entry; poll this until status is completed or failed."""
+    return _media_response(media_id)
+
+
+POLL_RULE = "/api/media/<media_id>"
+
+
+def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication | None:
+    """The poll answer from memory alone, as a WSGI app; None if memory cannot give it.
+
+    The poll loop's case: a token and an entry this process has fresh in memory. The
+    answer reads no database and needs no app context, so the server may give it from its
+    main loop (``httpserver``). Anything else returns None, and Flask's view answers,
+    reading what it must, which refreshes the memory for the polls after it. On the main
+    loop, memory gone stale will do while one poll has gone to Flask to read it afresh.
+    """
+    or_stale = environ.get(ON_MAIN_LOOP, False)
+    caller = caller_from_memory(app, environ, or_stale=or_stale)
+    row = row_cache(app).fresh(media_id, or_stale=or_stale) if caller is not None else None
+    if row is None:
+        return None
+    return json_answer(media_document(app, row, public_roots(environ, app)), app.json.mimetype)
+
+
+def _media_response(media_id: str) -> Response:
+    return current_app.response_class(entries.media_view(media_id), mimetype=current_app.json.mimetype)
+
+
+@bp.delete("/<media_id>")
+@login_required
+@documented(
+    "Stop serving an entry (soft; hard=true or hard=file removes the file, hard=entry the row too; "
+    "force=true cancels a running job)",
+    params=DeleteSchema,
+    status=204,
+    errors=("VALIDATION_ERROR", "NOT_FOUND", "FORBIDDEN", "JOB_RUNNING"),
+)
+def delete_media(media_id: str):
+    """Stop serving an entry (soft by default; hard=true|file removes the file, hard=entry the row too)."""
+    args = load(DeleteSchema())
+    hard = args["hard"]
+    entries.delete(me(), media_id, hard=hard is not None, force=args["force"], remove_row=hard == "entry")
+    return "", 204
+
+
+@bp.post("/<media_id>/retry")
+@login_required
+@documented(
+    "Queue a failed or cancelled entry again",
+    response=MediaSchema,
+    status=202,
+    errors=("NOT_FOUND", "FORBIDDEN", "NOT_RETRYABLE", "STORAGE_FULL"),
+)
+def retry_media(media_id: str):
+    """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
+    return jsonify(render_media(entries.retry(me(), media_id))), 202
+
+
+@bp.get("/<media_id>/download")
+@login_required
+@documented(
+    "The file as an attachment named 'Artist - Title.ext'",
+    content_type="application/octet-stream",
+    errors=("NOT_FOUND",),
+)
+def download_media(media_id: str):
+    """The file as an attachment named ``Artist - Title.ext``."""
+    media = entries.get_entry(media_id)
+    path = storage.live_file(media.id, media.file_name) if is_valid_row(media) else None
+    if path is None:
+        raise NotFound("This entry has no file being served; queue it again to restore it.")
+    meta = media.media_metadata or {}
+    name = storage.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
+    response = send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)
+    # werkzeug's own ASCII fallback of a name in another script is a bare ".mp3".
+    response.headers["Content-Disposition"] = content_disposition("attachment", name, media.id)
+    return response

@@ -1,0 +1,298 @@
+"""marshmallow schemas for every input and output of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from ..core.timeutil import isoformat
+from ..db.models import ROLES
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+MIN_PASSWORD = 8
+# Long enough for any passphrase, short enough that hashing it is no DoS.
+MAX_PASSWORD = 1024
+# No parameter needs more nesting than this; far deeper input makes the JSON parser and the
+# encoders recurse until Python gives up (a RecursionError, which was a 500).
+MAX_JSON_DEPTH = 32
+
+
+class Bool(fields.Field):
+    """A boolean from JSON or text: true/false/1/0/yes/no in any case."""
+
+    TRUE = {"true", "1", "yes"}
+    FALSE = {"false", "0", "no"}
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError(f"expected a boolean (true/false/1/0/yes/no), got {value!r}")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Walked with a stack, not recursively: the point is to refuse what recursion cannot handle.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return value
+
+
+class UtcDateTime(fields.Field):
+    """A stored UTC time rendered ISO 8601 with a Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return isoformat(value)
+
+
+class InputSchema(Schema):
+    """Inputs ignore unknown parameters: clients send extras and must not break."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class FullMatch(validate.Regexp):
+    """validate.Regexp over the whole value: its ``match`` lets ``$`` pass a trailing newline (``admin\\n``).
+
+    The pattern stays as written, so the OpenAPI document keeps it (``$`` is the end there).
+    """
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def username_field(**kwargs) -> fields.String:
+    """A username as accounts are created with: 3–32 of [A-Za-z0-9_.-]."""
+    error = "must be 3–32 characters of letters, digits, '_', '.' or '-'"
+    return fields.String(validate=FullMatch(USERNAME_PATTERN, error=error), **kwargs)
+
+
+def password_field(**kwargs) -> fields.String:
+    """A new password: at least 8 characters."""
+    error = f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+    return fields.String(validate=validate.Length(min=MIN_PASSWORD, max=MAX_PASSWORD, error=error), **kwargs)
+
+
+class LoginSchema(InputSchema):
+    username = fields.String(required=True, validate=validate.Length(max=64))
+    password = fields.String(required=True, validate=validate.Length(max=MAX_PASSWORD))
+
+
+class TokenRequestSchema(InputSchema):
+    username = fields.String(load_default=None)
+    duration_hours = fields.Float(load_default=None, validate=validate.Range(min=0, min_inclusive=False))
+    error_codes = {"duration_hours": "INVALID_DURATION"}
+
+
+class ChangePasswordSchema(InputSchema):
+    current_password = fields.String(required=True)
+    new_password = password_field(required=True)
+
+
+class RegisterSchema(InputSchema):
+    username = username_field(required=True)
+    email = fields.Email(load_default=None)
+    password = password_field(required=True)
+
+
+class UserCreateSchema(RegisterSchema):
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+
+
+class UserUpdateSchema(InputSchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    password = password_field()
+    email = fields.Email(allow_none=True)
+    active = Bool()
+
+
+class PageSchema(InputSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1_000_000))
+
+
+class UserFilterSchema(PageSchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = Bool()
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    role = fields.String()
+    active = fields.Boolean()
+    created_at = UtcDateTime()
+    last_login_at = UtcDateTime()
+
+
+class LoginUserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    role = fields.String()
+
+
+user_schema = UserSchema()
+login_user_schema = LoginUserSchema()
+
+
+# --- media ---------------------------------------------------------------------------
+
+# What the media object's status shows: a cancelled job is shown as failed (error.code CANCELLED).
+MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed")
+# The list filter also takes "cancelled", to pick those failed entries alone.
+STATUS_FILTERS = (*MEDIA_STATUSES, "cancelled")
+CACHE_STATES = ("none", "live", "expired", "deleted", "purged")
+MEDIA_SORTS = ("created_at", "-created_at", "expires_at", "-expires_at", "hits", "-hits")
+MAX_EXTRA_BYTES = 4096
+
+
+class JsonObject(fields.Field):
+    """A JSON object given as an object or as a string holding one, at most 4 KiB."""
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> dict:
+        import json
+
+        if isinstance(value, str):
+            if len(value.encode()) > MAX_EXTRA_BYTES:
+                raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
+            try:
+                value = parse_json(value)
+            except ValueError:
+                raise ValidationError('must be a JSON object, e.g. {"ckey": "player1"}') from None
+        if not isinstance(value, dict):
+            raise ValidationError('must be a JSON object, e.g. {"ckey": "player1"}')
+        if len(json.dumps(value).encode()) > MAX_EXTRA_BYTES:
+            raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
+        return value
+
+
+class QueueSchema(InputSchema):
+    url = fields.Raw(required=True)
+    ttl = fields.Integer(load_default=None, strict=False)
+    profile = fields.String(load_default=None)
+    bitrate = fields.Raw(load_default=None)
+    resolution = fields.Raw(load_default=None)
+    dont_clean_title = Bool(load_default=False)
+    extra = JsonObject(load_default=None)
+    aliases = {"dontcleantitle": "dont_clean_title"}
+    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
+
+
+class HardDelete(fields.Field):
+    """DELETE's ``hard``: a boolean, or the original service's ``file`` or ``entry``; loads as None, "file" or "entry".
+
+    ``true`` and ``file`` remove the file at once and keep the row; ``entry`` removes the row too.
+    """
+
+    CHOICES = ("true", "false", "1", "0", "yes", "no", "file", "entry")
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> str | None:
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if text in ("file", "entry"):
+            return text
+        try:
+            return "file" if Bool()._deserialize(value, attr, data) else None
+        except ValidationError:
+            raise ValidationError(
+                f"expected true/false, file (remove the file, keep the entry) or entry (remove both), got {value!r}"
+            ) from None
+
+
+class DeleteSchema(InputSchema):
+    hard = HardDelete(load_default=None, metadata={"enum": list(HardDelete.CHOICES)})
+    force = Bool(load_default=False)
+
+
+class MediaFilterSchema(PageSchema):
+    valid = Bool()
+    status = fields.String(validate=validate.OneOf(STATUS_FILTERS))
+    cache_state = fields.String(validate=validate.OneOf(CACHE_STATES))
+    profile = fields.String()
+    q = fields.String(validate=validate.Length(max=200))
+    requested_by = fields.String()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(MEDIA_SORTS))
+
+
+class LookupSchema(InputSchema):
+    url = fields.Raw(load_default=None)
+    raw = Bool(load_default=False)
+    dont_clean_title = Bool(load_default=False)
+    aliases = {"dontcleantitle": "dont_clean_title"}
+    error_codes = {"url": "INVALID_URL"}
+
+
+class MediaSchema(Schema):
+    """The media object of API.md, for the OpenAPI document (presenter.render_media renders it)."""
+
+    id = fields.String()
+    url = fields.String()
+    status = fields.String(metadata={"enum": list(MEDIA_STATUSES)})
+    valid = fields.Boolean()
+    cache_state = fields.String(metadata={"enum": list(CACHE_STATES)})
+    path = fields.String(allow_none=True)
+    endpoints = fields.List(fields.String())
+    profile = fields.String()
+    bitrate = fields.Integer(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    extension = fields.String(allow_none=True)
+    mime_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    length_ms = fields.Integer(allow_none=True)
+    metadata = fields.Dict(allow_none=True)
+    progress = fields.Dict(allow_none=True)
+    error = fields.Dict(allow_none=True)
+    ttl = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    deleted_at = fields.DateTime(allow_none=True)
+    retained_until = fields.DateTime(allow_none=True)
+    requested_by = fields.String(allow_none=True)
+    hits = fields.Integer()
+    last_accessed_at = fields.DateTime(allow_none=True)
+
+
+class IdsSchema(InputSchema):
+    ids = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
+                      validate=validate.Length(min=1, max=1000))  # fmt: skip
+
+
+class SettingValueSchema(InputSchema):
+    value = fields.Raw(required=True, allow_none=True)
+    error_codes = {"value": "INVALID_SETTING"}
+
+
+class ActivityFilterSchema(PageSchema):
+    action = fields.String()
+    actor = fields.String()
+
+
+class LogFilterSchema(PageSchema):
+    since = fields.DateTime(load_default=None)
+    until = fields.DateTime(load_default=None)
+    user = fields.String(load_default=None)
+    format = fields.String(load_default="text", validate=validate.OneOf(("text", "json")))
+    error_codes = {"since": "VALIDATION_ERROR", "until": "VALIDATION_ERROR"}
