@@ -8,8 +8,15 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from sqlalchemy import select
 
+from .accounts.users import _commit_unique, _insert_user, find_user_by_name, hash_password
+from .core.errors import DomainError
 from .db.extensions import db
+from .db.models import Media
+from .media import entries, lifecycle
+from .media.lifecycle import run_sweep
+from .ops.reporting import conversion_stats
 
 
 def register_cli(app: Flask) -> None:
@@ -22,7 +29,6 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def create_user(username: str, role: str, email: str | None, password: str) -> None:
         """Create an active account."""
-        from .accounts.users import _commit_unique, _insert_user
 
         _insert_user(username, password, email, role)
         _commit_unique(username)
@@ -33,7 +39,6 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def set_password(username: str, password: str) -> None:
         """Set a user's password; their existing tokens stop working."""
-        from .accounts.users import find_user_by_name, hash_password
 
         user = find_user_by_name(username)
         if user is None:
@@ -47,7 +52,6 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("sweep")
     def sweep() -> None:
         """Expire due entries and purge files past retention now."""
-        from .media.lifecycle import run_sweep
 
         click.echo(json.dumps(run_sweep()))
 
@@ -56,17 +60,12 @@ def register_cli(app: Flask) -> None:
     @click.option("--id", "media_ids", multiple=True, help="Hard-delete this entry's files (repeatable).")
     def purge(all_retained: bool, media_ids: tuple[str, ...]) -> None:
         """Purge retained files past their retention (or all of them, or given entries)."""
-        from sqlalchemy import select
-
-        from .db.models import Media
-        from .media import entries, lifecycle
-        from .web.errors import APIError
 
         if media_ids:
             for media_id in media_ids:
                 try:
                     entries.hard_delete(media_id)
-                except APIError as exc:
+                except DomainError as exc:
                     raise click.ClickException(exc.message) from None
             click.echo(json.dumps({"purged": list(media_ids)}))
             return
@@ -79,7 +78,6 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("stats")
     def stats() -> None:
         """Print conversion and cache statistics as JSON."""
-        from .ops.reporting import conversion_stats
 
         click.echo(json.dumps(conversion_stats(), indent=2))
 

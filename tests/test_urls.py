@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mediacache.core.urls import check_url, fetch_url, normalize_url, playlist_shape
-from mediacache.web.errors import APIError
+from mediacache.core.errors import DomainError
 
 WATCH = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
@@ -66,7 +66,7 @@ def test_playlist_shapes(url, is_playlist):
     ],
 )
 def test_check_url_refuses(url, code):
-    with pytest.raises(APIError) as caught:
+    with pytest.raises(DomainError) as caught:
         check_url(url)
     assert caught.value.code == code
 

@@ -11,13 +11,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..core.errors import DomainError
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
 from ..db.extensions import db
 from ..db.models import ROLE_ADMIN, ROLE_USER, User
 from ..db.pagination import paginate
 from ..db.settings import get_setting
-from ..web.errors import APIError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from ..web.schemas import user_schema
 from .authcache import Principal, auth_cache
 
@@ -63,7 +63,7 @@ def get_user(ref: str | int) -> User:
     else:
         user = find_user_by_name(text)
     if user is None:
-        raise NotFound(f"No user {text!r}.", code="NOT_FOUND")
+        raise DomainError("NOT_FOUND", f"No user {text!r}.")
     return user
 
 
@@ -73,11 +73,11 @@ def authenticate(username: str, password: str) -> User:
     if not _password_matches(user, password):
         record_activity("login_failed", actor=None, target=username)
         db.session.commit()
-        raise Unauthorized("Wrong username or password.", code="INVALID_CREDENTIALS")
+        raise DomainError("INVALID_CREDENTIALS", "Wrong username or password.")
     if not user.active:
         if user.pending:
-            raise Forbidden("This account is waiting for an administrator's approval.", code="ACCOUNT_PENDING")
-        raise Forbidden("This account is disabled; ask an administrator.", code="ACCOUNT_DISABLED")
+            raise DomainError("ACCOUNT_PENDING", "This account is waiting for an administrator's approval.")
+        raise DomainError("ACCOUNT_DISABLED", "This account is disabled; ask an administrator.")
     user.last_login_at = utcnow()
     record_activity("login", actor=user.username, target=user.username)
     db.session.commit()
@@ -86,7 +86,7 @@ def authenticate(username: str, password: str) -> User:
 
 def _insert_user(username: str, password: str, email: str | None, role: str, *, active: bool = True) -> User:
     if find_user_by_name(username) is not None:
-        raise Conflict(f"The username {username!r} is taken; choose another.", code="USER_EXISTS")
+        raise DomainError("USER_EXISTS", f"The username {username!r} is taken; choose another.")
     user = User(username=username, email=email, role=role, active=active, pending=not active)
     user.password_hash = hash_password(password)
     db.session.add(user)
@@ -97,9 +97,8 @@ def register(username: str, password: str, email: str | None) -> User:
     """Self-service sign-up, as the registration setting allows."""
     mode = get_setting("registration")
     if mode == "off":
-        raise Forbidden(
-            "Registration is disabled on this server; ask an administrator for an account.",
-            code="REGISTRATION_DISABLED",
+        raise DomainError(
+            "REGISTRATION_DISABLED", "Registration is disabled on this server; ask an administrator for an account."
         )
     user = _insert_user(username, password, email, ROLE_USER, active=mode == "open")
     record_activity("register", actor=username, target=username, mode=mode)
@@ -121,13 +120,13 @@ def _commit_unique(username: str) -> None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict(f"The username {username!r} is taken; choose another.", code="USER_EXISTS") from None
+        raise DomainError("USER_EXISTS", f"The username {username!r} is taken; choose another.") from None
 
 
 def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
     """Apply an admin's changes; an admin may not lock themself out."""
     if user.id == actor.id and (changes.get("role", ROLE_ADMIN) != ROLE_ADMIN or changes.get("active", True) is False):
-        raise BadRequest("You cannot demote or disable your own account.", code="CANNOT_MODIFY_SELF")
+        raise DomainError("CANNOT_MODIFY_SELF", "You cannot demote or disable your own account.")
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         user.token_version += 1
@@ -150,7 +149,7 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
 def delete_user(actor: Principal, user: User) -> None:
     """Remove an account; its tokens die with it (their subject no longer exists)."""
     if user.id == actor.id:
-        raise BadRequest("You cannot delete your own account.", code="CANNOT_MODIFY_SELF")
+        raise DomainError("CANNOT_MODIFY_SELF", "You cannot delete your own account.")
     record_activity("user_deleted", actor=actor.username, target=user.username)
     user_id = user.id
     db.session.delete(user)
@@ -162,7 +161,7 @@ def change_password(user_id: int, current_password: str, new_password: str) -> U
     """Change one's own password; every token issued before stops working."""
     user = get_user(user_id)
     if not check_password_hash(user.password_hash, current_password):
-        raise APIError("The current password is wrong.", code="INVALID_CREDENTIALS", status=403)
+        raise DomainError("INVALID_CREDENTIALS", "The current password is wrong.")
     user.password_hash = hash_password(new_password)
     user.token_version += 1
     record_activity("password_changed", actor=user.username, target=user.username)

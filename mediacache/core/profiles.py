@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..web.errors import BadRequest
+from ..core.errors import DomainError
 
 RESOLUTIONS = {"144p": 144, "240p": 240, "360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
 DEFAULT_RESOLUTION = "720p"
@@ -108,8 +108,8 @@ def parse_bitrate(value: object) -> int:
     """``192000``, ``"192000"``, ``"192k"`` or ``"192 kbps"`` → bits per second."""
     match = _BITRATE.fullmatch(str(value))
     if isinstance(value, bool) or not match:
-        raise BadRequest(
-            f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k').", code="INVALID_BITRATE"
+        raise DomainError(
+            "INVALID_BITRATE", f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k')."
         )
     number = float(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
     # Hundreds of digits make an infinite float; bound it so the range check, not int(), answers.
@@ -119,16 +119,13 @@ def parse_bitrate(value: object) -> int:
 def resolve_variant(profile_name: str | None, bitrate: object, resolution: object, default_profile: str) -> Variant:
     """Check a client's profile/bitrate/resolution and fill in the defaults."""
     if bitrate not in (None, "") and profile_name in (None, ""):
-        raise BadRequest(
-            "A bitrate needs a profile; pass profile too (e.g. profile=mp3&bitrate=192k).",
-            code="BITRATE_REQUIRES_PROFILE",
+        raise DomainError(
+            "BITRATE_REQUIRES_PROFILE", "A bitrate needs a profile; pass profile too (e.g. profile=mp3&bitrate=192k)."
         )
     name = (profile_name or default_profile).strip().lower()
     profile = PROFILES.get(name)
     if profile is None:
-        raise BadRequest(
-            f"Profile {name!r} is not supported; use one of: {', '.join(PROFILES)}.", code="INVALID_PROFILE"
-        )
+        raise DomainError("INVALID_PROFILE", f"Profile {name!r} is not supported; use one of: {', '.join(PROFILES)}.")
     return Variant(profile, _settle_bitrate(profile, bitrate), _settle_resolution(profile, resolution))
 
 
@@ -137,13 +134,13 @@ def _settle_bitrate(profile: Profile, bitrate: object) -> int | None:
         return profile.default_bitrate
     if profile.default_bitrate is None:
         kind = "lossless" if profile.is_lossless else "a video profile; choose a resolution instead"
-        raise BadRequest(f"Profile {profile.name!r} takes no bitrate ({kind}).", code="INVALID_BITRATE")
+        raise DomainError("INVALID_BITRATE", f"Profile {profile.name!r} takes no bitrate ({kind}).")
     value = parse_bitrate(bitrate)
     if not profile.min_bitrate <= value <= profile.max_bitrate:
-        raise BadRequest(
+        raise DomainError(
+            "INVALID_BITRATE",
             f"Bitrate {value} is out of range for {profile.name}: use {profile.min_bitrate // 1000}k–"
             f"{profile.max_bitrate // 1000}k (default {profile.default_bitrate // 1000}k).",
-            code="INVALID_BITRATE",
         )
     return value
 
@@ -152,16 +149,15 @@ def _settle_resolution(profile: Profile, resolution: object) -> str | None:
     if resolution in (None, ""):
         return DEFAULT_RESOLUTION if profile.is_video else None
     if not profile.is_video:
-        raise BadRequest(
+        raise DomainError(
+            "INVALID_RESOLUTION",
             f"Profile {profile.name!r} is audio only; resolution applies to mp4-h264 and webm-vp9.",
-            code="INVALID_RESOLUTION",
         )
     text = str(resolution).strip().lower()
     text = text if text.endswith("p") else f"{text}p"
     if text not in RESOLUTIONS:
-        raise BadRequest(
-            f"Resolution {resolution!r} is not supported; use one of: {', '.join(RESOLUTIONS)}.",
-            code="INVALID_RESOLUTION",
+        raise DomainError(
+            "INVALID_RESOLUTION", f"Resolution {resolution!r} is not supported; use one of: {', '.join(RESOLUTIONS)}."
         )
     return text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..web.errors import BadRequest, Forbidden
+from ..core.errors import DomainError
 
 MAX_URL_LENGTH = 2048
 YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -45,26 +45,26 @@ def youtube_video_id(parts) -> str | None:
 def check_url(raw: object) -> str:
     """Refuse anything but an absolute http(s) URL; return it trimmed."""
     if not isinstance(raw, str) or not raw.strip():
-        raise BadRequest("Pass the media page or file as url=https://…", code="INVALID_URL")
+        raise DomainError("INVALID_URL", "Pass the media page or file as url=https://…")
     url = raw.strip()
     if len(url) > MAX_URL_LENGTH:
-        raise BadRequest(f"The URL is longer than {MAX_URL_LENGTH} characters.", code="INVALID_URL")
+        raise DomainError("INVALID_URL", f"The URL is longer than {MAX_URL_LENGTH} characters.")
     scheme, _, rest = url.partition(":")
     if not rest or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        raise BadRequest(f"{url!r} is not a URL; pass an http:// or https:// link.", code="INVALID_URL")
+        raise DomainError("INVALID_URL", f"{url!r} is not a URL; pass an http:// or https:// link.")
     if scheme.lower() not in ("http", "https"):
-        raise BadRequest(
-            f"Scheme {scheme!r} is not allowed; only http and https URLs are fetched.", code="UNSUPPORTED_SCHEME"
+        raise DomainError(
+            "UNSUPPORTED_SCHEME", f"Scheme {scheme!r} is not allowed; only http and https URLs are fetched."
         )
     if any(char.isspace() or ord(char) < 0x20 or char == "\x7f" for char in url):
-        raise BadRequest("The URL contains spaces or control characters; percent-encode them.", code="INVALID_URL")
+        raise DomainError("INVALID_URL", "The URL contains spaces or control characters; percent-encode them.")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 — raises ValueError on a malformed port
     except ValueError:
-        raise BadRequest(f"{url!r} is not a valid URL.", code="INVALID_URL") from None
+        raise DomainError("INVALID_URL", f"{url!r} is not a valid URL.") from None
     if not parts.hostname:
-        raise BadRequest(f"{url!r} has no host.", code="INVALID_URL")
+        raise DomainError("INVALID_URL", f"{url!r} has no host.")
     return url
 
 
@@ -87,10 +87,10 @@ def playlist_shape(url: str) -> bool:
 def refuse_playlist(url: str) -> None:
     """A playlist cannot be one cache entry; point the client at /api/ytdlp for its items."""
     if playlist_shape(url):
-        raise BadRequest(
+        raise DomainError(
+            "PLAYLIST_NOT_SUPPORTED",
             "This URL is a playlist/album; queue its items one by one. "
             "GET /api/ytdlp?url=… lists the items with their URLs.",
-            code="PLAYLIST_NOT_SUPPORTED",
         )
 
 
@@ -126,7 +126,7 @@ def refuse_forbidden_target(url: str, config: dict) -> None:
     try:
         policy.resolve(urlsplit(url).hostname or "", None)
     except AddressRefused:
-        raise Forbidden(
+        raise DomainError(
+            "URL_NOT_ALLOWED",
             f"This URL is not allowed: {policy.refused[-1]}. mediacache fetches public http(s) URLs only.",
-            code="URL_NOT_ALLOWED",
         ) from None

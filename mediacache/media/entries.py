@@ -13,6 +13,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy.exc import IntegrityError
 
 from ..core import urls
+from ..core.errors import DomainError
 from ..core.locking import entry_lock
 from ..core.profiles import resolve_variant
 from ..core.refreshing import Refreshing
@@ -23,7 +24,6 @@ from ..db.models import Media, RequestLog, User
 from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..db.settings import get_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
-from ..web.errors import APIError, BadRequest, Conflict, Forbidden, NotFound
 from . import storage
 from .render import is_valid_row, media_document, public_roots, row_cache
 
@@ -38,7 +38,7 @@ class QueueOutcome:
 
     status: int
     media: Media
-    error: APIError | None = None
+    error: DomainError | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,7 +50,7 @@ def get_entry(media_id: str) -> Media:
     """An entry by id, else 404."""
     media = db.session.get(Media, media_id) if len(media_id) <= 36 else None
     if media is None:
-        raise NotFound(f"No media entry {media_id!r}.")
+        raise DomainError("NOT_FOUND", f"No media entry {media_id!r}.")
     return media
 
 
@@ -66,7 +66,7 @@ def media_view(media_id: str) -> bytes:
     """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent)."""
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
-        raise NotFound(f"No media entry {media_id!r}.")
+        raise DomainError("NOT_FOUND", f"No media entry {media_id!r}.")
     return media_document(current_app, row, public_roots())
 
 
@@ -115,11 +115,12 @@ def _limit_pending(user: User) -> None:
         select(func.count()).where(Media.requested_by == user.username, Media.status.in_(RUNNING_STATES))
     )
     if running >= limit:
-        raise APIError(
+        raise DomainError(
+            "TOO_MANY_PENDING",
             f"You already have {running} jobs waiting or running (the limit is {limit}); "
             "queue more when some have finished.",
-            code="TOO_MANY_PENDING", status=429, headers={"Retry-After": "10"},
-        )  # fmt: skip
+            retry_after=10,
+        )
 
 
 def _require_room() -> None:
@@ -127,28 +128,25 @@ def _require_room() -> None:
     from .lifecycle import make_room, typical_file_size
 
     if not make_room(max(1, typical_file_size())):
-        raise APIError(
-            "The cache is full of files still being served; try again when some expire.",
-            code="STORAGE_FULL", status=507,
-        )  # fmt: skip
+        raise DomainError("STORAGE_FULL", "The cache is full of files still being served; try again when some expire.")
 
 
 def _settle_ttl(requested: int | None) -> int:
     max_ttl = get_setting("max_ttl")
     ttl = get_setting("default_ttl") if requested is None else requested
     if not 1 <= ttl <= max_ttl:
-        raise BadRequest(f"ttl must be between 1 and {max_ttl} seconds.", code="INVALID_TTL")
+        raise DomainError("INVALID_TTL", f"ttl must be between 1 and {max_ttl} seconds.")
     return min(ttl, max_ttl)
 
 
 def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     """An entry for this URL and variant exists: answer with it, restore it or run it again."""
     if media.status in RUNNING_STATES:
-        return QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
+        return QueueOutcome(409, media, DomainError("ALREADY_QUEUED", "This media is already queued; poll its id."))
     if media.status == "completed":
         has_live_file = media.cache_state == "live" and storage.live_file(media.id, media.file_name) is not None
         if has_live_file and is_valid_row(media):
-            return QueueOutcome(409, media, Conflict("This media is already cached.", code="ALREADY_CACHED"))
+            return QueueOutcome(409, media, DomainError("ALREADY_CACHED", "This media is already cached."))
         # Past its TTL but not yet swept, or retained privately: serve it again without a download.
         restorable = has_live_file or (
             media.cache_state in ("expired", "deleted") and storage.retained_file_exists(media.id, media.file_name)
@@ -194,7 +192,7 @@ def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
         return (
             _reuse(media, ttl, dont_clean_title)
             if media.status not in RUNNING_STATES
-            else QueueOutcome(409, media, Conflict("This media is already queued; poll its id.", code="ALREADY_QUEUED"))
+            else QueueOutcome(409, media, DomainError("ALREADY_QUEUED", "This media is already queued; poll its id."))
         )
     storage.delete_files(media.id)
     get_runner(current_app).submit(media.id)
@@ -215,7 +213,7 @@ def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOut
 def _require_owner(user: User, media: Media, action: str) -> None:
     """Who may change an entry: whoever requested it, or an admin (reading is open to every account)."""
     if not user.is_admin and media.requested_by != user.username:
-        raise Forbidden(f"You may {action} only entries you requested.")
+        raise DomainError("FORBIDDEN", f"You may {action} only entries you requested.")
 
 
 def retry(user: User, media_id: str) -> Media:
@@ -227,12 +225,12 @@ def retry(user: User, media_id: str) -> Media:
 def _retry(user: User, media: Media) -> Media:
     _require_owner(user, media, "retry")
     if media.status not in RETRYABLE_STATES:
-        raise Conflict(
-            f"Only failed or cancelled entries can be retried; this one is {media.status}.", code="NOT_RETRYABLE"
+        raise DomainError(
+            "NOT_RETRYABLE", f"Only failed or cancelled entries can be retried; this one is {media.status}."
         )
     outcome = _requeue(media, media.ttl, media.dont_clean_title)
     if outcome.status != 202:
-        raise Conflict("The entry changed while retrying; fetch it again.", code="NOT_RETRYABLE")
+        raise DomainError("NOT_RETRYABLE", "The entry changed while retrying; fetch it again.")
     return outcome.media
 
 
@@ -246,7 +244,7 @@ def _delete(user: User, media: Media, *, hard: bool, force: bool, remove_row: bo
     _require_owner(user, media, "delete")
     if media.status in RUNNING_STATES:
         if not force:
-            raise Conflict("The job is still running; pass force=true to cancel it.", code="JOB_RUNNING")
+            raise DomainError("JOB_RUNNING", "The job is still running; pass force=true to cancel it.")
         _conditional(media.id, Media.status.in_(RUNNING_STATES), status="cancelled", progress=None)
         get_runner(current_app).cancel(media.id)
     if hard:

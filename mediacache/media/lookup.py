@@ -11,11 +11,11 @@ from typing import Any
 from flask import current_app
 
 from ..core import urls
+from ..core.errors import DomainError
 from ..db.extensions import db
 from ..db.models import Media
 from ..sources import downloader
 from ..sources.metadata import describe_info
-from ..web.errors import APIError
 from .storage import is_entry_id
 
 CACHE_SECONDS = 300
@@ -91,7 +91,7 @@ def _extract_cached(url: str) -> dict[str, Any]:
     try:
         info = downloader.extract(url, current_app.config)
     except downloader.JobError as exc:
-        raise APIError(exc.message, code=exc.code, status=exc.status) from None
+        raise DomainError(exc.code, exc.message) from None
     _cache.put(url, info, current_app.config["LOOKUP_CACHE_BYTES"])
     return info
 
@@ -104,7 +104,7 @@ def url_for_reference(ref: str) -> str:
             return media.source_url
     if urls.is_youtube_id(ref):
         return f"https://www.youtube.com/watch?v={ref}"
-    raise APIError(f"{ref!r} is neither a media entry id nor a YouTube video id.", code="INVALID_URL", status=400)
+    raise DomainError("INVALID_URL", f"{ref!r} is neither a media entry id nor a YouTube video id.")
 
 
 def lookup(raw_url: Any, *, raw: bool, clean: bool) -> dict[str, Any] | list[dict[str, Any]]:

@@ -190,30 +190,28 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
             raise JobError(
                 "PLAYLIST_NOT_SUPPORTED",
                 "This URL is a playlist or feed; GET /api/ytdlp?url=… lists its items to queue one by one.",
-                400,
             )
         if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
             raise JobError(
                 "LIVE_STREAM",
                 "This is a live stream (or one yet to start); only finished media can be "
                 "cached. Queue it again once the stream has ended and is available as a video.",
-                422,
             )
         duration = info.get("duration")
         if max_duration and duration and duration > max_duration:
-            raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.", 413)
+            raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.")
 
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
     _transition(media.id, ("downloading",), status="processing")
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
     streams = matroska.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
-        raise JobError("NO_AUDIO", "The downloaded source has no audio stream.", 422)
+        raise JobError("NO_AUDIO", "The downloaded source has no audio stream.")
     if max_duration and streams.duration and streams.duration > max_duration:
         # Direct files carry no duration until they are here; the limit holds all the same.
-        raise JobError("TOO_LONG", f"The source is {int(streams.duration)} s long; the limit is {max_duration} s.", 413)
+        raise JobError("TOO_LONG", f"The source is {int(streams.duration)} s long; the limit is {max_duration} s.")
     if variant.profile.is_video and streams.video_codec is None:
-        raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.", 422)
+        raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.")
 
     source_tags = metadata.read_tags(source) or streams.tags
     described = metadata.describe_info(info, clean=not media.dont_clean_title, file_tags=source_tags)
@@ -242,7 +240,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     size = output.stat().st_size
     control.check()
     if not make_room(size):
-        raise JobError("STORAGE_FULL", f"No room for {size} more bytes under the cache size limit.", 507)
+        raise JobError("STORAGE_FULL", f"No room for {size} more bytes under the cache size limit.")
     storage.publish(media.id, output, file_name)
     storage.remove_temp_dir(workdir)
     now = utcnow()
@@ -271,7 +269,7 @@ def _check_length(seconds: float | None, max_duration: int) -> None:
     if max_duration and seconds and seconds > max_duration + LENGTH_SLACK:
         raise JobError(
             "TOO_LONG", f"The source plays for more than {max_duration} s (its header may say less); "
-            f"the limit is {max_duration} s.", 413,
+            f"the limit is {max_duration} s."
         )  # fmt: skip
 
 
@@ -294,7 +292,7 @@ def _copy_in_process(
         if demuxed.codec != profile.audio_codec:
             raise JobError(
                 "NO_AUDIO", f"The downloaded source is not readable {profile.audio_codec} audio "
-                f"(ffmpeg found {demuxed.codec or 'none'}).", 422,
+                f"(ffmpeg found {demuxed.codec or 'none'})."
             )  # fmt: skip
         _check_length(demuxed.duration, max_duration)
         claimed = float(getattr(audio.info, "length", 0) or 0)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from ..core.errors import DomainError
 from ..core.timeutil import isoformat
 from ..db.audit import record_activity
 from ..db.extensions import db
@@ -17,7 +18,6 @@ from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
 from ..media import entries, lifecycle
-from ..web.errors import APIError, NotFound
 
 
 def running_jobs(page: int, limit: int, render) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def requeue_entries(actor: User, ids: list[str]) -> dict[str, list]:
         try:
             entries.retry(actor, media_id)
             requeued.append(media_id)
-        except APIError as exc:
+        except DomainError as exc:
             skipped.append({"id": media_id, "code": exc.code, "message": exc.message})
     return {"requeued": requeued, "skipped": skipped}
 
@@ -51,7 +51,7 @@ def purge_entries(actor: User, ids: list[str]) -> dict[str, list]:
         try:
             entries.delete(actor, media_id, hard=True, force=True)
             purged.append(media_id)
-        except APIError as exc:
+        except DomainError as exc:
             skipped.append({"id": media_id, "code": exc.code, "message": exc.message})
     return {"purged": purged, "skipped": skipped}
 
@@ -99,16 +99,16 @@ def settings_view() -> dict[str, Any]:
 def change_setting(actor: User, key: str, value: Any) -> dict[str, Any]:
     """Validate and persist one runtime setting; it takes effect at once."""
     if key not in RUNTIME_SETTINGS:
-        raise NotFound(f"No runtime setting {key!r}; use one of: {', '.join(RUNTIME_SETTINGS)}.")
+        raise DomainError("NOT_FOUND", f"No runtime setting {key!r}; use one of: {', '.join(RUNTIME_SETTINGS)}.")
     if value is None:
-        raise APIError('Send the new value as {"value": …}.', code="INVALID_SETTING", status=400)
+        raise DomainError("INVALID_SETTING", 'Send the new value as {"value": …}.')
     try:
         parsed = RUNTIME_SETTINGS[key](value)
     except (TypeError, ValueError) as exc:
-        raise APIError(f"{key}: {exc}", code="INVALID_SETTING", status=400) from None
+        raise DomainError("INVALID_SETTING", f"{key}: {exc}") from None
     ttls = {"default_ttl": get_setting("default_ttl"), "max_ttl": get_setting("max_ttl"), key: parsed}
     if ttls["default_ttl"] > ttls["max_ttl"]:
-        raise APIError("default_ttl cannot exceed max_ttl.", code="INVALID_SETTING", status=400)
+        raise DomainError("INVALID_SETTING", "default_ttl cannot exceed max_ttl.")
     previous = get_setting(key)
     store_setting(key, parsed)
     if key == "workers":
@@ -146,10 +146,10 @@ def upload_cookies(actor: User, text: str) -> dict[str, Any]:
     try:
         summary = store_cookies(current_app.config, text)
     except InvalidCookies as exc:
-        raise APIError(
+        raise DomainError(
+            "INVALID_COOKIES",
             f"{exc}. Export cookies.txt in Netscape format (e.g. yt-dlp --cookies-from-browser "
             "… --cookies cookies.txt) and upload it as the request body.",
-            code="INVALID_COOKIES",
         ) from None
     domains = [entry["domain"] for entry in summary["domains"]]
     record_activity("cookies_uploaded", actor=actor.username, target="cookies.txt", domains=domains[:50])

@@ -21,6 +21,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
+from ..core.errors import DomainError
 from ..core.profiles import SourceStreams, Variant
 from . import netguard
 from .cookies import uploaded_cookie_file
@@ -33,14 +34,19 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 LOW_DISK_BYTES = 256 * 1024
 
 
-class JobError(Exception):
+class JobError(DomainError):
     """A job failed for a reason the client should see as ``error.code``/``error.message``."""
 
     def __init__(
-        self, code: str, message: str, status: int = 502, *, kind: str = "permanent", extractor: str | None = None
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        kind: str = "permanent",
+        extractor: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+        super().__init__(code, message, details)
         # permanent, transient (retried with backoff) or infrastructure (health turns degraded): see failures.py
         self.kind, self.extractor = kind, extractor
 
@@ -70,7 +76,7 @@ class Control:
         if self.cancel.is_set():
             raise JobCancelled()
         if time.monotonic() > self.deadline:
-            raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504)
+            raise JobError("TIMEOUT", "The job took longer than the configured time limit.")
 
 
 # --- ffmpeg ---------------------------------------------------------------------------
@@ -81,7 +87,7 @@ def find_ffmpeg(configured: str | None) -> str:
     """The configured ffmpeg, else the system's, else the binary shipped by imageio-ffmpeg."""
     if configured:
         if not (shutil.which(configured) or os.access(configured, os.X_OK)):
-            raise JobError("FFMPEG_MISSING", f"MEDIACACHE_FFMPEG={configured} is not an executable.", 500)
+            raise JobError("FFMPEG_MISSING", f"MEDIACACHE_FFMPEG={configured} is not an executable.")
         return shutil.which(configured) or configured
     system = shutil.which("ffmpeg")
     if system:
@@ -200,7 +206,7 @@ def demux_audio(ffmpeg: str, path: Path, bound: float | None, control: Control) 
             timeout=max(1.0, control.deadline - time.monotonic()),
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        raise JobError("TIMEOUT", "The job took longer than the configured time limit.", 504) from None
+        raise JobError("TIMEOUT", "The job took longer than the configured time limit.") from None
     codec = next((codec for kind, codec, _rest in _STREAM.findall(result.stderr) if kind == "Audio"), None)
     if result.returncode != 0 or _GUESSED_FORMAT in result.stderr or codec is None:
         return Demuxed(None, 0.0)
@@ -252,8 +258,8 @@ def convert(
         detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
         # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
         if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < LOW_DISK_BYTES:
-            raise JobError("STORAGE_FULL", "The disk filled up while converting this file.", 507)
-        raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}", 500)
+            raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
+        raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
 
 
@@ -401,14 +407,14 @@ def check_formats(info: dict[str, Any]) -> None:
     for chosen in info.get("requested_formats") or [info]:
         protocol = chosen.get("protocol") or "https"
         if not set(protocol.split("+")) <= NATIVE_PROTOCOLS:
-            raise JobError("UNSUPPORTED_URL", f"The media is only offered over {protocol}, which is not fetched.", 422)
+            raise JobError("UNSUPPORTED_URL", f"The media is only offered over {protocol}, which is not fetched.")
         if (chosen.get("ext") or "").lower() not in MEDIA_EXTENSIONS:
-            raise JobError("UNSUPPORTED_URL", f"The source is a {chosen.get('ext')!r} file, not audio or video.", 422)
+            raise JobError("UNSUPPORTED_URL", f"The source is a {chosen.get('ext')!r} file, not audio or video.")
 
 
 def _policy_error(policy: AddressPolicy) -> JobError | None:
     if policy.refused:
-        return JobError("URL_NOT_ALLOWED", f"A connection was refused: {policy.refused[-1]}.", 403)
+        return JobError("URL_NOT_ALLOWED", f"A connection was refused: {policy.refused[-1]}.")
     return None
 
 
@@ -521,15 +527,15 @@ def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
 def _refuse_if_unguarded() -> None:
     problem = guard_self_check()
     if problem is not None:
-        raise JobError("NETWORK_GUARD_FAILED", f"This server refuses to fetch until fixed: {problem}.", 503)
+        raise JobError("NETWORK_GUARD_FAILED", f"This server refuses to fetch until fixed: {problem}.")
 
 
 def _budget_error(budget: Budget, timeout_code: str) -> JobError | None:
     """The failure a spent budget explains, if any: its deadline first, then a page too large."""
     if budget.stopped == "deadline":
-        return JobError(timeout_code, "The source took longer than this server's time limit to answer.", 504)
+        return JobError(timeout_code, "The source took longer than this server's time limit to answer.")
     if budget.too_large is not None:
-        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.", 413)
+        return JobError("TOO_LARGE", f"The source sent a page larger than {budget.too_large} bytes.")
     return None
 
 
@@ -561,7 +567,7 @@ def download(
         # Counted bytes are the truth (a server may send no length, or lie); an announced
         # length over the limit stops the download before it starts.
         if control.max_filesize and max(downloaded, status.get("total_bytes") or 0) > control.max_filesize:
-            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes.", 413))
+            raise _Stop(JobError("TOO_LARGE", f"The source is larger than {control.max_filesize} bytes."))
         on_progress(
             {
                 "stage": "download",
@@ -618,14 +624,14 @@ def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
     for candidate in [*paths, *sorted(str(p) for p in workdir.glob("source.*"))]:
         if candidate and Path(candidate).is_file() and Path(candidate).resolve().parent == workdir.resolve():
             return Path(candidate)
-    raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.", 404)
+    raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.")
 
 
 def map_ytdlp_error(exc: Exception, warnings: list[str] = (), config: dict[str, Any] | None = None) -> JobError:
     """The API error for a yt-dlp failure, with its class (failures.py); the message keeps yt-dlp's reason."""
     outdated = ytdlp_outdated((config or {}).get("YTDLP_MAX_AGE_DAYS") or 0)
     verdict = classify(str(exc), warnings, outdated=outdated)
-    return JobError(verdict.code, verdict.message, verdict.status, kind=verdict.kind, extractor=verdict.extractor)
+    return JobError(verdict.code, verdict.message, kind=verdict.kind, extractor=verdict.extractor)
 
 
 def site_for(url: str, config: dict[str, Any]) -> str:

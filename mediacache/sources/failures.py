@@ -24,55 +24,53 @@ INFRASTRUCTURE = "infrastructure"
 class Rule:
     pattern: re.Pattern[str]
     code: str
-    status: int  # for a look-up's answer; a job shows the code on the entry
     kind: str
     # A specific verdict about the media itself: a warning about this server's set-up does not override it.
     specific: bool = True
 
 
-def _rule(pattern: str, code: str, status: int, kind: str = PERMANENT, specific: bool = True) -> Rule:
-    return Rule(re.compile(pattern, re.I), code, status, kind, specific)
+def _rule(pattern: str, code: str, kind: str = PERMANENT, specific: bool = True) -> Rule:
+    return Rule(re.compile(pattern, re.I), code, kind, specific)
 
 
 # What yt-dlp's warnings say when this server, not the media, is the problem. yt-dlp goes on
 # after them and then fails with something vaguer ("Requested format is not available", a bot check).
 INFRASTRUCTURE_RULES = [
-    _rule(r"No supported JavaScript runtime", "JS_RUNTIME_MISSING", 503, INFRASTRUCTURE),
-    _rule(r"(?:n challenge|signature) solving failed|nsig extraction failed", "CHALLENGE_FAILED", 503,
-          INFRASTRUCTURE),
-    _rule(r"Error fetching PO Token from|PO Token provider .*(?:unreachable|unavailable)", "POT_PROVIDER_UNAVAILABLE",
-          503, INFRASTRUCTURE),
+    _rule(r"No supported JavaScript runtime", "JS_RUNTIME_MISSING", INFRASTRUCTURE),
+    _rule(r"(?:n challenge|signature) solving failed|nsig extraction failed", "CHALLENGE_FAILED", INFRASTRUCTURE),
+    _rule(r"Error fetching PO Token from|PO Token provider .*(?:unreachable|unavailable)",
+          "POT_PROVIDER_UNAVAILABLE", INFRASTRUCTURE),
 ]  # fmt: skip
 
 # First match wins: the order matters ("503 Service Unavailable" is not the media missing).
 RULES = [
-    _rule(r"No space left on device|Disk quota exceeded", "STORAGE_FULL", 507),
-    _rule(r"is not a valid URL", "INVALID_URL", 400),
-    _rule(r"Unsupported URL|No suitable extractor", "UNSUPPORTED_URL", 422),
+    _rule(r"No space left on device|Disk quota exceeded", "STORAGE_FULL"),
+    _rule(r"is not a valid URL", "INVALID_URL"),
+    _rule(r"Unsupported URL|No suitable extractor", "UNSUPPORTED_URL"),
     *INFRASTRUCTURE_RULES,
     # "Sign in to confirm you’re not a bot" (YouTube writes a typographic apostrophe).
-    _rule(r"confirm you.?re not a bot", "BOT_CHECK", 503, TRANSIENT, specific=False),
-    _rule(r"The page needs to be reloaded", "PAGE_RELOAD_REQUIRED", 503, TRANSIENT, specific=False),
-    _rule(r"HTTP Error 429", "UPSTREAM_RATE_LIMITED", 503, TRANSIENT, specific=False),
-    _rule(r"private video|this video is private|is private", "ACCESS_DENIED_PRIVATE", 403),
-    _rule(r"age[- ]restrict|confirm your age|inappropriate for some users", "ACCESS_DENIED_AGE_RESTRICTED", 403),
+    _rule(r"confirm you.?re not a bot", "BOT_CHECK", TRANSIENT, specific=False),
+    _rule(r"The page needs to be reloaded", "PAGE_RELOAD_REQUIRED", TRANSIENT, specific=False),
+    _rule(r"HTTP Error 429", "UPSTREAM_RATE_LIMITED", TRANSIENT, specific=False),
+    _rule(r"private video|this video is private|is private", "ACCESS_DENIED_PRIVATE"),
+    _rule(r"age[- ]restrict|confirm your age|inappropriate for some users", "ACCESS_DENIED_AGE_RESTRICTED"),
     _rule(r"geo[- ]?restrict|not available (?:from|in) your (?:location|country)|"
-          r"not made this video available in your country", "GEO_BLOCKED", 451),
-    _rule(r"DRM protected", "DRM_PROTECTED", 422),
+          r"not made this video available in your country", "GEO_BLOCKED"),
+    _rule(r"DRM protected", "DRM_PROTECTED"),
     _rule(r"live event will begin|Premieres in \d|is (?:currently )?live\b|live streams? (?:is|are) not",
-          "LIVE_STREAM", 422),
+          "LIVE_STREAM"),
     # The media host refusing a signed URL is usually a throttle or an expired signature.
-    _rule(r"HTTP Error 403", "UPSTREAM_FORBIDDEN", 502, TRANSIENT, specific=False),
-    _rule(r"timed? ?out|timeout", "UPSTREAM_TIMEOUT", 504, specific=False),
+    _rule(r"HTTP Error 403", "UPSTREAM_FORBIDDEN", TRANSIENT, specific=False),
+    _rule(r"timed? ?out|timeout", "UPSTREAM_TIMEOUT", specific=False),
     _rule(r"Connection (?:refused|reset|aborted)|Name or service not known|Temporary failure in name resolution|"
           r"nodename nor servname|Network is unreachable|No route to host|Remote end closed connection|"
-          r"IncompleteRead|EOF occurred in violation", "NETWORK_ERROR", 502, TRANSIENT, specific=False),
-    _rule(r"HTTP Error 5\d\d", "UPSTREAM_ERROR", 502, specific=False),
+          r"IncompleteRead|EOF occurred in violation", "NETWORK_ERROR", TRANSIENT, specific=False),
+    _rule(r"HTTP Error 5\d\d", "UPSTREAM_ERROR", specific=False),
     _rule(r"HTTP Error (?:404|410)|has been removed|has been terminated|no longer available|does not exist|"
-          r"video (?:is )?unavailable", "MEDIA_UNAVAILABLE", 404),
+          r"video (?:is )?unavailable", "MEDIA_UNAVAILABLE"),
     # What a broken extractor or a missing solver ends in: vague on its own.
     _rule(r"not available|unavailable|no video formats|Requested format is not available",
-          "MEDIA_UNAVAILABLE", 404, specific=False),
+          "MEDIA_UNAVAILABLE", specific=False),
 ]  # fmt: skip
 
 # Failures an out-of-date extractor typically ends in (YouTube changes its pages; yt-dlp follows).
@@ -80,15 +78,14 @@ _EXTRACTOR_BREAKAGE = re.compile(
     r"Unable to extract|Requested format is not available|no video formats|please report this issue|"
     r"Unable to download (?:API page|player)|Failed to parse JSON", re.I,
 )  # fmt: skip
-OUTDATED = Rule(_EXTRACTOR_BREAKAGE, "YTDLP_OUTDATED", 503, INFRASTRUCTURE)
-FALLBACK = Rule(re.compile(""), "UPSTREAM_ERROR", 502, PERMANENT, specific=False)
+OUTDATED = Rule(_EXTRACTOR_BREAKAGE, "YTDLP_OUTDATED", INFRASTRUCTURE)
+FALLBACK = Rule(re.compile(""), "UPSTREAM_ERROR", PERMANENT, specific=False)
 
 
 @dataclass(frozen=True)
 class Verdict:
     code: str
     message: str
-    status: int
     kind: str
     extractor: str | None
 
@@ -117,13 +114,13 @@ def classify(error: str, warnings: list[str] | tuple[str, ...] = (), *, outdated
         for warning in warnings:
             cause = next((rule for rule in INFRASTRUCTURE_RULES if rule.pattern.search(warning)), None)
             if cause is not None:
-                return Verdict(cause.code, f"{clean_message(warning)[:300]} — then: {text}"[:500], cause.status,
+                return Verdict(cause.code, f"{clean_message(warning)[:300]} — then: {text}"[:500],
                                cause.kind, extractor)  # fmt: skip
         if outdated and (rule is FALLBACK or OUTDATED.pattern.search(text)):
             message = f"yt-dlp is out of date (update it: flask update-ytdlp); it failed with: {text}"
-            return Verdict(OUTDATED.code, message[:500], OUTDATED.status, OUTDATED.kind, extractor)
+            return Verdict(OUTDATED.code, message[:500], OUTDATED.kind, extractor)
     message = text[:500] or "The source site returned an error."
-    return Verdict(rule.code, message, rule.status, rule.kind, extractor)
+    return Verdict(rule.code, message, rule.kind, extractor)
 
 
 def ytdlp_release_date() -> date | None:

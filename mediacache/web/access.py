@@ -8,7 +8,7 @@ from flask import request
 
 from ..accounts.authcache import Principal
 from ..accounts.tokens import authenticate, authenticate_for_renewal
-from .errors import Forbidden
+from ..core.errors import DomainError
 from .middleware import CALLER, TOKEN
 
 
@@ -48,7 +48,7 @@ def admin_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not authenticate().is_admin:
-            raise Forbidden("This route is for administrators.", code="FORBIDDEN")
+            raise DomainError("FORBIDDEN", "This route is for administrators.")
         return view(*args, **kwargs)
 
     return wrapper

@@ -22,8 +22,8 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from ..core.errors import DomainError
 from ..httpserver import ON_MAIN_LOOP, NeedsThread
-from .errors import APIError
 from .middleware import ROUTE, wsgi_text
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class Shortcuts:
         decoded = [wsgi_text(part) for part in parts]  # as werkzeug's routing decodes them
         try:
             return route.answer(environ, *decoded)
-        except (APIError, HTTPException, DBAPIError):
+        except (DomainError, HTTPException, DBAPIError):
             return None  # Flask's view meets the same error and renders the envelope (a busy database: 503)
 
 

@@ -13,11 +13,10 @@ from flask import Flask, request
 
 from ..ops.logging import log_request
 from ..ops.metrics import get_metrics
-from .requestid import request_id_for
+from .requestid import REQUEST_ID, request_id_for
 from .security import DEFAULT_CSP, FIXED_HEADERS
 
 # What the Flask side leaves in the WSGI environ for the envelope (and for the views).
-REQUEST_ID = "mediacache.request_id"
 ROUTE = "mediacache.route"
 CALLER = "mediacache.caller"  # the Principal behind the request's token, once checked
 TOKEN = "mediacache.token"  # that token's claims
@@ -69,8 +68,3 @@ def note_route() -> None:
     """Leave the matched route template (``/api/media/<media_id>``) for the log line and metrics."""
     if request.url_rule is not None:
         request.environ[ROUTE] = request.url_rule.rule
-
-
-def current_request_id() -> str | None:
-    """The id of the request being handled (for error bodies and log lines)."""
-    return request.environ.get(REQUEST_ID)

@@ -18,30 +18,9 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from .. import __version__
+from .errors import ERROR_STATUSES, status_for
 from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
 
-# Error code → HTTP status, for every code the API answers with.
-ERROR_STATUSES: dict[str, int] = {
-    "BAD_REQUEST": 400, "VALIDATION_ERROR": 400, "INVALID_JSON": 400, "INVALID_URL": 400,
-    "UNSUPPORTED_SCHEME": 400, "INVALID_PROFILE": 400, "INVALID_BITRATE": 400, "BITRATE_REQUIRES_PROFILE": 400,
-    "INVALID_RESOLUTION": 400, "INVALID_TTL": 400, "INVALID_EXTRA": 400, "PLAYLIST_NOT_SUPPORTED": 400,
-    "INVALID_DURATION": 400, "CANNOT_MODIFY_SELF": 400, "INVALID_SETTING": 400,
-    "UNAUTHORIZED": 401, "INVALID_CREDENTIALS": 401, "TOKEN_EXPIRED": 401, "TOKEN_REVOKED": 401,
-    "FORBIDDEN": 403, "ACCOUNT_PENDING": 403, "ACCOUNT_DISABLED": 403, "REGISTRATION_DISABLED": 403,
-    "URL_NOT_ALLOWED": 403, "ACCESS_DENIED_PRIVATE": 403, "ACCESS_DENIED_AGE_RESTRICTED": 403,
-    "NOT_FOUND": 404, "MEDIA_UNAVAILABLE": 404, "METHOD_NOT_ALLOWED": 405,
-    "CONFLICT": 409, "USER_EXISTS": 409, "ALREADY_CACHED": 409, "ALREADY_QUEUED": 409, "JOB_RUNNING": 409,
-    "NOT_RETRYABLE": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_URL": 422, "RATE_LIMITED": 429,
-    "TOO_MANY_PENDING": 429, "TOO_LARGE": 413,
-    "INTERNAL_ERROR": 500, "UPSTREAM_ERROR": 502, "UNHEALTHY": 503, "DATABASE_BUSY": 503,
-    "DATABASE_DAMAGED": 503, "NETWORK_GUARD_FAILED": 503, "UPSTREAM_TIMEOUT": 504, "STORAGE_FULL": 507,
-}  # fmt: skip
-# yt-dlp's failures by class (failures.py) and the cookie upload (issue 16).
-ERROR_STATUSES.update({
-    "GEO_BLOCKED": 451, "DRM_PROTECTED": 422, "LIVE_STREAM": 422, "BOT_CHECK": 503, "PAGE_RELOAD_REQUIRED": 503,
-    "UPSTREAM_RATE_LIMITED": 503, "UPSTREAM_FORBIDDEN": 502, "NETWORK_ERROR": 502, "JS_RUNTIME_MISSING": 503,
-    "CHALLENGE_FAILED": 503, "POT_PROVIDER_UNAVAILABLE": 503, "YTDLP_OUTDATED": 503, "INVALID_COOKIES": 400,
-})  # fmt: skip
 AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
 # What any route that reads or writes the database may answer (every route with a token or parameters does).
 DATABASE_ERRORS = ("DATABASE_BUSY", "DATABASE_DAMAGED")
@@ -232,7 +211,7 @@ def _operation(doc: RouteDoc, method: str, path_params: list[str], endpoint: str
         operation["responses"][str(status)] = {"description": description}
         if schema is not None:
             operation["responses"][str(status)]["content"] = {"application/json": {"schema": schema}}
-    for status, codes in _group_by_status(errors).items():
+    for status, codes in _group_by_status(errors, endpoint).items():
         operation["responses"].setdefault(str(status), {
             "description": "Error: " + ", ".join(codes),
             "content": {"application/json": {"schema": "ErrorEnvelope"}},
@@ -252,10 +231,10 @@ def _success(doc: RouteDoc) -> dict[str, Any]:
     return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
 
 
-def _group_by_status(codes: list[str]) -> dict[int, list[str]]:
+def _group_by_status(codes: list[str], endpoint: str) -> dict[int, list[str]]:
     grouped: dict[int, list[str]] = {}
     for code in dict.fromkeys(codes):
-        grouped.setdefault(ERROR_STATUSES[code], []).append(code)
+        grouped.setdefault(status_for(code, endpoint), []).append(code)
     return grouped
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import g, request
 from marshmallow import Schema, ValidationError
 
-from .errors import BadRequest
+from ..core.errors import DomainError
 from .schemas import MAX_JSON_DEPTH, parse_json
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -27,15 +27,15 @@ def _json_body() -> dict[str, Any]:
     try:
         body = parse_json(raw)
     except ValueError:  # UnicodeDecodeError included
-        raise BadRequest(
+        raise DomainError(
+            "INVALID_JSON",
             "The request body is not valid JSON (or is nested deeper than "
             f"{MAX_JSON_DEPTH} levels); send a JSON object or use a form or query string.",
-            code="INVALID_JSON",
         ) from None
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise BadRequest("The JSON body must be an object of named parameters.", code="INVALID_JSON")
+        raise DomainError("INVALID_JSON", "The JSON body must be an object of named parameters.")
     return body
 
 
@@ -63,7 +63,7 @@ def load(schema: Schema, params: dict[str, Any] | None = None) -> dict[str, Any]
         raise _validation_error(schema, exc) from None
 
 
-def _validation_error(schema: Schema, exc: ValidationError) -> BadRequest:
+def _validation_error(schema: Schema, exc: ValidationError) -> DomainError:
     """Name the first bad field in the message and map it to its code."""
     messages = exc.normalized_messages()
     field = next(iter(messages), "_schema")
@@ -72,4 +72,4 @@ def _validation_error(schema: Schema, exc: ValidationError) -> BadRequest:
         problem = next(iter(problem.values() if isinstance(problem, dict) else problem), "")
     code = getattr(schema, "error_codes", {}).get(field, "VALIDATION_ERROR")
     text = str(problem) if field == "_schema" else f"{field}: {problem}"
-    return BadRequest(text, code=code, details={"fields": messages})
+    return DomainError(code, text, details={"fields": messages})

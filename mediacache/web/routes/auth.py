@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ...accounts import tokens
 from ...accounts import users as accounts
+from ...core.errors import DomainError
 from ...db.extensions import limiter
 from ..access import (
     any_token_required,
@@ -15,7 +16,6 @@ from ..access import (
     refresh_token_required,
     renewal_allowed,
 )
-from ..errors import BadRequest, Forbidden, Unauthorized
 from ..openapi import LoginResponse, TokenResponse, documented
 from ..params import load
 from ..schemas import (
@@ -83,14 +83,14 @@ def long_lived_token():
     user = caller
     if args["username"] and args["username"] != caller.username:
         if tokens.is_expired(presented_token()):
-            raise Unauthorized("An expired token may only renew itself; log in again.", code="TOKEN_EXPIRED")
+            raise DomainError("TOKEN_EXPIRED", "An expired token may only renew itself; log in again.")
         if not caller.is_admin:
-            raise Forbidden("Only an administrator may mint a token for another user.")
+            raise DomainError("FORBIDDEN", "Only an administrator may mint a token for another user.")
         user = accounts.get_user(args["username"])
     max_hours = current_app.config["MAX_TOKEN_HOURS"]
     hours = args["duration_hours"] or max_hours
     if hours > max_hours:
-        raise BadRequest(f"duration_hours must be at most {max_hours} (30 days).", code="INVALID_DURATION")
+        raise DomainError("INVALID_DURATION", f"duration_hours must be at most {max_hours} (30 days).")
     return jsonify(tokens.long_lived_token(user, hours))
 
 

@@ -13,10 +13,10 @@ from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
+from ...core.errors import DomainError
 from ...media import entries, storage
 from ...media.hits import get_access_counter
 from ...media.render import remaining_seconds
-from ..errors import NotFound
 from ..openapi import documented
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def serve_file(media_id: str, file_name: str):
     """The file with Range, ETag, Last-Modified and 304 (a 416 is raised, and sent as the envelope)."""
     answer = file_response(current_app._get_current_object(), request.environ, media_id, file_name)
     if answer is None:
-        raise NotFound("No such file is being served (it may have expired or been deleted).")
+        raise DomainError("NOT_FOUND", "No such file is being served (it may have expired or been deleted).")
     return answer
 
 

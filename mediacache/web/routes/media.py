@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from ...accounts.tokens import caller_from_memory
+from ...core.errors import DomainError
 from ...db.extensions import limiter
 from ...httpserver import ON_MAIN_LOOP
 from ...media import entries, storage
 from ...media.render import is_valid_row, media_document, public_roots, render_media, row_cache
 from ..access import login_required, me, per_user_key
-from ..errors import NotFound, error_body
+from ..errors import error_body
 from ..fastpath import json_answer
 from ..openapi import documented, page_of
 from ..params import load
@@ -138,7 +139,7 @@ def download_media(media_id: str):
     media = entries.get_entry(media_id)
     path = storage.live_file(media.id, media.file_name) if is_valid_row(media) else None
     if path is None:
-        raise NotFound("This entry has no file being served; queue it again to restore it.")
+        raise DomainError("NOT_FOUND", "This entry has no file being served; queue it again to restore it.")
     meta = media.media_metadata or {}
     name = storage.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
     response = send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)

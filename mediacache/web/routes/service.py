@@ -7,11 +7,11 @@ from datetime import UTC
 from flask import Blueprint, Response, current_app, jsonify
 
 from ...accounts.tokens import authenticate
+from ...core.errors import DomainError
 from ...ops import health, reporting
 from ...ops.metrics import get_metrics
 from .. import openapi
 from ..access import login_required, me
-from ..errors import Forbidden
 from ..openapi import documented
 from ..params import load
 from ..schemas import LogFilterSchema
@@ -48,7 +48,7 @@ def request_log():
     username = caller.username
     if args["user"] and args["user"] != caller.username:
         if not caller.is_admin:
-            raise Forbidden("Only an administrator may read another user's log.")
+            raise DomainError("FORBIDDEN", "Only an administrator may read another user's log.")
         username = None if args["user"] == "*" else args["user"]
     since, until = (_naive_utc(args["since"]), _naive_utc(args["until"]))
     if args["format"] == "json":
@@ -68,7 +68,7 @@ def _naive_utc(moment):
 def metrics():
     """Prometheus text format."""
     if not current_app.config["METRICS_PUBLIC"] and not authenticate().is_admin:
-        raise Forbidden("Metrics are for administrators (or set MEDIACACHE_METRICS_PUBLIC=true).")
+        raise DomainError("FORBIDDEN", "Metrics are for administrators (or set MEDIACACHE_METRICS_PUBLIC=true).")
     return Response(get_metrics().exposition(), mimetype="text/plain; version=0.0.4")
 
 
