@@ -45,6 +45,8 @@ def test_the_next_job_sends_the_uploaded_cookies(app, client, admin, media_serve
 
     assert wait_for_entry(client, queued["id"], admin)["status"] == "completed"
     assert any("player=not-a-bot" in (cookie or "") for cookie in media_server.cookies)
+    # yt-dlp writes its jar back when it closes: to the job's own copy, never over the upload.
+    assert (Path(app.config["INSTANCE_DIR"]) / "cookies.txt").read_text() == "# Netscape HTTP Cookie File\n" + own
 
 
 def test_cookies_that_are_not_netscape_format_are_refused_and_the_old_file_kept(app, client, admin):

@@ -254,3 +254,13 @@ def test_a_database_from_before_version_4_gains_the_retry_columns(tmp_path):
         columns = {row[1] for row in db.session.execute(text("PRAGMA table_info('media')"))}
         assert {"attempts", "retry_at"} <= columns
     restarted.extensions["mediacache.jobs"].shutdown()
+
+
+def test_only_the_extractors_of_limited_sites_are_asked_which_site_a_url_is():
+    from mediacache.sources.downloader import site_for
+
+    config = {"EXTRACTOR_LIMITS": {"youtube": (2, 1.0)}}
+    assert site_for("https://www.youtube.com/watch?v=dQw4w9WgXcQ", config) == "youtube"
+    assert site_for("https://youtu.be/dQw4w9WgXcQ", config) == "youtube"
+    assert site_for("https://media.example.org/song.mp3", config) is None  # not limited: not held
+    assert site_for("https://www.youtube.com/watch?v=dQw4w9WgXcQ", {"EXTRACTOR_LIMITS": {}}) is None

@@ -27,7 +27,7 @@ from ..jobs.runner import get_runner
 from ..sources import downloader, metadata
 from ..sources.containers import matroska, mpegaudio, oggopus
 from ..sources.downloader import Control, JobCancelled, JobError
-from ..sources.failures import INFRASTRUCTURE, TRANSIENT
+from ..sources.failures import INFRASTRUCTURE, TRANSIENT, site_of
 from ..sources.site_status import get_source_health
 from . import storage
 from .lifecycle import make_room
@@ -94,7 +94,7 @@ def _claim(media_id: str) -> bool:
     return result.rowcount == 1
 
 
-def _run_claimed(media_id: str, run: JobRun, report, site: str) -> str:
+def _run_claimed(media_id: str, run: JobRun, report, site: str | None) -> str:
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
     if not run.claim(partial(_claim, media_id)):
@@ -110,8 +110,8 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str) -> str:
     error: JobError | None = None
     cancelled = False
     try:
-        _produce(media, workdir, control, report)
-        get_source_health().succeeded(site)
+        extractor = _produce(media, workdir, control, report)
+        get_source_health().succeeded(extractor or site or "generic")
         return "completed"
     except JobCancelled:
         cancelled = True
@@ -136,9 +136,9 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str) -> str:
     if error is not None and error.kind == TRANSIENT:
         return _retry_or_fail(media_id, error)
     if error is not None and error.kind == INFRASTRUCTURE:
-        log.warning("job %s: this server cannot fetch from %s: %s %s", media_id, error.extractor or site,
-                    error.code, error.message)  # fmt: skip
-        get_source_health().failed(error.extractor or site, error.code, error.message, infrastructure=True)
+        where = error.extractor or site or "generic"
+        log.warning("job %s: this server cannot fetch from %s: %s %s", media_id, where, error.code, error.message)
+        get_source_health().failed(where, error.code, error.message, infrastructure=True)
     return _fail(media_id, *failure)
 
 
@@ -180,7 +180,8 @@ def _fail(media_id: str, code: str, message: str) -> str:
     return "failed"
 
 
-def _produce(media: Media, workdir: Path, control: Control, report) -> None:
+def _produce(media: Media, workdir: Path, control: Control, report) -> str | None:
+    """Make and publish the entry's file; returns the site whose extractor took the URL (for health)."""
     config = current_app.config
     variant = variant_of(media)
     max_duration = get_setting("max_duration")
@@ -256,6 +257,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
+    return site_of(info.get("extractor"))
 
 
 def _read_bound(max_duration: int) -> float | None:

@@ -6,12 +6,17 @@ ever leave this module: a cookie's value is a login.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 COOKIE_FILE_NAME = "cookies.txt"
 MAX_COOKIE_BYTES = 1024 * 1024
 
@@ -98,3 +103,29 @@ def delete_cookies(config: dict[str, Any]) -> bool:
     existed = path.is_file()
     path.unlink(missing_ok=True)
     return existed
+
+
+@contextmanager
+def private_copy(options: dict[str, Any], folder: str | Path | None) -> Iterator[None]:
+    """Give one yt-dlp run its own copy of the cookie file, in a fresh 0700 folder under ``folder``.
+
+    yt-dlp writes its cookie jar back to the file when it closes, in place: two jobs at once
+    would write over each other (and a third read half a file), and the admin's upload would
+    change under them. Each run reads a copy, which goes away with it.
+    """
+    source = options.get("cookiefile")
+    if not source:
+        yield
+        return
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".cookies-") as scratch:
+        copy = Path(scratch) / COOKIE_FILE_NAME
+        try:
+            shutil.copyfile(source, copy)
+            os.chmod(copy, 0o600)
+        except OSError as exc:
+            # A missing cookie file must not fail a job that may not need it: yt-dlp goes on without.
+            log.warning("the cookie file could not be read (%s); this job runs without cookies", exc.strerror)
+            options.pop("cookiefile")
+        else:
+            options["cookiefile"] = str(copy)
+        yield

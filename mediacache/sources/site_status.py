@@ -82,14 +82,15 @@ def check_extractors() -> dict[str, Any]:
 def check_canaries() -> dict[str, bool]:
     """Extract the metadata of each MEDIACACHE_CANARY_URLS (nothing is downloaded) and record each site's result."""
     from .downloader import JobError, extract, site_for
+    from .failures import site_of
 
     config = current_app.config
     health = get_source_health()
     results: dict[str, bool] = {}
     for url in config["CANARY_URLS"]:
-        site = site_for(url, config)
+        site = site_for(url, config) or "generic"
         try:
-            extract(url, config)
+            info = extract(url, config)
         except JobError as exc:
             health.failed(exc.extractor or site, exc.code, exc.message, infrastructure=True, canary=url)
             log.warning("canary %s failed: %s %s", url, exc.code, exc.message)
@@ -99,6 +100,6 @@ def check_canaries() -> dict[str, bool]:
             log.exception("canary %s failed unexpectedly", url)
             results[url] = False
         else:
-            health.succeeded(site, canary=url)
+            health.succeeded(site_of(info.get("extractor")) or site, canary=url)
             results[url] = True
     return results
