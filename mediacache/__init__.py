@@ -44,15 +44,18 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, CORS, jobs, metrics, first-start admin."""
     from .accounts.authcache import AuthCache
-    from .accounts.tokens import register_token_callbacks
     from .accounts.users import ensure_admin
     from .db.database import init_database
     from .db.extensions import db
     from .db.settings import get_setting
     from .jobs.runner import JobRunner
     from .media.hits import AccessCounter
+    from .media.lifecycle import cache_gauges
+    from .media.pipeline import process_entry
     from .media.render import RowCache
     from .ops.metrics import Metrics
+    from .sources.site_status import source_gauges
+    from .web.bearer import register_token_callbacks
     from .web.cors import Cors
     from .web.fastpath import Shortcuts, shortcut
     from .web.middleware import RequestCycle
@@ -63,11 +66,11 @@ def register_extensions(app: Flask) -> None:
     init_database(app)
     register_token_callbacks(app)
     register_limiter(app)
-    runner = JobRunner(app)
+    runner = JobRunner(app, work=process_entry)
     AuthCache(app)
     RowCache(app)
     AccessCounter(app)
-    Metrics(app)
+    Metrics(app, gauges=[*runner.gauges(), *cache_gauges(app), *source_gauges(app)])
     Shortcuts(app, [
         shortcut(media.POLL_RULE, partial(media.poll_response, app), from_memory=True),
         shortcut(files.RULE, partial(files.file_response, app)),

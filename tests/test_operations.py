@@ -39,6 +39,7 @@ def test_health_reports_every_check(client):
         "scheduler",
         "workers",
         "deployment",
+        "extractors",
     }
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")

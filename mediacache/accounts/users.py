@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -18,7 +19,6 @@ from ..db.extensions import db
 from ..db.models import ROLE_ADMIN, ROLE_USER, User
 from ..db.pagination import paginate
 from ..db.settings import get_setting
-from ..web.schemas import user_schema
 from .authcache import Principal, auth_cache
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def get_user(ref: str | int) -> User:
     return user
 
 
-def authenticate(username: str, password: str) -> User:
+def check_credentials(username: str, password: str) -> User:
     """The account these credentials open, or the error the login route must answer."""
     user = find_user_by_name(username)
     if not _password_matches(user, password):
@@ -170,7 +170,7 @@ def change_password(user_id: int, current_password: str, new_password: str) -> U
     return user
 
 
-def list_users(filters: dict[str, Any]) -> dict[str, Any]:
+def list_users(filters: dict[str, Any], serialize: Callable[[User], Any]) -> dict[str, Any]:
     """One page of accounts, filtered by role, active and a search term."""
     query = select(User).order_by(User.id)
     if "role" in filters:
@@ -180,7 +180,7 @@ def list_users(filters: dict[str, Any]) -> dict[str, Any]:
     if filters.get("q"):
         pattern = f"%{filters['q']}%"
         query = query.where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
-    return paginate(query, filters["page"], filters["limit"], user_schema.dump)
+    return paginate(query, filters["page"], filters["limit"], serialize)
 
 
 def ensure_admin() -> None:

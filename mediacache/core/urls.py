@@ -1,11 +1,15 @@
-"""Source URL checks and normalization: schemes, playlist shapes, YouTube forms, private targets."""
+"""Source URL checks and normalization: schemes, playlist shapes, YouTube forms.
+
+Plain string work only; whether a host may be reached is the network guard's question
+(``sources.netguard.refuse_forbidden_target``), since answering it takes a DNS look-up.
+"""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..core.errors import DomainError
+from .errors import DomainError
 
 MAX_URL_LENGTH = 2048
 YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -116,17 +120,3 @@ def fetch_url(url: str) -> str:
     if youtube_video_id(parts):
         return normalize_url(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-
-
-def refuse_forbidden_target(url: str, config: dict) -> None:
-    """Refuse, before any connection, a URL whose host the address policy forbids (DNS failure included)."""
-    from ..sources.netguard import AddressPolicy, AddressRefused
-
-    policy = AddressPolicy.from_config(config)
-    try:
-        policy.resolve(urlsplit(url).hostname or "", None)
-    except AddressRefused:
-        raise DomainError(
-            "URL_NOT_ALLOWED",
-            f"This URL is not allowed: {policy.refused[-1]}. mediacache fetches public http(s) URLs only.",
-        ) from None

@@ -1,4 +1,9 @@
-"""The job runner: a ThreadPoolExecutor as a Flask extension, fed entry ids."""
+"""The job runner: a ThreadPoolExecutor as a Flask extension, fed entry ids.
+
+It knows nothing of what a job does: the work function (media/pipeline.py's
+``process_entry``) is handed to it when the app is built, and whoever wants to hear about
+finished jobs (metrics) adds a listener.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select, update
 
+from ..core.gauges import Gauge
 from ..db.extensions import db
 from ..db.models import Media
 
@@ -22,6 +28,7 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "mediacache.jobs"
 RUNNING_STATES = ("pending", "downloading", "processing")
 PROGRESS_WRITE_INTERVAL = 1.0
+Work = Callable[[str, "Run", "ProgressReporter"], str]
 
 
 class Run:
@@ -64,8 +71,12 @@ class Run:
 class JobRunner:
     """Runs the jobs of entry ids on a pool of named worker threads, one run per entry at a time."""
 
-    def __init__(self, app: Flask | None = None) -> None:
+    def __init__(self, app: Flask | None = None, work: Work | None = None) -> None:
         self.app: Flask | None = None
+        # What a run does: (entry id, run, progress reporter) → outcome ("completed", "failed", "skipped", …).
+        self.work = work
+        # Called with (outcome, seconds) after every job that ran.
+        self.finished_listeners: list[Callable[[str, float], None]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # The run of each entry that is running or waiting for a worker; a later one waits in its ``next``.
@@ -222,10 +233,15 @@ class JobRunner:
                     self._runs[run.media_id] = following
             return following
 
-    def _run(self, run: Run) -> None:
-        from ..media.pipeline import process_entry
-        from ..ops.metrics import get_metrics
+    def gauges(self) -> list[Gauge]:
+        """What the runner reports at scrape time."""
+        return [
+            Gauge("mediacache_queue_depth", "Jobs waiting for a worker.", self.waiting_count),
+            Gauge("mediacache_workers_busy", "Workers running a job.", self.busy_count),
+            Gauge("mediacache_workers", "Size of the worker pool.", lambda: self.size),
+        ]
 
+    def _run(self, run: Run) -> None:
         media_id = run.media_id
         reporter = ProgressReporter(run)
         started = time.monotonic()
@@ -233,15 +249,16 @@ class JobRunner:
         try:
             with self.app.app_context():
                 try:
-                    outcome = process_entry(media_id, run, reporter)
+                    outcome = self.work(media_id, run, reporter)
                 finally:
                     db.session.remove()
         except Exception:  # a worker must survive anything one job throws
             log.exception("job %s crashed", media_id)
         finally:
-            metrics = get_metrics(self.app)
-            if metrics is not None and outcome not in ("skipped", "deferred"):
-                metrics.job_finished(outcome, time.monotonic() - started)
+            # A deferred run (its site at its limit) has not run yet: it comes back when a slot is free.
+            if outcome not in ("skipped", "deferred"):
+                for listener in self.finished_listeners:
+                    listener(outcome, time.monotonic() - started)
             if self.pending_count() <= 1:
                 # Only when the pool goes idle: a full collection would stall the next job of a burst.
                 release_free_memory()

@@ -24,6 +24,7 @@ from ..db.models import Media, RequestLog, User
 from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..db.settings import get_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
+from ..sources import netguard
 from . import storage
 from .render import is_valid_row, media_document, public_roots, row_cache
 
@@ -78,7 +79,7 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
         args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
     )
     ttl = _settle_ttl(args["ttl"])
-    urls.refuse_forbidden_target(source_url, current_app.config)
+    netguard.refuse_forbidden_target(source_url, current_app.config)
     url = urls.normalize_url(source_url)
 
     existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))

@@ -17,13 +17,13 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select, update
 
+from ..core.gauges import Gauge
 from ..core.locking import entry_lock
 from ..core.timeutil import utcnow
 from ..db.extensions import db
 from ..db.models import Media, RevokedToken
 from ..db.settings import get_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
-from ..ops.metrics import get_metrics
 from . import storage
 from .hits import flush_access_counts
 
@@ -92,6 +92,27 @@ def retained_bytes() -> int:
     """Bytes of files kept privately."""
     total = db.session.scalar(select(func.sum(Media.size_bytes)).where(Media.cache_state.in_(RETAINED_STATES)))
     return int(total or 0)
+
+
+def cache_gauges(app: Flask) -> list[Gauge]:
+    """The cache's bytes, read at scrape time."""
+
+    def read(measure: Callable[[], int]) -> Callable[[], int]:
+        def in_app_context() -> int:
+            with app.app_context():
+                try:
+                    return measure()
+                finally:
+                    db.session.remove()
+
+        return in_app_context
+
+    return [
+        Gauge(
+            "mediacache_cache_bytes_live", "Bytes of files being served.", read(lambda: used_bytes() - retained_bytes())
+        ),
+        Gauge("mediacache_cache_bytes_retained", "Bytes of files kept privately.", read(retained_bytes)),
+    ]
 
 
 def typical_file_size() -> int:
@@ -280,6 +301,7 @@ PERIODIC_JOBS = (
 )
 
 SCHEDULER_KEY = "mediacache.scheduler"
+SWEEP_LISTENERS = "mediacache.sweep_listeners"  # called with a periodic job's id after each run (metrics)
 _start_lock = threading.Lock()
 
 
@@ -304,9 +326,8 @@ def _in_app_context(app: Flask, job: PeriodicJob) -> Callable[[], None]:
         with app.app_context():
             try:
                 outcome = job.run()
-                metrics = get_metrics(app)
-                if metrics is not None:
-                    metrics.sweeps.labels(job.id).inc()
+                for listener in app.extensions.get(SWEEP_LISTENERS, ()):
+                    listener(job.id)
                 if outcome and job.id != "flush-access-counts":
                     log.info("%s: %s", job.id, outcome)
             except Exception:

@@ -14,7 +14,7 @@ from ..core import urls
 from ..core.errors import DomainError
 from ..db.extensions import db
 from ..db.models import Media
-from ..sources import downloader
+from ..sources import downloader, netguard
 from ..sources.metadata import describe_info
 from .storage import is_entry_id
 
@@ -110,7 +110,7 @@ def url_for_reference(ref: str) -> str:
 def lookup(raw_url: Any, *, raw: bool, clean: bool) -> dict[str, Any] | list[dict[str, Any]]:
     """Normalized metadata for one item, a list for a playlist or feed, or yt-dlp's own JSON."""
     url = urls.check_url(raw_url)
-    urls.refuse_forbidden_target(url, current_app.config)
+    netguard.refuse_forbidden_target(url, current_app.config)
     info = _extract_cached(urls.fetch_url(url))
     if raw:
         return info

@@ -1,6 +1,8 @@
 """Prometheus metrics: requests, jobs, queue, workers, cache bytes, sweeps.
 
 Each app gets its own registry so several apps (tests, instances) never share counters.
+Gauges are declared by their owners (the job runner, the lifecycle) and handed in when the
+app is built; jobs and sweeps are counted through the listeners their owners offer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from flask import Flask, current_app
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from ..core.gauges import Gauge, LabelledGauge
+from ..jobs.runner import get_runner
+from ..media.lifecycle import SWEEP_LISTENERS
+
 EXTENSION_KEY = "mediacache.metrics"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -16,7 +22,7 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 class Metrics:
     """The app's metric objects; views and jobs report through it."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, gauges: list[Gauge | LabelledGauge] = ()) -> None:
         self.app = app
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -34,7 +40,9 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
         )  # fmt: skip
         self.sweeps = Counter("mediacache_sweep_runs_total", "Periodic job runs.", ["job"], registry=self.registry)
-        self.registry.register(_StateCollector(app))
+        self.registry.register(_GaugeCollector(list(gauges)))
+        get_runner(app).finished_listeners.append(self.job_finished)
+        app.extensions.setdefault(SWEEP_LISTENERS, []).append(lambda job_id: self.sweeps.labels(job_id).inc())
         self._request_children: dict[tuple, tuple] = {}
         app.extensions[EXTENSION_KEY] = self
 
@@ -62,48 +70,24 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _StateCollector:
-    """Gauges read at scrape time: queue depth, busy workers, cache bytes."""
+class _GaugeCollector:
+    """The owners' gauges, read at scrape time."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self, gauges: list[Gauge | LabelledGauge]) -> None:
+        self.gauges = gauges
 
     def describe(self):
         return []
 
     def collect(self):
-        from ..db.extensions import db
-        from ..jobs.runner import get_runner
-        from ..media.lifecycle import retained_bytes, used_bytes
-
-        runner = get_runner(self.app)
-        with self.app.app_context():
-            try:
-                retained = retained_bytes()
-                live = used_bytes() - retained
-            finally:
-                db.session.remove()
-        yield GaugeMetricFamily("mediacache_queue_depth", "Jobs waiting for a worker.", value=runner.waiting_count())
-        yield GaugeMetricFamily("mediacache_workers_busy", "Workers running a job.", value=runner.busy_count())
-        yield GaugeMetricFamily("mediacache_workers", "Size of the worker pool.", value=runner.size)
-        yield GaugeMetricFamily("mediacache_cache_bytes_live", "Bytes of files being served.", value=live)
-        yield GaugeMetricFamily("mediacache_cache_bytes_retained", "Bytes of files kept privately.", value=retained)
-        yield from _source_gauges(self.app)
-
-
-def _source_gauges(app: Flask):
-    """Per extractor (site): 1 while it works, 0 after an infrastructure failure or failed canary; yt-dlp's age."""
-    from ..sources.failures import ytdlp_age_days
-    from ..sources.site_status import get_source_health
-
-    up = GaugeMetricFamily("mediacache_extractor_up", "Whether the site's extractor works (jobs, canaries).",
-                           labels=["extractor"])  # fmt: skip
-    for site, state in get_source_health(app).snapshot().items():
-        up.add_metric([site], 1 if state.get("up", True) else 0)
-    yield up
-    age = ytdlp_age_days()
-    if age is not None:
-        yield GaugeMetricFamily("mediacache_ytdlp_age_days", "Days since the installed yt-dlp was released.", value=age)
+        for gauge in self.gauges:
+            if isinstance(gauge, LabelledGauge):
+                family = GaugeMetricFamily(gauge.name, gauge.help, labels=list(gauge.labels))
+                for labels, value in gauge.read().items():
+                    family.add_metric(list(labels), value)
+                yield family
+            elif (value := gauge.read()) is not None:  # None: nothing to report (e.g. a version without a date)
+                yield GaugeMetricFamily(gauge.name, gauge.help, value=value)
 
 
 def get_metrics(app: Flask | None = None) -> Metrics | None:

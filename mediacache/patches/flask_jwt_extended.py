@@ -3,7 +3,7 @@
 A game server polls with the same token many times a second. Once a token's signature
 has been checked, the same string always decodes to the same claims, so the check is
 not repeated; expiry is still compared on every use, and revocation is checked on every
-request as before (see tokens.authenticate).
+request as before (see web/bearer.py's authenticate).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.errors import DomainError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -419,3 +422,15 @@ def _bound_urllib_decoding(_urllib) -> None:
     handler.deflate, handler.gz = staticmethod(deflate), staticmethod(gz)
     if "br" in _urllib.SUPPORTED_ENCODINGS:
         _urllib.SUPPORTED_ENCODINGS.remove("br")
+
+
+def refuse_forbidden_target(url: str, config: dict) -> None:
+    """Refuse, before any connection, a URL whose host the address policy forbids (DNS failure included)."""
+    policy = AddressPolicy.from_config(config)
+    try:
+        policy.resolve(urlsplit(url).hostname or "", None)
+    except AddressRefused:
+        raise DomainError(
+            "URL_NOT_ALLOWED",
+            f"This URL is not allowed: {policy.refused[-1]}. mediacache fetches public http(s) URLs only.",
+        ) from None

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from ..core.gauges import Gauge, LabelledGauge
 from ..core.timeutil import isoformat, utcnow
 from .failures import ytdlp_age_days, ytdlp_outdated
 
@@ -63,6 +64,21 @@ def get_source_health(app: Flask | None = None) -> SourceHealth:
     """The app's record (created on first use)."""
     extensions = (app or current_app).extensions
     return extensions.setdefault(EXTENSION_KEY, SourceHealth())
+
+
+def source_gauges(app: Flask) -> list:
+    """Per extractor (site): 1 while it works, 0 after an infrastructure failure or a failed canary; yt-dlp's age."""
+
+    def extractor_up() -> dict[tuple[str, ...], float]:
+        return {
+            (site,): 1.0 if state.get("up", True) else 0.0 for site, state in get_source_health(app).snapshot().items()
+        }
+
+    return [
+        LabelledGauge("mediacache_extractor_up", "Whether the site's extractor works (jobs, canaries).",
+                      ("extractor",), extractor_up),
+        Gauge("mediacache_ytdlp_age_days", "Days since the installed yt-dlp was released.", ytdlp_age_days),
+    ]  # fmt: skip
 
 
 def check_extractors() -> dict[str, Any]:

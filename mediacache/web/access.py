@@ -1,4 +1,4 @@
-"""Who may call a route: decorators over tokens.authenticate."""
+"""Who may call a route: decorators over bearer.authenticate."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from functools import wraps
 from flask import request
 
 from ..accounts.authcache import Principal
-from ..accounts.tokens import authenticate, authenticate_for_renewal
 from ..core.errors import DomainError
+from .bearer import authenticate, authenticate_for_renewal
 from .middleware import CALLER, TOKEN
 
 

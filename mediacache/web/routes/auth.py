@@ -24,6 +24,7 @@ from ..schemas import (
     RegisterSchema,
     TokenRequestSchema,
     UserSchema,
+    login_user_schema,
     user_schema,
 )
 
@@ -52,8 +53,10 @@ def _register_limit() -> str:
 def login():
     """Exchange a username and password for an access and a refresh token."""
     credentials = load(LoginSchema())
-    user = accounts.authenticate(credentials["username"], credentials["password"])
-    return jsonify(status="success", message="Login successful!", **tokens.session_tokens(user))
+    user = accounts.check_credentials(credentials["username"], credentials["password"])
+    return jsonify(
+        status="success", message="Login successful!", **tokens.session_tokens(user), user=login_user_schema.dump(user)
+    )
 
 
 @bp.post("/auth/refresh")
@@ -65,7 +68,12 @@ def login():
 )
 def refresh():
     """A new access token for a valid refresh token."""
-    return jsonify(status="success", message="Token refreshed.", **tokens.session_tokens(me(), with_refresh=False))
+    return jsonify(
+        status="success",
+        message="Token refreshed.",
+        **tokens.session_tokens(me(), with_refresh=False),
+        user=login_user_schema.dump(me()),
+    )
 
 
 @bp.post("/token")
@@ -115,7 +123,9 @@ def change_password():
     """Change one's password; all older tokens stop working and fresh ones are returned."""
     args = load(ChangePasswordSchema())
     user = accounts.change_password(me().id, args["current_password"], args["new_password"])
-    return jsonify(status="success", message="Password changed.", **tokens.session_tokens(user))
+    return jsonify(
+        status="success", message="Password changed.", **tokens.session_tokens(user), user=login_user_schema.dump(user)
+    )
 
 
 @bp.post("/register")

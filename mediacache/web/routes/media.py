@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
-from ...accounts.tokens import caller_from_memory
 from ...core.errors import DomainError
 from ...db.extensions import limiter
 from ...httpserver import ON_MAIN_LOOP
 from ...media import entries, storage
 from ...media.render import is_valid_row, media_document, public_roots, render_media, row_cache
 from ..access import login_required, me, per_user_key
+from ..bearer import caller_from_memory
 from ..errors import error_body
 from ..fastpath import json_answer
 from ..openapi import documented, page_of

@@ -6,12 +6,12 @@ from datetime import UTC
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from ...accounts.tokens import authenticate
 from ...core.errors import DomainError
 from ...ops import health, reporting
 from ...ops.metrics import get_metrics
 from .. import openapi
 from ..access import login_required, me
+from ..bearer import authenticate
 from ..openapi import documented
 from ..params import load
 from ..schemas import LogFilterSchema

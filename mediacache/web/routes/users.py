@@ -24,7 +24,7 @@ bp = Blueprint("users", __name__, url_prefix="/api/users")
 )
 def list_users():
     """Accounts, filtered by role, active and ``q``."""
-    return jsonify(accounts.list_users(load(UserFilterSchema())))
+    return jsonify(accounts.list_users(load(UserFilterSchema()), user_schema.dump))
 
 
 @bp.post("")
