@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import sys
 
+from flask import Config
 from sqlalchemy.exc import DBAPIError
 
 from mediacache import create_app
-from mediacache.config import ConfigError
+from mediacache.config import ConfigError, instance_dir_from, load_config
+from mediacache.db.database import database_path, database_problem
+from mediacache.httpserver import serve
+from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_malloc_arenas
+from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
+from mediacache.ops.health import deployment_warning
+from mediacache.ops.logging import configure_logging
+from mediacache.sources.downloader import guard_self_check
+from mediacache.web.fastpath import from_memory_paths
 
 log = logging.getLogger("mediacache")
 
 
 def main() -> int:
     """Build the app and serve it until interrupted."""
-    import os
-
-    from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_malloc_arenas
-    from mediacache.ops.logging import configure_logging
 
     limit_malloc_arenas()  # before any thread starts
     configure_logging(os.environ.get("MEDIACACHE_LOG_FORMAT", "text").strip().lower())
-    from mediacache.media.lifecycle import recover_on_start
 
     try:
         app = create_app()
@@ -37,11 +42,6 @@ def main() -> int:
         # One line an operator can act on, not the traceback of the first query that met the file.
         log.error("%s", database_start_error(exc))
         return 1
-    from mediacache.httpserver import serve
-    from mediacache.media.lifecycle import start_scheduler, stop_scheduler
-    from mediacache.ops.health import deployment_warning
-    from mediacache.sources.downloader import guard_self_check
-    from mediacache.web.fastpath import from_memory_paths
 
     # Proven once at start: every request handler yt-dlp may use connects through the guard.
     if problem := guard_self_check():
@@ -73,10 +73,6 @@ def main() -> int:
 
 def database_start_error(exc: BaseException) -> str:
     """What to tell the operator when the database stops start-up: which file, what is wrong, what to do."""
-    from flask import Config
-
-    from mediacache.config import instance_dir_from, load_config
-    from mediacache.db.database import database_path, database_problem
 
     # The configuration as create_app layered it (it failed, so there is no app to ask).
     instance_config = Config(instance_dir_from(None))

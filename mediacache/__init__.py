@@ -6,11 +6,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
+from .accounts.authcache import AuthCache
+from .accounts.users import ensure_admin
+from .cli import register_cli
 from .config import instance_dir_from, load_config, load_or_create_secret
+from .db.database import init_database
+from .db.extensions import db, limiter
+from .db.settings import get_setting
+from .jobs.runner import JobRunner
+from .media.hits import AccessCounter
+from .media.lifecycle import cache_gauges
+from .media.pipeline import process_entry
+from .media.render import RowCache
+from .ops.metrics import Metrics
+from .sources.site_status import source_gauges
+from .version import __version__
+from .web.bearer import register_token_callbacks
+from .web.cors import Cors
+from .web.errors import register_error_handlers as register_error_handlers_of_web
+from .web.fastpath import Shortcuts, shortcut
+from .web.middleware import RequestCycle
+from .web.routes import admin, auth, files, media, service, system, users, ytdlp
+from .web.security import disable_cookie_sessions, trust_proxies
 
-__version__ = "0.1.0"
+__all__ = ["__version__", "create_app"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -43,25 +64,6 @@ def register_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, tokens, rate limits, request ids, CORS, jobs, metrics, first-start admin."""
-    from .accounts.authcache import AuthCache
-    from .accounts.users import ensure_admin
-    from .db.database import init_database
-    from .db.extensions import db
-    from .db.settings import get_setting
-    from .jobs.runner import JobRunner
-    from .media.hits import AccessCounter
-    from .media.lifecycle import cache_gauges
-    from .media.pipeline import process_entry
-    from .media.render import RowCache
-    from .ops.metrics import Metrics
-    from .sources.site_status import source_gauges
-    from .web.bearer import register_token_callbacks
-    from .web.cors import Cors
-    from .web.fastpath import Shortcuts, shortcut
-    from .web.middleware import RequestCycle
-    from .web.routes import files, media, system
-    from .web.security import disable_cookie_sessions, trust_proxies
-
     disable_cookie_sessions(app)
     init_database(app)
     register_token_callbacks(app)
@@ -94,10 +96,6 @@ def register_limiter(app: Flask) -> None:
     out), and header and bookkeeping hooks after it. Together they were about a tenth of each
     poll, so the latter two run only for routes that declare a limit.
     """
-    from flask import request
-
-    from .db.extensions import limiter
-
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
 
@@ -120,21 +118,15 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md."""
-    from .web.routes import admin, auth, files, media, service, system, users, ytdlp
-
     for module in (auth, users, media, ytdlp, files, system, service, admin):
         app.register_blueprint(module.bp)
 
 
 def register_error_handlers(app: Flask) -> None:
     """The error envelope for every failure."""
-    from .web.errors import register_error_handlers as register
-
-    register(app)
+    register_error_handlers_of_web(app)
 
 
 def register_commands(app: Flask) -> None:
     """``flask --app app …`` commands."""
-    from .cli import register_cli
-
     register_cli(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -17,6 +19,7 @@ from .db.models import Media
 from .media import entries, lifecycle
 from .media.lifecycle import run_sweep
 from .ops.reporting import conversion_stats
+from .sources.failures import ytdlp_age_days
 
 
 def register_cli(app: Flask) -> None:
@@ -102,11 +105,6 @@ def register_cli(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
     def update_ytdlp(dry_run: bool) -> None:
         """Upgrade yt-dlp (with its default extras) and yt-dlp-ejs in this venv; restart afterwards."""
-        import subprocess
-        import sys
-
-        from .sources.failures import ytdlp_age_days
-
         # This interpreter's pip: the venv the service runs from, whatever is first on PATH.
         command = [sys.executable, "-m", "pip", "install", "--upgrade", "yt-dlp[default]", "yt-dlp-ejs"]
         click.echo(f"yt-dlp is {ytdlp_age_days()} days old; running: {' '.join(command)}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mediacache.core.urls import check_url, fetch_url, normalize_url, playlist_shape
 from mediacache.core.errors import DomainError
+from mediacache.core.urls import check_url, fetch_url, normalize_url, playlist_shape
 
 WATCH = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 

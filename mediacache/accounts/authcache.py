@@ -12,36 +12,18 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from ..core.principal import Principal
 from ..core.refreshing import Refreshing
 from ..core.timeutil import utcnow
 from ..db.extensions import db
-from ..db.models import ROLE_ADMIN, RevokedToken, User
+from ..db.models import RevokedToken, User
 
 EXTENSION_KEY = "mediacache.authcache"
 LIFETIME = 5.0
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The account behind a token, as the routes need it."""
-
-    id: int
-    username: str
-    email: str | None
-    role: str
-    active: bool
-    token_version: int
-    token_key: str
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether this account may use the admin routes."""
-        return self.role == ROLE_ADMIN
 
 
 class AuthCache:

@@ -13,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.errors import DomainError
+from ..core.principal import ROLE_ADMIN, ROLE_USER, Principal
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
 from ..db.extensions import db
-from ..db.models import ROLE_ADMIN, ROLE_USER, User
+from ..db.models import User
 from ..db.pagination import paginate
 from ..db.settings import get_setting
-from .authcache import Principal, auth_cache
+from .authcache import auth_cache
 
 log = logging.getLogger(__name__)
 

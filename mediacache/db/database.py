@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Connection, event, inspect, make_url, text
 
+from . import models  # noqa: F401 — the tables must be known before create_all
 from .extensions import db
 
 # The users table as of version 3, written out: a released step must not follow later model changes.
@@ -163,8 +164,6 @@ def init_database(app: Flask) -> None:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_setup(app.config["DB_BUSY_TIMEOUT_MS"]))
         event.listen(db.engine, "handle_error", _watch_for_damage(app))
-        from . import models  # noqa: F401 — the tables must be known before create_all
-
         db.create_all()
         _migrate()
 

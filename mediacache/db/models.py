@@ -10,12 +10,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..core.principal import ROLE_ADMIN, ROLE_USER
 from ..core.timeutil import utcnow
 from .extensions import db
-
-ROLE_ADMIN = "admin"
-ROLE_USER = "user"
-ROLES = (ROLE_ADMIN, ROLE_USER)
 
 
 def new_token_key() -> str:

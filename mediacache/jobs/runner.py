@@ -7,6 +7,8 @@ finished jobs (metrics) adds a listener.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import threading
@@ -20,6 +22,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from ..core.gauges import Gauge
+from ..core.timeutil import utcnow
 from ..db.extensions import db
 from ..db.models import Media
 
@@ -209,8 +212,6 @@ class JobRunner:
 
     def resubmit_pending(self) -> int:
         """Submit every pending entry (after a restart, nothing in memory knows them); a retry at its time."""
-        from ..core.timeutil import utcnow
-
         with self.app.app_context():
             pending = db.session.execute(select(Media.id, Media.retry_at).where(Media.status == "pending")).all()
             db.session.remove()
@@ -324,8 +325,6 @@ def release_free_memory() -> None:
 
 
 def _load_libc():
-    import ctypes
-    import ctypes.util
 
     name = ctypes.util.find_library("c")
     try:

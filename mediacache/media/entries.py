@@ -15,18 +15,20 @@ from sqlalchemy.exc import IntegrityError
 from ..core import urls
 from ..core.errors import DomainError
 from ..core.locking import entry_lock
+from ..core.principal import Principal
 from ..core.profiles import resolve_variant
 from ..core.refreshing import Refreshing
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
 from ..db.extensions import db
-from ..db.models import Media, RequestLog, User
+from ..db.models import Media, RequestLog
 from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..db.settings import get_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
 from ..sources import netguard
 from . import storage
-from .render import is_valid_row, media_document, public_roots, row_cache
+from .lifecycle import make_room, typical_file_size
+from .render import is_valid_row, media_document, row_cache
 
 RETRYABLE_STATES = ("failed", "cancelled")
 RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
@@ -63,15 +65,15 @@ def find_servable(app: Flask, media_id: str, file_name: str) -> dict[str, Any] |
     return row
 
 
-def media_view(media_id: str) -> bytes:
+def media_view(media_id: str, roots: tuple[str, ...]) -> bytes:
     """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent)."""
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
         raise DomainError("NOT_FOUND", f"No media entry {media_id!r}.")
-    return media_document(current_app, row, public_roots())
+    return media_document(current_app, row, roots)
 
 
-def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
+def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
     """Create, restore, re-queue or report the entry for a URL and variant."""
     source_url = urls.check_url(args["url"])
     urls.refuse_playlist(source_url)
@@ -107,7 +109,7 @@ def queue(user: User, args: dict[str, Any]) -> QueueOutcome:
     return _logged(user, args, outcome)
 
 
-def _limit_pending(user: User) -> None:
+def _limit_pending(user: Principal) -> None:
     """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once."""
     limit = current_app.config["MAX_PENDING_PER_USER"]
     if not limit:
@@ -126,7 +128,6 @@ def _limit_pending(user: User) -> None:
 
 def _require_room() -> None:
     """New work needs room under MAX_CACHE_BYTES for a file of typical size (retained files are purged to make it)."""
-    from .lifecycle import make_room, typical_file_size
 
     if not make_room(max(1, typical_file_size())):
         raise DomainError("STORAGE_FULL", "The cache is full of files still being served; try again when some expire.")
@@ -200,7 +201,7 @@ def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     return QueueOutcome(202, media)
 
 
-def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOutcome:
+def _logged(user: Principal, args: dict[str, Any], outcome: QueueOutcome) -> QueueOutcome:
     """Every queue call goes into the caller's request log with its ``extra`` notes."""
     code = outcome.error.code if outcome.error else {201: "CREATED", 200: "RESTORED", 202: "REQUEUED"}[outcome.status]
     db.session.add(RequestLog(
@@ -211,19 +212,19 @@ def _logged(user: User, args: dict[str, Any], outcome: QueueOutcome) -> QueueOut
     return outcome
 
 
-def _require_owner(user: User, media: Media, action: str) -> None:
+def _require_owner(user: Principal, media: Media, action: str) -> None:
     """Who may change an entry: whoever requested it, or an admin (reading is open to every account)."""
     if not user.is_admin and media.requested_by != user.username:
         raise DomainError("FORBIDDEN", f"You may {action} only entries you requested.")
 
 
-def retry(user: User, media_id: str) -> Media:
+def retry(user: Principal, media_id: str) -> Media:
     """Queue a failed or cancelled entry again."""
     with entry_lock(media_id):
         return _retry(user, get_entry(media_id))
 
 
-def _retry(user: User, media: Media) -> Media:
+def _retry(user: Principal, media: Media) -> Media:
     _require_owner(user, media, "retry")
     if media.status not in RETRYABLE_STATES:
         raise DomainError(
@@ -235,13 +236,13 @@ def _retry(user: User, media: Media) -> Media:
     return outcome.media
 
 
-def delete(user: User, media_id: str, *, hard: bool, force: bool, remove_row: bool = False) -> None:
+def delete(user: Principal, media_id: str, *, hard: bool, force: bool, remove_row: bool = False) -> None:
     """Stop serving an entry's file: keep it privately (soft) or remove it (hard), and the row too if asked."""
     with entry_lock(media_id):
         _delete(user, get_entry(media_id), hard=hard or remove_row, force=force, remove_row=remove_row)
 
 
-def _delete(user: User, media: Media, *, hard: bool, force: bool, remove_row: bool) -> None:
+def _delete(user: Principal, media: Media, *, hard: bool, force: bool, remove_row: bool) -> None:
     _require_owner(user, media, "delete")
     if media.status in RUNNING_STATES:
         if not force:

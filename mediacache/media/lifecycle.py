@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select, update
 
@@ -24,6 +25,7 @@ from ..db.extensions import db
 from ..db.models import Media, RevokedToken
 from ..db.settings import get_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
+from ..sources import site_status
 from . import storage
 from .hits import flush_access_counts
 
@@ -250,10 +252,8 @@ def run_due_retries() -> int:
 
 
 def check_canaries() -> dict[str, bool]:
-    """The canary URLs' metadata extraction (sourcehealth.py); nothing when none are configured."""
-    from ..sources.site_status import check_canaries as check
-
-    return check() if current_app.config["CANARY_URLS"] else {}
+    """The canary URLs' metadata extraction (sources/site_status.py); nothing when none are configured."""
+    return site_status.check_canaries() if current_app.config["CANARY_URLS"] else {}
 
 
 def run_sweep() -> dict[str, int]:
@@ -307,7 +307,6 @@ _start_lock = threading.Lock()
 
 def start_scheduler(app: Flask):
     """Start the periodic jobs once per process (a second call is a no-op)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     with _start_lock:
         if not app.config["SCHEDULER"] or app.extensions.get(SCHEDULER_KEY) is not None:

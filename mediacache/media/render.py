@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, has_app_context, has_request_context, request
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, inspect
 from werkzeug.wsgi import get_host
 
@@ -24,6 +24,7 @@ from ..core.refreshing import Refreshing
 from ..core.timeutil import isoformat, utcnow
 from ..db.extensions import db
 from ..db.models import Media
+from ..jobs.runner import get_runner
 from .hits import get_access_counter
 
 RUNNING_STATES = ("pending", "downloading", "processing")
@@ -51,15 +52,13 @@ def is_valid_row(row: dict[str, Any] | Media) -> bool:
     )
 
 
-def public_roots(environ: dict | None = None, app: Flask | None = None) -> tuple[str, ...]:
+def public_roots(environ: dict | None, app: Flask | None = None) -> tuple[str, ...]:
     """Where files are reachable, each ending in ``/`` so that ``<root><id>/<file>`` is a file's URL.
 
     The external endpoints (CDN roots) come first, then the public URL's ``/cache/`` (else
-    the host asked under, taken from ``environ``, else from the request being handled).
+    the host asked under, taken from the request's WSGI ``environ``; None: not asked by a request).
     """
     config = (app or current_app).config
-    if environ is None and has_request_context():
-        environ = request.environ
     asked = _NOT_ASKED
     if environ is not None:
         get = environ.get
@@ -102,14 +101,12 @@ def web_path(row: dict[str, Any]) -> str | None:
     return f"/cache/{row['id']}/{quote(row['file_name'])}"
 
 
-def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The media object of API.md for one entry (files under ``roots``, else this request's ``public_roots``)."""
+def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...]) -> dict[str, Any]:
+    """The media object of API.md for one entry, its files under ``roots`` (``public_roots``)."""
     if isinstance(row, Media):
         row = snapshot(row)
-    from ..jobs.runner import get_runner
 
     path = web_path(row)
-    roots = public_roots() if roots is None else roots
     progress = None
     if row["status"] in RUNNING_STATES:
         progress = get_runner(current_app).live_progress(row["id"]) or row["progress"]

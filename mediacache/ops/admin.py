@@ -10,14 +10,16 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..core.errors import DomainError
+from ..core.principal import Principal
 from ..core.timeutil import isoformat
 from ..db.audit import record_activity
 from ..db.extensions import db
-from ..db.models import Activity, Media, User
+from ..db.models import Activity, Media
 from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
 from ..jobs.runner import RUNNING_STATES, get_runner
 from ..media import entries, lifecycle
+from ..sources.cookies import InvalidCookies, delete_cookies, store_cookies
 
 
 def running_jobs(page: int, limit: int, render) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def failed_jobs(page: int, limit: int, render) -> dict[str, Any]:
     return paginate(query, page, limit, render)
 
 
-def requeue_entries(actor: User, ids: list[str]) -> dict[str, list]:
+def requeue_entries(actor: Principal, ids: list[str]) -> dict[str, list]:
     """Run failed or cancelled entries again; others are reported as skipped with the reason."""
     requeued, skipped = [], []
     for media_id in ids:
@@ -44,7 +46,7 @@ def requeue_entries(actor: User, ids: list[str]) -> dict[str, list]:
     return {"requeued": requeued, "skipped": skipped}
 
 
-def purge_entries(actor: User, ids: list[str]) -> dict[str, list]:
+def purge_entries(actor: Principal, ids: list[str]) -> dict[str, list]:
     """Hard-delete entries (cancelling running jobs)."""
     purged, skipped = [], []
     for media_id in ids:
@@ -96,7 +98,7 @@ def settings_view() -> dict[str, Any]:
     return {key: {"value": value, "default": current_app.config[key.upper()]} for key, value in all_settings().items()}
 
 
-def change_setting(actor: User, key: str, value: Any) -> dict[str, Any]:
+def change_setting(actor: Principal, key: str, value: Any) -> dict[str, Any]:
     """Validate and persist one runtime setting; it takes effect at once."""
     if key not in RUNTIME_SETTINGS:
         raise DomainError("NOT_FOUND", f"No runtime setting {key!r}; use one of: {', '.join(RUNTIME_SETTINGS)}.")
@@ -139,10 +141,8 @@ def _render_activity(entry: Activity) -> dict[str, Any]:
     }
 
 
-def upload_cookies(actor: User, text: str) -> dict[str, Any]:
+def upload_cookies(actor: Principal, text: str) -> dict[str, Any]:
     """Validate and store an uploaded cookies.txt for yt-dlp; the next job uses it. Audit-logged without values."""
-    from ..sources.cookies import InvalidCookies, store_cookies
-
     try:
         summary = store_cookies(current_app.config, text)
     except InvalidCookies as exc:
@@ -157,10 +157,8 @@ def upload_cookies(actor: User, text: str) -> dict[str, Any]:
     return {"present": True, **summary}
 
 
-def remove_cookies(actor: User) -> bool:
+def remove_cookies(actor: Principal) -> bool:
     """Delete the uploaded cookies.txt (audit-logged); False if there was none."""
-    from ..sources.cookies import delete_cookies
-
     removed = delete_cookies(current_app.config)
     record_activity("cookies_deleted", actor=actor.username, target="cookies.txt", existed=removed)
     db.session.commit()

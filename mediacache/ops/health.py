@@ -11,9 +11,14 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import text
+from yt_dlp.version import __version__ as yt_dlp_version
 
 from ..db.database import damaged_since
 from ..db.extensions import db
+from ..jobs.runner import get_runner
+from ..media.lifecycle import SCHEDULER_KEY
+from ..sources.downloader import find_ffmpeg, guard_self_check, js_runtime_report
+from ..sources.netguard import GUARDED_HANDLERS
 from ..sources.site_status import check_extractors
 
 LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
@@ -55,7 +60,6 @@ def check_disk() -> dict[str, Any]:
 
 def check_ffmpeg() -> dict[str, Any]:
     """ffmpeg is found and runs."""
-    from ..sources.downloader import find_ffmpeg
 
     path = find_ffmpeg(current_app.config["FFMPEG"])
     cached = _ffmpeg_version.get(path)
@@ -70,26 +74,22 @@ def check_ffmpeg() -> dict[str, Any]:
 
 def check_ytdlp() -> dict[str, Any]:
     """The yt-dlp library imports; its version tells when it is time to upgrade."""
-    from yt_dlp.version import __version__
 
-    return {"status": "healthy", "version": __version__}
+    return {"status": "healthy", "version": yt_dlp_version}
 
 
 def check_network_guard() -> dict[str, Any]:
     """Every request handler yt-dlp uses connects through the network guard; else nothing is fetched."""
-    from ..sources.downloader import guard_self_check
 
     problem = guard_self_check()
     if problem is not None:
         return {"status": "unhealthy", "error": f"{problem}; downloads and look-ups are refused until fixed"}
-    from ..sources.netguard import GUARDED_HANDLERS
 
     return {"status": "healthy", "handlers": list(GUARDED_HANDLERS)}
 
 
 def check_js_runtime() -> dict[str, Any]:
     """The JavaScript runtime and yt-dlp-ejs that full YouTube support needs, as yt-dlp itself sees them."""
-    from ..sources.downloader import js_runtime_report
 
     report = dict(js_runtime_report(current_app.config["JS_RUNTIME"]))  # cached: runs the runtime once
     problems = report.pop("problems")
@@ -102,7 +102,6 @@ def check_js_runtime() -> dict[str, Any]:
 
 def check_scheduler() -> dict[str, Any]:
     """The periodic sweeps run (or are turned off on purpose)."""
-    from ..media.lifecycle import SCHEDULER_KEY
 
     if not current_app.config["SCHEDULER"]:
         return {"status": "healthy", "running": False, "note": "disabled by MEDIACACHE_SCHEDULER"}
@@ -114,7 +113,6 @@ def check_scheduler() -> dict[str, Any]:
 
 def check_workers() -> dict[str, Any]:
     """The job pool: size, busy and waiting."""
-    from ..jobs.runner import get_runner
 
     runner = get_runner(current_app)
     return {"status": "healthy", "size": runner.size, "busy": runner.busy_count(), "waiting": runner.waiting_count()}

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from yt_dlp.cookies import YoutubeDLCookieJar
+
 log = logging.getLogger(__name__)
 COOKIE_FILE_NAME = "cookies.txt"
 MAX_COOKIE_BYTES = 1024 * 1024
@@ -40,8 +42,6 @@ def uploaded_cookie_file(config: dict[str, Any]) -> str | None:
 
 def _load(path: Path):
     """yt-dlp's own cookie jar over ``path``: what it accepts here, jobs can use."""
-    from yt_dlp.cookies import YoutubeDLCookieJar
-
     jar = YoutubeDLCookieJar(str(path))
     try:
         jar.load(ignore_discard=True, ignore_expires=True)

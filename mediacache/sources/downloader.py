@@ -17,7 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import yt_dlp
+from yt_dlp.dependencies import yt_dlp_ejs
+from yt_dlp.globals import supported_js_runtimes
+from yt_dlp.networking import common
+from yt_dlp.networking.common import Request
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
@@ -31,7 +36,9 @@ from .netguard import AddressPolicy, Budget
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
-LOW_DISK_BYTES = 256 * 1024
+# Below this much free space a failed ffmpeg write is blamed on the full disk (health's LOW_DISK_BYTES is
+# a different threshold: when the service starts saying it is degraded).
+DISK_FULL_BYTES = 256 * 1024
 
 
 class JobError(DomainError):
@@ -92,7 +99,6 @@ def find_ffmpeg(configured: str | None) -> str:
     system = shutil.which("ffmpeg")
     if system:
         return system
-    import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -257,7 +263,7 @@ def convert(
     if process.returncode != 0:
         detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
         # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
-        if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < LOW_DISK_BYTES:
+        if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < DISK_FULL_BYTES:
             raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
@@ -361,7 +367,7 @@ def js_runtime(configured: str | None) -> tuple[str, str] | None:
         name = Path(path).name.lower().removesuffix(".exe")
         return _RUNTIME_KINDS.get(name, "deno"), path
     try:
-        import deno
+        import deno  # noqa: PLC0415 — optional: without the deno package yt-dlp runs without it
     except ImportError:
         return None
     try:
@@ -373,8 +379,6 @@ def js_runtime(configured: str | None) -> tuple[str, str] | None:
 @lru_cache(maxsize=4)
 def js_runtime_report(configured: str | None) -> dict[str, Any]:
     """What yt-dlp itself detects of the runtime we give it (name, version), and yt-dlp-ejs's version."""
-    from yt_dlp.dependencies import yt_dlp_ejs
-    from yt_dlp.globals import supported_js_runtimes
 
     report: dict[str, Any] = {"runtime": None, "runtime_version": None, "ejs_version": None, "problems": []}
     if yt_dlp_ejs is None:
@@ -437,7 +441,6 @@ def _share_tls_contexts() -> None:
     share between threads. Should a yt-dlp release move this helper, jobs just take the
     slower path (and test_ytdlp says so).
     """
-    from yt_dlp.networking import common
 
     original = getattr(common, "make_ssl_context", None)
     if callable(original) and not hasattr(original, "cache_info"):
@@ -479,7 +482,6 @@ def guard_self_check() -> str | None:
     Each handler is sent a request to a loopback address under a policy that refuses it: the
     guard must have been asked (and refused) before any socket was opened.
     """
-    from yt_dlp.networking.common import Request
 
     netguard._install()
     unguarded = []

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from yt_dlp.version import __version__
+
 PERMANENT = "permanent"
 TRANSIENT = "transient"
 INFRASTRUCTURE = "infrastructure"
@@ -125,8 +127,6 @@ def classify(error: str, warnings: list[str] | tuple[str, ...] = (), *, outdated
 
 def ytdlp_release_date() -> date | None:
     """The date in yt-dlp's version (2026.10.26[.x]), or None for a build without one."""
-    from yt_dlp.version import __version__
-
     match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", __version__)
     return date(*map(int, match.groups())) if match else None
 

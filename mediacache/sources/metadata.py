@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
+from mutagen.flac import FLAC
+from mutagen.mp3 import MP3, EasyMP3
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
 from yt_dlp.utils import unsmuggle_url
+
+from ..core.profiles import SourceStreams
 
 # Bracketed remarks that describe the upload, not the song.
 _JUNK_WORDS = (
@@ -182,10 +188,6 @@ def open_retaggable(path: Path, extension: str, audio_codec: str | None):
     A source that is already in the target container needs new tags, not an ffmpeg pass
     that copies every byte. Its ``info.length`` is what its header claims, nothing more.
     """
-    from mutagen.flac import FLAC
-    from mutagen.mp3 import EasyMP3
-    from mutagen.oggopus import OggOpus
-    from mutagen.oggvorbis import OggVorbis
 
     kinds = {("mp3", "mp3"): EasyMP3, ("ogg", "opus"): OggOpus, ("ogg", "vorbis"): OggVorbis, ("flac", "flac"): FLAC}
     kind = kinds.get((extension, audio_codec))
@@ -200,7 +202,6 @@ def open_retaggable(path: Path, extension: str, audio_codec: str | None):
 
 def retag(audio, tags: dict[str, str]) -> None:
     """Replace every tag of a file from ``open_retaggable``: old tags (and embedded pictures) go, as through ffmpeg."""
-    from mutagen.flac import FLAC
 
     audio.delete()
     if isinstance(audio, FLAC):
@@ -218,12 +219,6 @@ def audio_streams(path: Path):
 
     Much cheaper than running ffmpeg to probe, and these are the common audio sources.
     """
-    from mutagen.flac import FLAC
-    from mutagen.mp3 import MP3
-    from mutagen.oggopus import OggOpus
-    from mutagen.oggvorbis import OggVorbis
-
-    from ..core.profiles import SourceStreams
 
     codecs = {MP3: "mp3", OggOpus: "opus", OggVorbis: "vorbis", FLAC: "flac"}
     try:

@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from yt_dlp.networking import _helper, _urllib
+from yt_dlp.networking.exceptions import TransportError
+
 from ..core.errors import DomainError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -117,8 +120,6 @@ class AddressPolicy:
 
 def endpoint_of(url: str) -> tuple[str, int] | None:
     """(host, port) of a configured helper's URL, the port defaulted by its scheme."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url if "://" in url else f"http://{url}")
     defaults = {"http": 80, "https": 443, "socks4": 1080, "socks4a": 1080, "socks5": 1080, "socks5h": 1080}
     try:
@@ -154,7 +155,6 @@ class BudgetExceeded(OSError):
 
 def _page_too_large(limit: int) -> Exception:
     # A TransportError, so yt-dlp treats it like any failed read (and the extractor says which page).
-    from yt_dlp.networking.exceptions import TransportError
 
     return TransportError(f"the response is larger than mediacache's limit of {limit} bytes for a page")
 
@@ -335,18 +335,16 @@ def _install() -> None:
     with _install_lock:
         if _installed:
             return
-        from yt_dlp.networking import _helper, _urllib
-
         guarded = _guarded(_helper.create_connection)
         _helper.create_connection = guarded
         _urllib.create_connection = guarded
         with contextlib.suppress(ImportError):
-            from yt_dlp.networking import _websockets
+            from yt_dlp.networking import _websockets  # noqa: PLC0415 — optional: needs the websockets package
 
             _websockets.create_connection = guarded
         with contextlib.suppress(ImportError):
-            import urllib3.util.connection
-            from yt_dlp.networking import _requests
+            import urllib3.util.connection  # noqa: PLC0415 — optional: comes with requests
+            from yt_dlp.networking import _requests  # noqa: PLC0415 — optional: needs the requests package
 
             _requests.create_connection = guarded  # its SOCKS proxy path
             urllib3.util.connection.create_connection = _guarded(urllib3.util.connection.create_connection)
@@ -401,8 +399,6 @@ def _bound_urllib_decoding(_urllib) -> None:
         encodings = resp.headers.get("Content-encoding", "")
         if budget is not None and encodings.strip():
             if "br" in (encoding.strip() for encoding in encodings.split(",")):
-                from yt_dlp.networking.exceptions import TransportError
-
                 raise TransportError("the response is brotli-compressed, which mediacache did not ask for")
             resp.read = _capped_read(resp.read, budget)
         return original_response(self, req, resp)

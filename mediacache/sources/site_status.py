@@ -16,7 +16,8 @@ from flask import Flask, current_app
 
 from ..core.gauges import Gauge, LabelledGauge
 from ..core.timeutil import isoformat, utcnow
-from .failures import ytdlp_age_days, ytdlp_outdated
+from .downloader import JobError, extract, site_for
+from .failures import site_of, ytdlp_age_days, ytdlp_outdated
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "mediacache.source_health"
@@ -97,9 +98,6 @@ def check_extractors() -> dict[str, Any]:
 
 def check_canaries() -> dict[str, bool]:
     """Extract the metadata of each MEDIACACHE_CANARY_URLS (nothing is downloaded) and record each site's result."""
-    from .downloader import JobError, extract, site_for
-    from .failures import site_of
-
     config = current_app.config
     health = get_source_health()
     results: dict[str, bool] = {}

@@ -6,8 +6,8 @@ from functools import wraps
 
 from flask import request
 
-from ..accounts.authcache import Principal
 from ..core.errors import DomainError
+from ..core.principal import Principal
 from .bearer import authenticate, authenticate_for_renewal
 from .middleware import CALLER, TOKEN
 

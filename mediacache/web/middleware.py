@@ -11,6 +11,7 @@ import time
 
 from flask import Flask, request
 
+from ..db import audit
 from ..ops.logging import log_request
 from ..ops.metrics import get_metrics
 from .requestid import REQUEST_ID, request_id_for
@@ -31,6 +32,8 @@ class RequestCycle:
         app.wsgi_app = self
         # The route template is only known once Flask has matched the URL.
         app.before_request(note_route)
+        app.before_request(note_client_address)
+        app.teardown_request(forget_client_address)
 
     def __call__(self, environ: dict, start_response):
         started = time.perf_counter()
@@ -68,3 +71,13 @@ def note_route() -> None:
     """Leave the matched route template (``/api/media/<media_id>``) for the log line and metrics."""
     if request.url_rule is not None:
         request.environ[ROUTE] = request.url_rule.rule
+
+
+def note_client_address() -> None:
+    """The audit log records where a change came from; it learns the address here."""
+    audit.client_address.set(request.remote_addr)
+
+
+def forget_client_address(_exc: BaseException | None) -> None:
+    """A worker thread's next use outside a request must not inherit this request's address."""
+    audit.client_address.set(None)

@@ -17,7 +17,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
-from .. import __version__
+from ..version import __version__
 from .errors import ERROR_STATUSES, status_for
 from .schemas import Bool, HardDelete, JsonObject, UtcDateTime
 

@@ -9,6 +9,7 @@ from flask import g, request
 from marshmallow import Schema, ValidationError
 
 from ..core.errors import DomainError
+from ..media.render import public_roots, render_media
 from .schemas import MAX_JSON_DEPTH, parse_json
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -73,3 +74,13 @@ def _validation_error(schema: Schema, exc: ValidationError) -> DomainError:
     code = getattr(schema, "error_codes", {}).get(field, "VALIDATION_ERROR")
     text = str(problem) if field == "_schema" else f"{field}: {problem}"
     return DomainError(code, text, details={"fields": messages})
+
+
+def request_roots() -> tuple[str, ...]:
+    """Where this request's caller reaches files (``render.public_roots`` of the host it asked under)."""
+    return public_roots(request.environ)
+
+
+def render_for_request(row) -> dict[str, Any]:
+    """``render_media`` with this request's roots, for views and the listings they hand it to."""
+    return render_media(row, request_roots())

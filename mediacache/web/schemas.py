@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from ..core.principal import ROLES
 from ..core.timeutil import isoformat
-from ..db.models import ROLES
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 MIN_PASSWORD = 8
@@ -37,7 +38,6 @@ class Bool(fields.Field):
 
 def parse_json(text: str | bytes) -> Any:
     """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
-    import json
 
     try:
         value = json.loads(text)
@@ -172,7 +172,6 @@ class JsonObject(fields.Field):
     """A JSON object given as an object or as a string holding one, at most 4 KiB."""
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> dict:
-        import json
 
         if isinstance(value, str):
             if len(value.encode()) > MAX_EXTRA_BYTES:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ...media import lifecycle
-from ...media.render import render_media
 from ...ops import admin as operations
 from ...sources.cookies import cookie_summary
 from ..access import admin_required, me
 from ..openapi import documented, page_of
-from ..params import load
+from ..params import load, render_for_request
 from ..schemas import ActivityFilterSchema, IdsSchema, MediaSchema, PageSchema, SettingValueSchema
 
 bp = Blueprint("admin", __name__, url_prefix="/api")
@@ -31,7 +30,7 @@ def activity():
 def jobs():
     """Pending and running jobs."""
     args = load(PageSchema())
-    return jsonify(operations.running_jobs(args["page"], args["limit"], render_media))
+    return jsonify(operations.running_jobs(args["page"], args["limit"], render_for_request))
 
 
 @bp.get("/admin/jobs/dlq")
@@ -40,7 +39,7 @@ def jobs():
 def dead_letters():
     """Failed entries."""
     args = load(PageSchema())
-    return jsonify(operations.failed_jobs(args["page"], args["limit"], render_media))
+    return jsonify(operations.failed_jobs(args["page"], args["limit"], render_for_request))
 
 
 @bp.post("/admin/jobs/requeue")

@@ -10,13 +10,13 @@ from ...core.errors import DomainError
 from ...db.extensions import limiter
 from ...httpserver import ON_MAIN_LOOP
 from ...media import entries, storage
-from ...media.render import is_valid_row, media_document, public_roots, render_media, row_cache
+from ...media.render import is_valid_row, media_document, public_roots, row_cache
 from ..access import login_required, me, per_user_key
 from ..bearer import caller_from_memory
 from ..errors import error_body
 from ..fastpath import json_answer
 from ..openapi import documented, page_of
-from ..params import load
+from ..params import load, render_for_request, request_roots
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
 from .files import content_disposition
 
@@ -41,7 +41,7 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
 def queue():
     """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
     outcome = entries.queue(me(), load(QueueSchema()))
-    body = render_media(outcome.media) | outcome.extras
+    body = render_for_request(outcome.media) | outcome.extras
     if outcome.error is not None:
         body["error"] = error_body(outcome.error.code, outcome.error.message)["error"]
     response = jsonify(body)
@@ -62,7 +62,7 @@ def queue():
 )
 def list_media():
     """Entries, filtered, sorted and paginated."""
-    return jsonify(entries.list_entries(load(MediaFilterSchema()), render_media))
+    return jsonify(entries.list_entries(load(MediaFilterSchema()), render_for_request))
 
 
 @bp.get("/<media_id>")
@@ -94,7 +94,7 @@ def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication |
 
 
 def _media_response(media_id: str) -> Response:
-    return current_app.response_class(entries.media_view(media_id), mimetype=current_app.json.mimetype)
+    return current_app.response_class(entries.media_view(media_id, request_roots()), mimetype=current_app.json.mimetype)
 
 
 @bp.delete("/<media_id>")
@@ -124,7 +124,7 @@ def delete_media(media_id: str):
 )
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
-    return jsonify(render_media(entries.retry(me(), media_id))), 202
+    return jsonify(render_for_request(entries.retry(me(), media_id))), 202
 
 
 @bp.get("/<media_id>/download")

@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from ... import __version__
 from ...core.profiles import PROFILES
 from ...core.timeutil import isoformat, utcnow
 from ...db.pagination import MAX_LIMIT
 from ...db.settings import get_setting, overrides_in_memory
 from ...media import entries
 from ...media.render import public_roots
+from ...version import __version__
 from ..fastpath import json_answer
 from ..openapi import ServiceInfo, documented
+from ..params import request_roots
 from ..schemas import MAX_EXTRA_BYTES
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def service_info():
     stats, fresh_until = entries.recent_cache_stats()
     get_setting("max_ttl")  # the overrides are in memory from here on
     overrides = overrides_in_memory(app)
-    roots = public_roots()
+    roots = request_roots()
     document = app.json.response(_service_info(stats, roots)).get_data()
     documents = app.extensions.setdefault(_DOCUMENTS, {})
     if len(documents) >= MAX_DOCUMENTS:
