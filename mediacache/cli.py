@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from .accounts.users import _commit_unique, _insert_user, find_user_by_name, hash_password
 from .core.errors import DomainError
+from .core.states import RETAINED_STATES
 from .db.extensions import db
 from .db.models import Media
 from .media import entries, lifecycle
@@ -73,7 +74,7 @@ def register_cli(app: Flask) -> None:
             click.echo(json.dumps({"purged": list(media_ids)}))
             return
         if all_retained:
-            ids = db.session.scalars(select(Media.id).where(Media.cache_state.in_(lifecycle.RETAINED_STATES))).all()
+            ids = db.session.scalars(select(Media.id).where(Media.cache_state.in_(RETAINED_STATES))).all()
             click.echo(json.dumps({"purged": sum(lifecycle.purge_entry_files(media_id) for media_id in ids)}))
             return
         click.echo(json.dumps({"purged": lifecycle.purge_retained_files()}))

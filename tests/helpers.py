@@ -157,13 +157,13 @@ def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERM
 
 def shift(app, media_id: str, **deltas) -> None:
     """Move an entry's timestamps into the past, as if that much time had passed."""
+    from mediacache.db import media_repo
     from mediacache.db.extensions import db
     from mediacache.db.models import Media
 
     with app.app_context():
         media = db.session.get(Media, media_id)
-        for name, delta in deltas.items():
-            setattr(media, name, getattr(media, name) - delta)
+        media_repo.change(media_id, **{name: getattr(media, name) - delta for name, delta in deltas.items()})
         db.session.commit()
 
 

@@ -12,10 +12,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from mediacache import create_app
 from mediacache.core.timeutil import utcnow
+from mediacache.db import media_repo
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.media import lifecycle
@@ -135,7 +135,7 @@ def test_a_retry_survives_a_restart(tmp_path, fake):
     second = create_app(settings)
     try:
         with second.app_context():  # the hour has passed
-            db.session.execute(update(Media).values(retry_at=utcnow() + timedelta(seconds=0.2)))
+            media_repo.change_all(Media.retry_at.is_not(None), retry_at=utcnow() + timedelta(seconds=0.2))
             db.session.commit()
         assert lifecycle.recover_on_start(second)["resubmitted"] == 1
         client = second.test_client()
@@ -151,7 +151,7 @@ def test_the_scheduler_runs_retries_that_are_due(configured, fake):
     media_id = queue(client, headers, fake.url("flaky-1"))
     wait_for_retry(client, media_id, headers)
     with app.app_context():
-        db.session.execute(update(Media).values(retry_at=utcnow() - timedelta(seconds=1)))
+        media_repo.change_all(Media.retry_at.is_not(None), retry_at=utcnow() - timedelta(seconds=1))
         db.session.commit()
         assert lifecycle.run_due_retries() == 1
     assert wait_for_entry(client, media_id, headers)["status"] == "completed"

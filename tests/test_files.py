@@ -135,14 +135,14 @@ def test_a_browser_is_told_the_file_name_even_when_it_is_not_ascii(app, client, 
 
     assert client.get(served["path"]).headers["Content-Disposition"].startswith("inline; filename=")
     # Rename the served file as a title in another script would name it, and point the row at it.
+    from mediacache.db import media_repo
     from mediacache.db.extensions import db
-    from mediacache.db.models import Media
 
     folder = Path(app.config["STATIC_CACHE"]) / served["id"]
     name = "Ёлка - Дед Мороз.mp3"
     next(folder.iterdir()).rename(folder / name)
     with app.app_context():
-        db.session.get(Media, served["id"]).file_name = name
+        media_repo.change(served["id"], file_name=name)
         db.session.commit()
     response = client.get(f"/cache/{served['id']}/{quote(name)}")
     assert response.status_code == 200
@@ -228,14 +228,15 @@ def test_a_file_span_reads_like_a_file_of_exactly_its_bytes(tmp_path):
 def test_a_file_is_answered_in_front_of_flask_even_when_its_entry_must_be_read_again(app, client, served, monkeypatch):
     """The file shortcut runs with no app context; it takes one only to read a stale entry from the database."""
     from flask import has_app_context
-    from sqlalchemy import text
 
+    from mediacache.db import media_repo
     from mediacache.db.extensions import db
+    from mediacache.db.models import Media
     from mediacache.media import render as presenter
 
     monkeypatch.setattr(presenter, "SNAPSHOT_LIFETIME", 0)  # every lookup reads the database
     with app.app_context():  # and any write to the table drops the snapshots already taken
-        db.session.execute(text("UPDATE media SET hits = hits"))
+        media_repo.change(served["id"], hits=Media.hits)
         db.session.commit()
     dispatched = flask_dispatches(app, monkeypatch)
     assert not has_app_context()

@@ -204,13 +204,13 @@ def test_a_bitrate_of_400_digits_is_an_invalid_bitrate_not_a_server_error(client
 
 def _download_names(app, client, headers, artist: str, title: str) -> tuple[str, str]:
     """The entry's download answer's Content-Disposition, and the entry id."""
+    from mediacache.db import media_repo
     from mediacache.db.extensions import db
-    from mediacache.db.models import Media
     from tests.helpers import finished_entry
 
     media_id = finished_entry(app)
     with app.app_context():
-        db.session.get(Media, media_id).media_metadata = {"artist": artist, "title": title}
+        media_repo.change(media_id, media_metadata={"artist": artist, "title": title})
         db.session.commit()
     response = client.get(f"/api/media/{media_id}/download", headers=headers)
     assert response.status_code == 200
@@ -238,15 +238,15 @@ def test_download_ascii_fallback_is_transliterated_or_the_entry_id_never_a_bare_
 
 
 def test_a_served_file_named_in_another_script_falls_back_to_the_entry_id(app, client):
+    from mediacache.db import media_repo
     from mediacache.db.extensions import db
-    from mediacache.db.models import Media
     from tests.helpers import finished_entry
 
     media_id = finished_entry(app)
     folder = Path(app.config["STATIC_CACHE"]) / media_id
     next(folder.iterdir()).rename(folder / "ёлка.mp3")
     with app.app_context():
-        db.session.get(Media, media_id).file_name = "ёлка.mp3"
+        media_repo.change(media_id, file_name="ёлка.mp3")
         db.session.commit()
     response = client.get(f"/cache/{media_id}/ёлка.mp3")
     assert response.status_code == 200

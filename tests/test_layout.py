@@ -60,3 +60,46 @@ def test_a_route_may_answer_a_code_with_its_own_status_and_the_openapi_document_
     document = client.get("/api/openapi.json").json
     responses = document["paths"]["/api/auth/change-password"]["post"]["responses"]
     assert "INVALID_CREDENTIALS" in responses["403"]["description"]
+
+
+def test_valid_in_sql_is_valid_in_python_for_every_state_and_expiry(app):
+    """core.states.is_valid and db.media_repo.valid_clause agree on every combination."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from mediacache.core.states import CacheState, Status, is_valid
+    from mediacache.core.timeutil import utcnow
+    from mediacache.db import media_repo
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
+
+    now = utcnow()
+    with app.app_context():
+        expected = {}
+        for status in Status:
+            for state in CacheState:
+                for expires_at in (None, now - timedelta(seconds=5), now + timedelta(seconds=3600)):
+                    url = f"https://x.example/{len(expected)}"
+                    media = media_repo.add(Media(url=url, source_url=url, variant="mp3::", profile="mp3", ttl=60,
+                                                 status=status, cache_state=state, expires_at=expires_at))  # fmt: skip
+                    db.session.flush()
+                    expected[media.id] = is_valid(status, state, expires_at, now)
+        db.session.commit()
+        valid = set(db.session.scalars(select(Media.id).where(media_repo.valid_clause(now))))
+    assert valid == {media_id for media_id, ok in expected.items() if ok}
+    assert 0 < len(valid) < len(expected)
+
+
+def test_a_write_through_the_repository_is_seen_by_the_next_poll_at_once(app, client, admin):
+    """The row cache is dropped by media_repo itself: a change is visible without waiting out the snapshot."""
+    from mediacache.db import media_repo
+    from mediacache.db.extensions import db
+    from tests.helpers import finished_entry
+
+    media_id = finished_entry(app)
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["ttl"] == 3600  # now in the row cache
+    with app.app_context():
+        media_repo.change(media_id, ttl=60)
+        db.session.commit()
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["ttl"] == 60

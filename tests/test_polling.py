@@ -53,15 +53,29 @@ def test_a_poll_after_a_change_shows_the_change(app, client, admin):
 
 
 def test_a_poll_right_after_a_job_commits_sees_the_commit(app, client, admin):
-    from sqlalchemy import text
+    import threading
+
+    from mediacache.db import media_repo
 
     media_id = finished_entry(app)
-    # A job's write: made, then committed a moment later.
-    with app.app_context(), db.engine.connect() as writer:
-        writer.execute(text("UPDATE media SET status = 'failed' WHERE id = :id"), {"id": media_id})
-        # A poll between the write and its commit still sees the old row, which is right…
-        assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "completed"
-        writer.commit()
+    written, polled = threading.Event(), threading.Event()
+
+    def job() -> None:
+        """A job's write: made, then committed a moment later (in its own thread and session, as a job does)."""
+        with app.app_context():
+            media_repo.change(media_id, status="failed")
+            written.set()
+            polled.wait(10)
+            db.session.commit()
+            db.session.remove()
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    assert written.wait(10)
+    # A poll between the write and its commit still sees the old row, which is right…
+    assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "completed"
+    polled.set()
+    worker.join(10)
     # …but the next poll after the commit must not be served that old row from memory.
     assert client.get(f"/api/media/{media_id}", headers=admin).json["status"] == "failed"
 

@@ -19,17 +19,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..core.gauges import Gauge
+from ..core.states import WORKING_STATES, Status
 from ..core.timeutil import utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "mediacache.jobs"
-RUNNING_STATES = ("pending", "downloading", "processing")
 PROGRESS_WRITE_INTERVAL = 1.0
 Work = Callable[[str, "Run", "ProgressReporter"], str]
 
@@ -213,7 +214,7 @@ class JobRunner:
     def resubmit_pending(self) -> int:
         """Submit every pending entry (after a restart, nothing in memory knows them); a retry at its time."""
         with self.app.app_context():
-            pending = db.session.execute(select(Media.id, Media.retry_at).where(Media.status == "pending")).all()
+            pending = db.session.execute(select(Media.id, Media.retry_at).where(Media.status == Status.PENDING)).all()
             db.session.remove()
         now = utcnow()
         for media_id, retry_at in pending:
@@ -291,11 +292,7 @@ class ProgressReporter:
         if now - self._last_write >= PROGRESS_WRITE_INTERVAL and not self.run.cancel.is_set():
             self._last_write = now
             # Only while the row is still this run's: once cancelled it may be pending for the next run.
-            db.session.execute(
-                update(Media)
-                .where(Media.id == self.run.media_id, Media.status.in_(("downloading", "processing")))
-                .values(progress=progress)
-            )
+            media_repo.change(self.run.media_id, Media.status.in_(WORKING_STATES), progress=progress)
             db.session.commit()
 
 

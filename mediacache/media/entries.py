@@ -8,8 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import and_, func, not_, or_, select, update
-from sqlalchemy import delete as sa_delete
+from sqlalchemy import func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import urls
@@ -18,19 +17,20 @@ from ..core.locking import entry_lock
 from ..core.principal import Principal
 from ..core.profiles import resolve_variant
 from ..core.refreshing import Refreshing
+from ..core.states import RETAINED_STATES, RETRYABLE_STATES, RUNNING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
+from ..db import media_repo
 from ..db.audit import record_activity
 from ..db.extensions import db
 from ..db.models import Media, RequestLog
 from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..db.settings import get_setting
-from ..jobs.runner import RUNNING_STATES, get_runner
+from ..jobs.runner import get_runner
 from ..sources import netguard
 from . import storage
 from .lifecycle import make_room, typical_file_size
 from .render import is_valid_row, media_document, row_cache
 
-RETRYABLE_STATES = ("failed", "cancelled")
 RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
 _RECENT_STATS = "mediacache.recent_cache_stats"
 
@@ -43,10 +43,6 @@ class QueueOutcome:
     media: Media
     error: DomainError | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-
-
-def _valid_clause():
-    return and_(Media.status == "completed", Media.cache_state == "live", Media.expires_at > utcnow())
 
 
 def get_entry(media_id: str) -> Media:
@@ -91,9 +87,9 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
             bitrate=variant.bitrate, resolution=variant.resolution, dont_clean_title=args["dont_clean_title"],
-            ttl=ttl, requested_by=user.username, status="pending", cache_state="none",
+            ttl=ttl, requested_by=user.username, status=Status.PENDING, cache_state=CacheState.NONE,
         )  # fmt: skip
-        db.session.add(media)
+        media_repo.add(media)
         try:
             db.session.commit()
         except IntegrityError:
@@ -145,13 +141,15 @@ def _reuse(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     """An entry for this URL and variant exists: answer with it, restore it or run it again."""
     if media.status in RUNNING_STATES:
         return QueueOutcome(409, media, DomainError("ALREADY_QUEUED", "This media is already queued; poll its id."))
-    if media.status == "completed":
-        has_live_file = media.cache_state == "live" and storage.live_file(media.id, media.file_name) is not None
+    if media.status == Status.COMPLETED:
+        has_live_file = (
+            media.cache_state == CacheState.LIVE and storage.live_file(media.id, media.file_name) is not None
+        )
         if has_live_file and is_valid_row(media):
             return QueueOutcome(409, media, DomainError("ALREADY_CACHED", "This media is already cached."))
         # Past its TTL but not yet swept, or retained privately: serve it again without a download.
         restorable = has_live_file or (
-            media.cache_state in ("expired", "deleted") and storage.retained_file_exists(media.id, media.file_name)
+            media.cache_state in RETAINED_STATES and storage.retained_file_exists(media.id, media.file_name)
         )
         if restorable and _restore(media, ttl):
             return QueueOutcome(200, media, extras={"restored": True})
@@ -162,14 +160,13 @@ def _restore(media: Media, ttl: int) -> bool:
     """Restart the TTL of a completed entry, moving its retained file back if it was moved away."""
     now = utcnow()
     previous_state, file_name = media.cache_state, media.file_name
-    claimed = db.session.execute(
-        update(Media)
-        .where(Media.id == media.id, Media.status == "completed", Media.cache_state == previous_state)
-        .values(cache_state="live", ttl=ttl, expires_at=now + timedelta(seconds=ttl), deleted_at=None,
-                retained_until=None, updated_at=now)
-    ).rowcount == 1  # fmt: skip
+    claimed = media_repo.change(
+        media.id, Media.status == Status.COMPLETED, Media.cache_state == previous_state,
+        cache_state=CacheState.LIVE, ttl=ttl, expires_at=now + timedelta(seconds=ttl), deleted_at=None,
+        retained_until=None, updated_at=now,
+    )  # fmt: skip
     db.session.commit()
-    if claimed and previous_state != "live" and not storage.restore_from_private(media.id, file_name):
+    if claimed and previous_state != CacheState.LIVE and not storage.restore_from_private(media.id, file_name):
         db.session.refresh(media)  # the file vanished meanwhile: the caller re-queues from the new state
         return False
     db.session.refresh(media)
@@ -179,14 +176,13 @@ def _restore(media: Media, ttl: int) -> bool:
 def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
     """A failed, cancelled, purged or lost entry: run its job again (202)."""
     _require_room()
-    claimed = db.session.execute(
-        update(Media)
-        .where(Media.id == media.id, Media.status == media.status, Media.cache_state == media.cache_state)
-        .values(status="pending", cache_state="none", ttl=ttl, dont_clean_title=dont_clean_title,
-                error_code=None, error_message=None, progress=None, file_name=None, size_bytes=None,
-                expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow(),
-                attempts=0, retry_at=None)
-    ).rowcount == 1  # fmt: skip
+    claimed = media_repo.change(
+        media.id, Media.status == media.status, Media.cache_state == media.cache_state,
+        status=Status.PENDING, cache_state=CacheState.NONE, ttl=ttl, dont_clean_title=dont_clean_title,
+        error_code=None, error_message=None, progress=None, file_name=None, size_bytes=None,
+        expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow(),
+        attempts=0, retry_at=None,
+    )  # fmt: skip
     db.session.commit()
     db.session.refresh(media)
     if not claimed:
@@ -247,7 +243,7 @@ def _delete(user: Principal, media: Media, *, hard: bool, force: bool, remove_ro
     if media.status in RUNNING_STATES:
         if not force:
             raise DomainError("JOB_RUNNING", "The job is still running; pass force=true to cancel it.")
-        _conditional(media.id, Media.status.in_(RUNNING_STATES), status="cancelled", progress=None)
+        _conditional(media.id, Media.status.in_(RUNNING_STATES), status=Status.CANCELLED, progress=None)
         get_runner(current_app).cancel(media.id)
     if hard:
         _delete_hard(media.id)
@@ -256,7 +252,7 @@ def _delete(user: Principal, media: Media, *, hard: bool, force: bool, remove_ro
     if remove_row:
         # The original service's hard=entry. A job cancelled above finds no row to finish on,
         # and removes whatever file it was about to publish (pipeline).
-        db.session.execute(sa_delete(Media).where(Media.id == media.id))
+        media_repo.remove(media.id)
     record_activity("media_deleted", actor=user.username, target=media.id, hard="entry" if remove_row else hard,
                     url=media.url)  # fmt: skip
     db.session.commit()
@@ -266,7 +262,7 @@ def hard_delete(media_id: str) -> None:
     """Remove an entry's files at once, cancelling its job if one runs (the CLI's purge --id)."""
     with entry_lock(media_id):
         get_entry(media_id)
-        if _conditional(media_id, Media.status.in_(RUNNING_STATES), status="cancelled", progress=None):
+        if _conditional(media_id, Media.status.in_(RUNNING_STATES), status=Status.CANCELLED, progress=None):
             get_runner(current_app).cancel(media_id)
         _delete_hard(media_id)
 
@@ -275,29 +271,35 @@ def _delete_soft(media_id: str) -> None:
     """Claim the state change first; only the request that wins it moves the file."""
     now = utcnow()
     retained_until = now + timedelta(days=get_setting("retention_days"))
-    claimed = _conditional(media_id, Media.cache_state == "live",
-                           cache_state="deleted", deleted_at=now, retained_until=retained_until)  # fmt: skip
+    claimed = _conditional(media_id, Media.cache_state == CacheState.LIVE,
+                           cache_state=CacheState.DELETED, deleted_at=now, retained_until=retained_until)  # fmt: skip
     if claimed:
         storage.move_to_private(media_id)
         return
-    if not _conditional(media_id, Media.cache_state == "expired", cache_state="deleted", deleted_at=now):
+    if not _conditional(
+        media_id, Media.cache_state == CacheState.EXPIRED, cache_state=CacheState.DELETED, deleted_at=now
+    ):
         _conditional(media_id, Media.deleted_at.is_(None), deleted_at=now)
 
 
 def _delete_hard(media_id: str) -> None:
     now = utcnow()
-    _conditional(media_id, Media.cache_state != "none", cache_state="purged", retained_until=None, deleted_at=now)
+    _conditional(
+        media_id,
+        Media.cache_state != CacheState.NONE,
+        cache_state=CacheState.PURGED,
+        retained_until=None,
+        deleted_at=now,
+    )
     _conditional(media_id, Media.deleted_at.is_(None), deleted_at=now)
     storage.delete_files(media_id)
 
 
 def _conditional(media_id: str, condition, **values: Any) -> bool:
     """Update the row only if ``condition`` still holds; True if it did."""
-    changed = db.session.execute(
-        update(Media).where(Media.id == media_id, condition).values(updated_at=utcnow(), **values)
-    ).rowcount
+    changed = media_repo.change(media_id, condition, updated_at=utcnow(), **values)
     db.session.commit()
-    return changed == 1
+    return changed
 
 
 def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
@@ -308,10 +310,12 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
             query = query.where(getattr(Media, name) == filters[name])
     if "status" in filters:
         # A cancelled entry is shown as failed, so asking for the failed ones finds it too.
-        wanted = RETRYABLE_STATES if filters["status"] == "failed" else (filters["status"],)
+        wanted = RETRYABLE_STATES if filters["status"] == Status.FAILED else (filters["status"],)
         query = query.where(Media.status.in_(wanted))
     if "valid" in filters:
-        query = query.where(_valid_clause() if filters["valid"] else not_(_valid_clause()))
+        query = query.where(
+            media_repo.valid_clause(utcnow()) if filters["valid"] else not_(media_repo.valid_clause(utcnow()))
+        )
     if filters.get("q"):
         pattern = f"%{filters['q']}%"
         query = query.where(or_(

@@ -6,9 +6,9 @@ import threading
 from datetime import datetime
 
 from flask import Flask, current_app
-from sqlalchemy import update
 
 from ..core.timeutil import utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 
@@ -40,9 +40,7 @@ class AccessCounter:
         with self._lock:
             batch, self._pending = self._pending, {}
         for media_id, (count, last) in batch.items():
-            db.session.execute(
-                update(Media).where(Media.id == media_id).values(hits=Media.hits + count, last_accessed_at=last)
-            )
+            media_repo.change(media_id, hits=Media.hits + count, last_accessed_at=last)
         db.session.commit()
         return len(batch)
 

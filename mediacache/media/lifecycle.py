@@ -16,42 +16,41 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from ..core.gauges import Gauge
 from ..core.locking import entry_lock
+from ..core.states import FILE_STATES, RETAINED_STATES, RUNNING_STATES, WORKING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media, RevokedToken
 from ..db.settings import get_setting
-from ..jobs.runner import RUNNING_STATES, get_runner
+from ..jobs.runner import get_runner
 from ..sources import site_status
 from . import storage
 from .hits import flush_access_counts
 
 log = logging.getLogger(__name__)
 
-RETAINED_STATES = ("expired", "deleted")
 ACCESS_FLUSH_INTERVAL = 10
-FILE_STATES = ("live", *RETAINED_STATES)
 
 
 def expire_due_entries() -> int:
     """Move files whose TTL has passed to the private cache; touches only rows that are due."""
     now = utcnow()
     due = db.session.execute(
-        select(Media.id).where(Media.cache_state == "live", Media.expires_at <= now)
+        select(Media.id).where(Media.cache_state == CacheState.LIVE, Media.expires_at <= now)
     ).scalars().all()  # fmt: skip
     retained_until = now + timedelta(days=get_setting("retention_days"))
     expired = 0
     for media_id in due:
         with entry_lock(media_id):
             # Row first, then the file: a crash in between leaves a file reconcile moves, never a row that lies.
-            changed = db.session.execute(
-                update(Media)
-                .where(Media.id == media_id, Media.cache_state == "live", Media.expires_at <= now)
-                .values(cache_state="expired", retained_until=retained_until, updated_at=now)
-            ).rowcount  # fmt: skip
+            changed = media_repo.change(
+                media_id, Media.cache_state == CacheState.LIVE, Media.expires_at <= now,
+                cache_state=CacheState.EXPIRED, retained_until=retained_until, updated_at=now,
+            )  # fmt: skip
             db.session.commit()
             if changed:
                 storage.move_to_private(media_id)
@@ -73,11 +72,10 @@ def purge_entry_files(media_id: str, *, wait: bool = True) -> int:
     with entry_lock(media_id, wait=wait) as locked:
         if not locked:
             return 0
-        changed = db.session.execute(
-            update(Media)
-            .where(Media.id == media_id, Media.cache_state.in_(RETAINED_STATES))
-            .values(cache_state="purged", retained_until=None, updated_at=utcnow())
-        ).rowcount  # fmt: skip
+        changed = int(media_repo.change(
+            media_id, Media.cache_state.in_(RETAINED_STATES),
+            cache_state=CacheState.PURGED, retained_until=None, updated_at=utcnow(),
+        ))  # fmt: skip
         db.session.commit()
         if changed:
             shutil.rmtree(storage.private_dir(media_id), ignore_errors=True)
@@ -167,7 +165,7 @@ def reconcile_storage() -> dict[str, int]:
     for media_id, (status, state, file_name) in rows.items():
         if status in RUNNING_STATES:
             continue
-        if state == "live" and storage.live_file(media_id, file_name) is None:
+        if state == CacheState.LIVE and storage.live_file(media_id, file_name) is None:
             # Its file is gone: the entry is made again rather than left "completed" with nothing behind it.
             if _requeue_lost(media_id):
                 runner.submit(media_id)
@@ -178,7 +176,7 @@ def reconcile_storage() -> dict[str, int]:
                 result["moved_to_private"] += 1
             else:
                 result["marked_purged"] += purge_entry_files(media_id)
-    folders = ((storage.static_entry_dirs(), ("live",)), (storage.private_entry_dirs(), RETAINED_STATES))
+    folders = ((storage.static_entry_dirs(), (CacheState.LIVE,)), (storage.private_entry_dirs(), RETAINED_STATES))
     unknown = []
     for entry_dirs, keep_states in folders:
         for path in entry_dirs:
@@ -223,12 +221,11 @@ def _quarantine_unknown(paths: list) -> int:
 
 
 def _requeue_lost(media_id: str) -> bool:
-    changed = db.session.execute(
-        update(Media)
-        .where(Media.id == media_id, Media.cache_state == "live", Media.status == "completed")
-        .values(status="pending", cache_state="none", file_name=None, size_bytes=None, expires_at=None,
-                progress=None, updated_at=utcnow(), attempts=0, retry_at=None)
-    ).rowcount  # fmt: skip
+    changed = media_repo.change(
+        media_id, Media.cache_state == CacheState.LIVE, Media.status == Status.COMPLETED,
+        status=Status.PENDING, cache_state=CacheState.NONE, file_name=None, size_bytes=None, expires_at=None,
+        progress=None, updated_at=utcnow(), attempts=0, retry_at=None,
+    )  # fmt: skip
     db.session.commit()
     return bool(changed)
 
@@ -243,7 +240,7 @@ def purge_expired_tokens() -> int:
 def run_due_retries() -> int:
     """Submit entries whose retry is due (a backstop for the runner's own timers, e.g. after a clock jump)."""
     due = db.session.scalars(
-        select(Media.id).where(Media.status == "pending", Media.retry_at.is_not(None), Media.retry_at <= utcnow())
+        select(Media.id).where(Media.status == Status.PENDING, Media.retry_at.is_not(None), Media.retry_at <= utcnow())
     ).all()
     runner = get_runner(current_app)
     for media_id in due:
@@ -265,11 +262,9 @@ def recover_on_start(app: Flask) -> dict[str, int]:
     """After a restart or crash: no leftovers, no half-done rows, every interrupted job queued again."""
     with app.app_context():
         temp_removed = storage.remove_all_temp_dirs() + storage.remove_staging_leftovers()
-        reset = db.session.execute(
-            update(Media)
-            .where(Media.status.in_(("downloading", "processing")))
-            .values(status="pending", progress=None, updated_at=utcnow())
-        ).rowcount  # fmt: skip
+        reset = media_repo.change_all(
+            Media.status.in_(WORKING_STATES), status=Status.PENDING, progress=None, updated_at=utcnow()
+        )
         db.session.commit()
         reconciled = reconcile_storage()
         db.session.remove()

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
+from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import isoformat, utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..db.settings import get_setting
@@ -54,11 +56,9 @@ def variant_of(media: Media) -> Variant:
 
 def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> bool:
     """A conditional update: succeeds only if the row is still in one of ``from_states``."""
-    result = db.session.execute(
-        update(Media).where(Media.id == media_id, Media.status.in_(from_states)).values(updated_at=utcnow(), **values)
-    )
+    changed = media_repo.change(media_id, Media.status.in_(from_states), updated_at=utcnow(), **values)
     db.session.commit()
-    return result.rowcount == 1
+    return changed
 
 
 def process_entry(media_id: str, run: JobRun, report) -> str:
@@ -68,7 +68,7 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
     gives its worker back; the gate submits it again when a slot is free.
     """
     app = current_app._get_current_object()
-    source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == "pending"))
+    source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == Status.PENDING))
     if source_url is None:
         return "skipped"
     site = downloader.site_for(source_url, app.config)
@@ -84,14 +84,12 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
 def _claim(media_id: str) -> bool:
     """pending → downloading, unless the entry waits for a retry that is not due yet."""
     now = utcnow()
-    result = db.session.execute(
-        update(Media)
-        .where(Media.id == media_id, Media.status == "pending", or_(Media.retry_at.is_(None), Media.retry_at <= now))
-        .values(status="downloading", error_code=None, error_message=None, retry_at=None, progress=None,
-                updated_at=now)
+    claimed = media_repo.change(
+        media_id, Media.status == Status.PENDING, or_(Media.retry_at.is_(None), Media.retry_at <= now),
+        status=Status.DOWNLOADING, error_code=None, error_message=None, retry_at=None, progress=None, updated_at=now,
     )  # fmt: skip
     db.session.commit()
-    return result.rowcount == 1
+    return claimed
 
 
 def _run_claimed(media_id: str, run: JobRun, report, site: str | None) -> str:
@@ -130,7 +128,7 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str | None) -> str:
         # Before the final status: a client that sees the job end never sees its leftovers.
         storage.remove_temp_dir(workdir)
     if cancelled:
-        _transition(media_id, ("downloading", "processing", "cancelled"), status="cancelled", progress=None)
+        _transition(media_id, (*WORKING_STATES, Status.CANCELLED), status=Status.CANCELLED, progress=None)
         return "cancelled"
     assert failure is not None
     if error is not None and error.kind == TRANSIENT:
@@ -154,7 +152,7 @@ def _retry_or_fail(media_id: str, error: JobError) -> str:
     config = current_app.config
     attempts = (db.session.scalar(select(Media.attempts).where(Media.id == media_id)) or 0) + 1
     if attempts > config["RETRY_ATTEMPTS"]:
-        _transition(media_id, ("downloading", "processing"), attempts=attempts)
+        _transition(media_id, WORKING_STATES, attempts=attempts)
         message = f"{error.message} (still failing after {attempts} attempts)" if attempts > 1 else error.message
         return _fail(media_id, error.code, message[:1024])
     delay = retry_delay(attempts, config["RETRY_BASE_DELAY"], config["RETRY_MAX_DELAY"])
@@ -164,7 +162,7 @@ def _retry_or_fail(media_id: str, error: JobError) -> str:
         "eta": round(delay), "attempts": attempts, "max_attempts": config["RETRY_ATTEMPTS"] + 1,
         "retry_at": isoformat(retry_at), "last_error": {"code": error.code, "message": error.message},
     }  # fmt: skip
-    if not _transition(media_id, ("downloading", "processing"), status="pending", attempts=attempts,
+    if not _transition(media_id, WORKING_STATES, status=Status.PENDING, attempts=attempts,
                        retry_at=retry_at, progress=progress):  # fmt: skip
         return "cancelled"  # cancelled or deleted meanwhile: nothing to retry
     log.info("job %s: %s; retry %d in %.1f s", media_id, error.code, attempts, delay)
@@ -174,8 +172,8 @@ def _retry_or_fail(media_id: str, error: JobError) -> str:
 
 def _fail(media_id: str, code: str, message: str) -> str:
     _transition(
-        media_id, ("downloading", "processing"),
-        status="failed", error_code=code, error_message=message, progress=None,
+        media_id, WORKING_STATES,
+        status=Status.FAILED, error_code=code, error_message=message, progress=None,
     )  # fmt: skip
     return "failed"
 
@@ -203,7 +201,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
             raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.")
 
     info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
-    _transition(media.id, ("downloading",), status="processing")
+    _transition(media.id, (Status.DOWNLOADING,), status=Status.PROCESSING)
     ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
     streams = matroska.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
@@ -246,8 +244,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
     storage.remove_temp_dir(workdir)
     now = utcnow()
     completed = _transition(
-        media.id, ("processing",),
-        status="completed", cache_state="live", file_name=file_name, extension=extension,
+        media.id, (Status.PROCESSING,),
+        status=Status.COMPLETED, cache_state=CacheState.LIVE, file_name=file_name, extension=extension,
         mime_type=variant.profile.mime_type, size_bytes=size,
         length_ms=round(facts["duration"] * 1000) if facts.get("duration") else None,
         media_metadata=file_metadata, progress=None, transcode_mode="remux" if remux else "encode",

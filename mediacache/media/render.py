@@ -17,17 +17,18 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from werkzeug.wsgi import get_host
 
 from ..core.refreshing import Refreshing
+from ..core.states import RUNNING_STATES, Status, is_valid
 from ..core.timeutil import isoformat, utcnow
+from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..jobs.runner import get_runner
 from .hits import get_access_counter
 
-RUNNING_STATES = ("pending", "downloading", "processing")
 # Clients poll until "completed" or "failed" (API.md), so a cancelled job is shown as failed with this
 # code; the row keeps "cancelled", which retry and the job's own bookkeeping go by.
 CANCELLED_ERROR = {"code": "CANCELLED", "message": "The job was cancelled; queue the URL again or retry the entry."}
@@ -35,7 +36,6 @@ COLUMNS = tuple(column.key for column in inspect(Media).column_attrs)
 SNAPSHOT_LIFETIME = 1.0
 EXTENSION_KEY = "mediacache.rows"
 MAX_DOCUMENTS = 10_000
-_WROTE_MEDIA = "mediacache.wrote_media"
 
 
 def snapshot(media: Media) -> dict[str, Any]:
@@ -44,12 +44,9 @@ def snapshot(media: Media) -> dict[str, Any]:
 
 
 def is_valid_row(row: dict[str, Any] | Media) -> bool:
-    """Whether the entry's file is being served right now."""
+    """Whether the entry's file is being served right now (core.states.is_valid)."""
     get = row.get if isinstance(row, dict) else row.__getattribute__
-    expires_at = get("expires_at")
-    return (
-        get("status") == "completed" and get("cache_state") == "live" and (expires_at is None or expires_at > utcnow())
-    )
+    return is_valid(get("status"), get("cache_state"), get("expires_at"), utcnow())
 
 
 def public_roots(environ: dict | None, app: Flask | None = None) -> tuple[str, ...]:
@@ -113,7 +110,7 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...]) -> dict[st
     pending_hits, last_hit = get_access_counter().pending(row["id"])
     status = row["status"]
     error = {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
-    if status == "cancelled":
+    if status == Status.CANCELLED:
         status, error = "failed", dict(CANCELLED_ERROR)
     return {
         "id": row["id"],
@@ -189,21 +186,8 @@ class RowCache:
         # Rendered documents, each tied to the snapshot it came from (see media_document).
         self.documents: dict[tuple, tuple[dict[str, Any], datetime, bytes]] = {}
         app.extensions[EXTENSION_KEY] = self
-        with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", self._on_statement)
-            event.listen(db.engine, "checkin", self._on_connection_returned)
-
-    def _on_statement(self, conn, _cursor, statement: str, *_args) -> None:
-        # Any write to the media table, by any code path in this process, invalidates.
-        if statement.startswith(("UPDATE media", "INSERT INTO media", "DELETE FROM media")):
-            conn.info[_WROTE_MEDIA] = True
-            self._invalidate()
-
-    def _on_connection_returned(self, _dbapi_connection, record) -> None:
-        # Once more after the commit: a read between the write and its commit saw the old row,
-        # and must not be served for the rest of the snapshot's second.
-        if record.info.pop(_WROTE_MEDIA, False):
-            self._invalidate()
+        # Every write of a media row goes through db/media_repo.py, which drops these copies.
+        media_repo.on_write(app, self._invalidate)
 
     def _invalidate(self) -> None:
         with self._lock:

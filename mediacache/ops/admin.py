@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from ..core.errors import DomainError
 from ..core.principal import Principal
+from ..core.states import RETRYABLE_STATES, RUNNING_STATES
 from ..core.timeutil import isoformat
 from ..db.audit import record_activity
 from ..db.extensions import db
 from ..db.models import Activity, Media
 from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
-from ..jobs.runner import RUNNING_STATES, get_runner
+from ..jobs.runner import get_runner
 from ..media import entries, lifecycle
 from ..sources.cookies import InvalidCookies, delete_cookies, store_cookies
 
@@ -30,7 +31,7 @@ def running_jobs(page: int, limit: int, render) -> dict[str, Any]:
 
 def failed_jobs(page: int, limit: int, render) -> dict[str, Any]:
     """The dead-letter queue: failed entries (cancelled ones are shown as failed too), newest first."""
-    query = select(Media).where(Media.status.in_(entries.RETRYABLE_STATES)).order_by(Media.updated_at.desc(), Media.id)
+    query = select(Media).where(Media.status.in_(RETRYABLE_STATES)).order_by(Media.updated_at.desc(), Media.id)
     return paginate(query, page, limit, render)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..core.profiles import PROFILES
+from ..core.states import Status
 from ..core.timeutil import isoformat
 from ..db.extensions import db
 from ..db.models import Media, RequestLog
@@ -24,7 +25,7 @@ def conversion_stats() -> dict[str, Any]:
     by_profile = dict(db.session.execute(select(Media.profile, func.count()).group_by(Media.profile)).all())
     by_status: dict[str, int] = {}
     for status, count in db.session.execute(select(Media.status, func.count()).group_by(Media.status)).all():
-        status = "failed" if status == "cancelled" else status  # as the media object shows it
+        status = Status.FAILED if status == Status.CANCELLED else status  # as the media object shows it
         by_status[status] = by_status.get(status, 0) + count
     by_format: dict[str, int] = {}
     for profile, count in by_profile.items():

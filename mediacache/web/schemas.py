@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from ..core.principal import ROLES
+from ..core.states import CacheState, Status
 from ..core.timeutil import isoformat
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
@@ -160,10 +161,11 @@ login_user_schema = LoginUserSchema()
 # --- media ---------------------------------------------------------------------------
 
 # What the media object's status shows: a cancelled job is shown as failed (error.code CANCELLED).
-MEDIA_STATUSES = ("pending", "downloading", "processing", "completed", "failed")
+# What API.md shows: a cancelled job is reported as failed (error.code CANCELLED).
+MEDIA_STATUSES = tuple(str(status) for status in Status if status != Status.CANCELLED)
 # The list filter also takes "cancelled", to pick those failed entries alone.
-STATUS_FILTERS = (*MEDIA_STATUSES, "cancelled")
-CACHE_STATES = ("none", "live", "expired", "deleted", "purged")
+STATUS_FILTERS = (*MEDIA_STATUSES, str(Status.CANCELLED))
+CACHE_STATES = tuple(str(state) for state in CacheState)
 MEDIA_SORTS = ("created_at", "-created_at", "expires_at", "-expires_at", "hits", "-hits")
 MAX_EXTRA_BYTES = 4096
 
