@@ -264,3 +264,19 @@ def test_only_the_extractors_of_limited_sites_are_asked_which_site_a_url_is():
     assert site_for("https://youtu.be/dQw4w9WgXcQ", config) == "youtube"
     assert site_for("https://media.example.org/song.mp3", config) is None  # not limited: not held
     assert site_for("https://www.youtube.com/watch?v=dQw4w9WgXcQ", {"EXTRACTOR_LIMITS": {}}) is None
+
+
+def test_an_entry_cancelled_while_it_waits_for_a_retry_is_not_retried(configured, fake):
+    app, client, headers = configured(RETRY_ATTEMPTS=3, RETRY_BASE_DELAY=3600)
+    media_id = queue(client, headers, fake.url("flaky-1"))
+    wait_for_retry(client, media_id, headers)
+    assert client.delete(f"/api/media/{media_id}", query_string={"force": "true"}, headers=headers).status_code == 204
+    with app.app_context():
+        media_repo.change_all(Media.id == media_id, retry_at=utcnow() - timedelta(seconds=1))
+        db.session.commit()
+        assert lifecycle.run_due_retries() == 0  # it is no longer pending
+    app.extensions["mediacache.jobs"].submit(media_id)  # a timer that fires anyway claims nothing
+    assert app.extensions["mediacache.jobs"].wait_idle(30)
+    entry = client.get(f"/api/media/{media_id}", headers=headers).json
+    assert entry["status"] == "failed" and entry["error"]["code"] == "CANCELLED", entry
+    assert fake.calls["flaky-1"] == 1
