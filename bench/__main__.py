@@ -78,6 +78,7 @@ def main(only: set[str]) -> int:
                 if wanted("5"):
                     print("5. file serving…", flush=True)
                     rows += serving.file_serving(server, tmp_path / "server", origin)
+                    rows += serving.round_start(server, tmp_path / "server", origin)
                 if wanted("9"):
                     after = rss_mb(server.pid)
                     rows.append({"name": "9. memory: resident MiB after the runs (idle in note)", "measured": after,

@@ -1,13 +1,16 @@
-"""HTTP benchmarks: the poll path against WSGI and Flask floors, file serving against nginx."""
+"""HTTP benchmarks: the poll path against WSGI and Flask floors, file serving and a round start against nginx."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from tests.helpers import http
 
-from .tools import Server, ensure_debian_tool, start_floor, start_nginx, wrk
+from .burst import Round, hold_idle, percentile, run_round
+from .tools import Server, ensure_debian_tool, median, start_floor, start_nginx, wrk
 
 
 def poll_path(server: Server, media_id: str, seconds: int = 10) -> list[dict]:
@@ -87,3 +90,54 @@ def file_serving(server: Server, workdir: Path, origin, seconds: int = 10) -> li
             floor_process.terminate()
             floor_process.wait()
     return rows
+
+
+ROUND_CLIENTS, ROUND_IDLE, ROUNDS = 256, 500, 3
+
+
+def round_start(server: Server, workdir: Path, origin) -> list[dict]:
+    """A round start: 256 clients fetch the same ~4 MiB file at once while 500 idle connections are held.
+
+    Each server gets the same bursts, interleaved, each with its own 500 idle connections held
+    (a browser keeping its connection between requests). MiB/s is a round's bytes over the time
+    to the last byte of the last answer; p99 is over every request of every round.
+    """
+    done = server.wait(server.queue(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")[2]["id"])
+    name = (f"5. round start, {done['size_bytes'] / 1024**2:.1f} MiB, {ROUND_CLIENTS} clients at once, "
+            f"{ROUND_IDLE} idle held (MiB/s vs nginx)")  # fmt: skip
+    nginx = start_nginx(workdir / "static_cache", workdir / "nginx-round")
+    if nginx is None:
+        return [{"name": name, "skipped": "nginx is not available here"}]
+    process, nginx_base = nginx
+    rounds: dict[str, list[Round]] = {"ours": [], "nginx": []}
+    try:
+        for _ in range(ROUNDS):
+            for label, base, pid in (("ours", server.live.base, server.pid), ("nginx", nginx_base, None)):
+                before = _descriptors(pid) if pid else 0
+                held = hold_idle(base, ROUND_IDLE)
+                try:
+                    deadline = time.monotonic() + 30
+                    while pid and _descriptors(pid) < before + ROUND_IDLE and time.monotonic() < deadline:
+                        time.sleep(0.01)  # until accepted by the server, not waiting in the kernel's backlog
+                    rounds[label].append(run_round(base + done["path"], ROUND_CLIENTS))
+                finally:
+                    for sock in held:
+                        sock.close()
+    finally:
+        process.terminate()
+        process.wait()
+    rates = {label: median(r.body_bytes / r.seconds / 1024**2 for r in runs) for label, runs in rounds.items()}
+    p99 = {label: percentile([ms for r in runs for ms in r.latencies_ms], 0.99) for label, runs in rounds.items()}
+    failures = {label: sum(r.failures for r in runs) for label, runs in rounds.items()}
+    ratio = rates["ours"] / rates["nginx"]
+    return [{
+        "name": name,
+        "measured": rates["ours"], "floor": rates["nginx"], "ratio": ratio,
+        "target": "≥ 0.50, all answered", "ok": ratio >= 0.5 and failures["ours"] == 0,
+        "note": f"median of {ROUNDS} rounds; p99 {p99['ours']:.0f} ms (nginx {p99['nginx']:.0f} ms); "
+                f"unanswered {failures['ours']} of {ROUNDS * ROUND_CLIENTS} (nginx {failures['nginx']})",
+    }]  # fmt: skip
+
+
+def _descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from .accounts.authcache import AuthCache
 from .accounts.users import ensure_admin
@@ -21,6 +21,7 @@ from .media.lifecycle import cache_gauges
 from .media.pipeline import process_entry
 from .media.render import RowCache
 from .ops.metrics import Metrics
+from .patches import flask_limiter as flask_limiter_patch
 from .sources.site_status import source_gauges
 from .version import __version__
 from .web.bearer import register_token_callbacks
@@ -89,31 +90,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_limiter(app: Flask) -> None:
-    """Rate limits, with Flask-Limiter's per-request work done only where a route declares a limit.
-
-    Every limit here is a decorator, which checks its own limit when the route runs. Flask-Limiter
-    also hooks every request: a check before dispatch for default limits we do not have (taken
-    out), and header and bookkeeping hooks after it. Together they were about a tenth of each
-    poll, so the latter two run only for routes that declare a limit.
-    """
+    """Rate limits: every limit is a decorator on its route (see patches/flask_limiter.py for the hooks)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
-
-    def is_ours(hook) -> bool:
-        return getattr(hook, "__self__", None) is limiter or limiter in getattr(hook, "args", ())
-
-    def limited_route() -> bool:
-        # Flask-Limiter marks each view it wraps with (a weak proxy of) itself; functools.wraps
-        # carries the mark outwards. The rate-limit tests fail if a new version drops it.
-        return getattr(app.view_functions.get(request.endpoint), "__wrapper-limiter-instance", None) == limiter
-
-    def only_where_limited(hook):
-        return lambda value: hook(value) if limited_route() else value
-
-    before = app.before_request_funcs.setdefault(None, [])
-    before[:] = [hook for hook in before if not is_ours(hook)]
-    for hooks in (app.after_request_funcs.setdefault(None, []), app.teardown_request_funcs.setdefault(None, [])):
-        hooks[:] = [only_where_limited(hook) if is_ours(hook) else hook for hook in hooks]
+    if flask_limiter_patch.PATCH.applies():
+        flask_limiter_patch.hooks_only_where_limited(app, limiter)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -162,6 +162,13 @@ SETTINGS: dict[str, Setting] = {
     # The JavaScript runtime yt-dlp solves YouTube's challenges with (a path or a command name);
     # unset: the Deno binary of the ``deno`` package. PATH is never searched otherwise.
     "JS_RUNTIME": Setting(None, parse_optional_str),
+    # Held connections (each costs a descriptor; the open-file limit is raised to fit at start):
+    # seconds a connection may sit with no request, and may take to send its request headers.
+    "CONNECTION_LIMIT": Setting(4096, positive(parse_int)),
+    "IDLE_TIMEOUT": Setting(30, positive(parse_int)),
+    "HEADER_TIMEOUT": Setting(10, positive(parse_int)),
+    # Seconds from SIGTERM to exit: running jobs are cancelled and left pending for the next start.
+    "STOP_TIMEOUT": Setting(10, positive(parse_int)),
 }
 
 # Reverse proxies in front of the service (issue 14.11): how many hops of X-Forwarded-For

@@ -155,6 +155,19 @@ def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERM
         time.sleep(0.05)
 
 
+def queue_and_wait(client, headers, url: str, *, expect=(201,), completed: bool = True, **params) -> dict[str, Any]:
+    """Queue ``url`` as a game server does (answered with a status in ``expect``) and poll until its job ends.
+
+    With ``completed`` (the default) the job must have completed; the entry as last polled is returned.
+    """
+    response = client.post("/api/media/queue", json={"url": url, **params}, headers=headers)
+    assert response.status_code in expect, response.json
+    body = wait_for_entry(client, response.json["id"], headers)
+    if completed:
+        assert body["status"] == "completed", body["error"]
+    return body
+
+
 def shift(app, media_id: str, **deltas) -> None:
     """Move an entry's timestamps into the past, as if that much time had passed."""
     from mediacache.db import media_repo

@@ -9,7 +9,7 @@ import pytest
 
 from mediacache import create_app
 from mediacache.config import ConfigError
-from tests.helpers import LiveServer, finished_entry, flask_dispatches, make_settings, wait_for_entry
+from tests.helpers import LiveServer, finished_entry, flask_dispatches, make_settings, queue_and_wait, wait_for_entry
 
 
 def cancelled_entry(app, client, headers, media_server) -> str:
@@ -42,18 +42,9 @@ def test_a_cancelled_job_can_still_be_retried(app, client, admin, media_server):
     assert retried.json["status"] in ("pending", "downloading", "processing", "completed")
 
 
-def completed_entry(client, headers, url) -> dict:
-    """Queue ``url`` and wait until its file is served."""
-    response = client.post("/api/media/queue", json={"url": url}, headers=headers)
-    assert response.status_code == 201, response.json
-    body = wait_for_entry(client, response.json["id"], headers)
-    assert body["status"] == "completed", body["error"]
-    return body
-
-
 def test_the_originals_delete_request_hard_entry_force_removes_the_file_and_the_entry(app, client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
-    body = completed_entry(client, admin, url)
+    body = queue_and_wait(client, admin, url)
     response = client.delete(f"/api/media/{body['id']}?hard=entry&force=true", headers=admin)
     assert response.status_code == 204
     assert client.get(f"/api/media/{body['id']}", headers=admin).status_code == 404
@@ -81,7 +72,7 @@ def test_hard_entry_with_force_removes_an_entry_whose_job_is_running(app, client
 
 
 def test_hard_file_removes_the_file_at_once_and_keeps_the_entry(app, client, admin, media_server):
-    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     assert client.delete(f"/api/media/{body['id']}", query_string={"hard": "file"}, headers=admin).status_code == 204
     kept = client.get(f"/api/media/{body['id']}", headers=admin).json
     assert kept["cache_state"] == "purged" and kept["valid"] is False and kept["endpoints"] == []
@@ -100,14 +91,14 @@ def test_hard_entry_after_a_soft_delete_removes_the_retained_file_too(app, clien
 
 
 def test_hard_accepts_the_originals_words_in_a_json_body_too(client, admin, media_server):
-    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     response = client.delete(f"/api/media/{body['id']}", json={"hard": "ENTRY", "force": True}, headers=admin)
     assert response.status_code == 204
     assert client.get(f"/api/media/{body['id']}", headers=admin).status_code == 404
 
 
 def test_an_unknown_hard_value_is_a_400_naming_the_accepted_ones(client, admin, media_server):
-    body = completed_entry(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     response = client.delete(f"/api/media/{body['id']}?hard=row", headers=admin)
     assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR"
     assert "file" in response.json["error"]["message"] and "entry" in response.json["error"]["message"]

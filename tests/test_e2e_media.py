@@ -59,9 +59,13 @@ def test_sigkill_during_a_download_then_restart_completes_the_entry(server, medi
     _, _, body = server("POST", "/api/media/queue", body={"url": media_server.url("/trickle/long.mp3")},
                         headers=headers)  # fmt: skip
     poll(server, body["id"], headers, until=("downloading",))
-    time.sleep(0.5)  # let some bytes land in the temp dir
-    server.kill()
     temp_root = tmp_path / "static_cache" / ".tmp"
+    deadline = time.monotonic() + 30
+    # Wait until some bytes have landed in the job's temp dir, then kill.
+    while not any(path.is_file() and path.stat().st_size for path in temp_root.glob(f"{body['id']}-*/**/*")):
+        assert time.monotonic() < deadline, "no bytes of the download reached the temp dir"
+        time.sleep(0.02)
+    server.kill()
     assert list(temp_root.glob(f"{body['id']}-*")), "the kill should have left a partial download behind"
 
     media_server.trickle_delay = 0.001

@@ -111,22 +111,19 @@ def test_app_py_serves_through_this_waitress(tmp_path, monkeypatch):
     import waitress
 
     import app as entry
-    from mediacache import httpserver
-    from mediacache.jobs import runner as jobs
-    from mediacache.media import lifecycle
-    from mediacache.ops import logging as logconfig
     from tests.helpers import ADMIN_PASSWORD, LiveServer
 
     for name, value in LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD).env.items():
         if name.startswith("MEDIACACHE_"):
             monkeypatch.setenv(name, value)
-    # Everything main() does to the process besides building the app and serving it.
-    for module, name in ((logconfig, "configure_logging"), (jobs, "limit_malloc_arenas"),
-                         (jobs, "freeze_long_lived_objects"), (lifecycle, "start_scheduler"),
-                         (lifecycle, "stop_scheduler"), (signal, "signal")):  # fmt: skip
-        monkeypatch.setattr(module, name, lambda *args: None)
+    # Everything main() does to the process besides building the app and serving it (app.py
+    # imports these names at its top, so they are replaced where main() looks them up).
+    for name in ("configure_logging", "limit_malloc_arenas", "freeze_long_lived_objects", "start_scheduler",
+                 "stop_scheduler"):  # fmt: skip
+        monkeypatch.setattr(entry, name, lambda *args: None)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
     served = []
-    monkeypatch.setattr(httpserver, "serve", lambda app, **options: served.append(("ours", options)))
+    monkeypatch.setattr(entry, "serve", lambda app, **options: served.append(("ours", options)))
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.append(("stock", options)))
     assert entry.main() == 0
     ((server, options),) = served
@@ -250,3 +247,53 @@ def test_connection_close_is_honoured_on_the_loop(running):
         while chunk := client.recv(65536):  # ends only if the server closes the connection
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK") and received.endswith(b"\r\n\r\n/api/media/1")
+
+
+def test_a_file_span_goes_out_with_sendfile_whole_or_ranged_and_survives_a_client_leaving(
+    running, tmp_path, monkeypatch
+):
+    """waitress would read each block into Python and send it again; a FileSpan sends itself."""
+    import os
+
+    from mediacache.web.routes.files import FileSpan
+
+    data = os.urandom(3 * 1024 * 1024 + 123)  # several socket buffers' worth, not a multiple of any block
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    sent_by_sendfile = []
+    send_to = FileSpan.send_to
+    monkeypatch.setattr(FileSpan, "send_to", lambda span, *args: sent_by_sendfile.append(send_to(span, *args))
+                        or sent_by_sendfile[-1])  # fmt: skip
+
+    def app(environ, start_response):
+        start, stop = (1000, 2_000_123) if environ["PATH_INFO"] == "/range" else (0, len(data))
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(stop - start))])
+        return environ["wsgi.file_wrapper"](FileSpan(os.open(path, os.O_RDONLY), start, stop), 256 * 1024)
+
+    server = running(app, host="127.0.0.1", port=0)
+    base = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+    leaving = socket.create_connection(server.socket.getsockname()[:2])
+    leaving.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    leaving.recv(1000)
+    leaving.close()  # mid-answer: the server goes on with everyone else
+    assert urllib.request.urlopen(base + "/", timeout=10).read() == data
+    assert urllib.request.urlopen(base + "/range", timeout=10).read() == data[1000:2_000_123]
+    assert sum(sent_by_sendfile) >= len(data) + 2_000_123 - 1000
+
+
+def test_the_open_file_limit_is_raised_toward_the_connection_limit_but_never_past_the_hard_limit():
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    script = (
+        "import resource\n"
+        "from mediacache.httpserver import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 600))\n"  # a process started with a low limit
+        "print(raise_open_file_limit(512), raise_open_file_limit(4096 + 256), raise_open_file_limit(100),"
+        " resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["512", "600", "600", "600"], result.stderr

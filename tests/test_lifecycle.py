@@ -16,16 +16,7 @@ from mediacache import create_app
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.media import lifecycle, storage
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, shift, wait_for_entry
-
-
-def completed(client, headers, url, **params):
-    """Queue and wait for a completed entry."""
-    response = client.post("/api/media/queue", json={"url": url, **params}, headers=headers)
-    assert response.status_code in (201, 202), response.json
-    body = wait_for_entry(client, response.json["id"], headers)
-    assert body["status"] == "completed", body["error"]
-    return body
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, queue_and_wait, shift, wait_for_entry
 
 
 def sweep(app, function):
@@ -38,7 +29,7 @@ def sweep(app, function):
 
 
 def test_expiry_moves_the_file_to_the_private_cache_and_stops_serving_it(app, client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"), ttl=60)
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), ttl=60)
     shift(app, body["id"], expires_at=timedelta(minutes=5))
     assert sweep(app, lifecycle.expire_due_entries) == 1
     after = client.get(f"/api/media/{body['id']}", headers=admin).json
@@ -50,7 +41,7 @@ def test_expiry_moves_the_file_to_the_private_cache_and_stops_serving_it(app, cl
 
 
 def test_a_sweep_with_nothing_due_touches_no_rows(app, client, admin, media_server):
-    completed(client, admin, media_server.url("/media/tone.mp3"), ttl=3600)
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), ttl=3600)
     writes = []
     with app.app_context():
         event.listen(
@@ -73,7 +64,7 @@ def test_the_expiry_and_purge_queries_use_their_indexes(app):
 
 
 def test_retention_purges_the_private_file_but_keeps_the_row(app, client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     client.delete(f"/api/media/{body['id']}", headers=admin)
     assert sweep(app, lifecycle.purge_retained_files) == 0  # retained for 30 days
     shift(app, body["id"], retained_until=timedelta(days=31))
@@ -86,7 +77,7 @@ def test_retention_purges_the_private_file_but_keeps_the_row(app, client, admin,
 
 def test_expired_entry_is_restored_by_one_rename_with_its_ttl_restarted(app, client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
-    body = completed(client, admin, url, ttl=60)
+    body = queue_and_wait(client, admin, url, ttl=60)
     downloads = media_server.downloads("/media/tone.mp3")
     shift(app, body["id"], expires_at=timedelta(minutes=5))
     sweep(app, lifecycle.expire_due_entries)
@@ -98,7 +89,7 @@ def test_expired_entry_is_restored_by_one_rename_with_its_ttl_restarted(app, cli
 
 def test_purged_entry_is_downloaded_again(app, client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
-    body = completed(client, admin, url, ttl=60)
+    body = queue_and_wait(client, admin, url, ttl=60)
     shift(app, body["id"], expires_at=timedelta(minutes=5))
     sweep(app, lifecycle.expire_due_entries)
     shift(app, body["id"], retained_until=timedelta(days=40))
@@ -114,9 +105,9 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     app = create_app(settings)
     client = app.test_client()
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    done = completed(client, headers, media_server.url("/media/tone.mp3"))
-    lost = completed(client, headers, media_server.url("/media/other.mp3"))
-    retained = completed(client, headers, media_server.url("/media/tone.webm"))
+    done = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
+    lost = queue_and_wait(client, headers, media_server.url("/media/other.mp3"))
+    retained = queue_and_wait(client, headers, media_server.url("/media/tone.webm"))
     client.delete(f"/api/media/{retained['id']}", headers=headers)
 
     # What a crash leaves behind: a row cut off mid-job with a partial file, a vanished file,
@@ -165,12 +156,12 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
 @pytest.mark.e2e
 def test_retained_files_are_purged_oldest_first_to_make_room(configured, media_server):
     app, client, headers = configured(MAX_CACHE_BYTES=120_000)  # room for two ~49 KB files
-    first = completed(client, headers, media_server.url("/media/tone.mp3"))
-    second = completed(client, headers, media_server.url("/media/other.mp3"))
+    first = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
+    second = queue_and_wait(client, headers, media_server.url("/media/other.mp3"))
     client.delete(f"/api/media/{first['id']}", headers=headers)
     client.delete(f"/api/media/{second['id']}", headers=headers)
     shift(app, first["id"], retained_until=timedelta(days=1))  # the older one
-    third = completed(client, headers, media_server.url("/media/episode1.mp3"))
+    third = queue_and_wait(client, headers, media_server.url("/media/episode1.mp3"))
     assert third["valid"]
     states = {b["id"]: b["cache_state"] for b in client.get("/api/media", headers=headers).json["items"]}
     assert states[first["id"]] == "purged" and states[second["id"]] == "deleted"
@@ -178,7 +169,7 @@ def test_retained_files_are_purged_oldest_first_to_make_room(configured, media_s
 
 def test_when_live_files_fill_the_cache_new_queue_calls_get_507(configured, media_server):
     _app, client, headers = configured(MAX_CACHE_BYTES=60_000)
-    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    live = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/other.mp3")}, headers=headers)
     assert response.status_code == 507 and response.json["error"]["code"] == "STORAGE_FULL"
     assert client.get(f"/api/media/{live['id']}", headers=headers).json["valid"] is True  # never evicted
@@ -187,7 +178,7 @@ def test_when_live_files_fill_the_cache_new_queue_calls_get_507(configured, medi
 @pytest.mark.e2e
 def test_a_file_that_would_overflow_the_limit_fails_its_entry_only(configured, media_server):
     app, client, headers = configured(MAX_CACHE_BYTES=100_000)
-    live = completed(client, headers, media_server.url("/media/tone.mp3"))
+    live = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3"), "profile": "flac"},
                            headers=headers)  # fmt: skip
     failed = wait_for_entry(client, response.json["id"], headers)
@@ -215,7 +206,7 @@ def test_real_enospc_fails_only_that_entry_and_leaves_no_partial_files(tmp_path,
     app = create_app(settings)
     client = app.test_client()
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    small = completed(client, headers, media_server.url("/media/tone.mp3"))
+    small = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     # 30 s as FLAC is several MiB: it cannot fit on the 1 MiB disk.
     response = client.post("/api/media/queue", json={"url": media_server.url("/media/long.mp3"), "profile": "flac"},
                            headers=headers)  # fmt: skip
@@ -275,7 +266,7 @@ def test_soft_delete_restore_and_expiry_work_across_filesystems(split_caches, me
         client = app.test_client()
         headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
         url = media_server.url("/media/tone.mp3")
-        body = completed(client, headers, url, ttl=60)
+        body = queue_and_wait(client, headers, url, ttl=60)
         original = client.get(body["path"]).data
         static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
         name = Path(body["path"]).name
@@ -307,7 +298,7 @@ def test_a_move_across_filesystems_left_half_way_is_cleaned_up_on_start(tmp_path
     app = create_app(settings)
     client = app.test_client()
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    body = completed(client, headers, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     static, private = Path(settings["STATIC_CACHE"]), Path(settings["PRIVATE_CACHE"])
     _simulated_exdev(monkeypatch, static, private)
     # A crash after the copy, before its rename into place: the source is untouched.
@@ -334,8 +325,8 @@ def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(
     app = create_app(settings)
     client = app.test_client()
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    live = completed(client, headers, media_server.url("/media/tone.mp3"))
-    retained = completed(client, headers, media_server.url("/media/other.mp3"))
+    live = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
+    retained = queue_and_wait(client, headers, media_server.url("/media/other.mp3"))
     live_bytes = client.get(live["path"]).data
     retained_bytes = client.get(retained["path"]).data
     client.delete(f"/api/media/{retained['id']}", headers=headers)

@@ -12,16 +12,7 @@ from sqlalchemy import event
 from mediacache import create_app
 from mediacache.db.extensions import db
 from mediacache.media.hits import get_access_counter
-from tests.helpers import make_settings, shift, wait_for_entry
-
-
-def completed(client, headers, url, **params):
-    """Queue and wait for a completed entry."""
-    response = client.post("/api/media/queue", json={"url": url, **params}, headers=headers)
-    body = wait_for_entry(client, response.json["id"], headers)
-    assert body["status"] == "completed", body["error"]
-    return body
-
+from tests.helpers import make_settings, queue_and_wait, shift, wait_for_entry
 
 # --- health -------------------------------------------------------------------------
 
@@ -39,6 +30,7 @@ def test_health_reports_every_check(client):
         "scheduler",
         "workers",
         "deployment",
+        "patches",
         "extractors",
     }
     assert body["checks"]["database"]["status"] == "healthy"
@@ -74,9 +66,9 @@ def test_scheduler_check_is_degraded_when_enabled_but_not_running(tmp_path):
 
 @pytest.mark.e2e
 def test_stats_count_by_profile_format_and_status(client, admin, media_server):
-    completed(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-opus")
-    completed(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-vorbis")
-    completed(client, admin, media_server.url("/media/tone.mp3"))
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-opus")
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-vorbis")
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     failed = client.post("/api/media/queue", json={"url": media_server.url("/status/404")}, headers=admin).json
     wait_for_entry(client, failed["id"], admin)
     body = client.post("/api/stats", headers=admin).json
@@ -118,7 +110,7 @@ def test_request_log_since_and_until(client, user, media_server):
 
 
 def test_file_hits_are_counted_without_a_database_write_per_request(app, client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     writes = []
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute",
@@ -145,7 +137,7 @@ def test_audit_log_records_logins_user_changes_deletions_and_settings(client, ad
     client.post("/api/users", json={"username": "gamer", "password": "gamer-pass"}, headers=admin)
     client.patch("/api/users/gamer", json={"role": "admin"}, headers=admin)
     client.put("/api/settings/default_ttl", json={"value": 600}, headers=admin)
-    body = completed(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     client.delete(f"/api/media/{body['id']}", headers=admin)
     client.delete("/api/users/gamer", headers=admin)
     page = client.get("/api/admin/activity?limit=100", headers=admin).json
@@ -175,12 +167,13 @@ def test_metrics_need_an_admin_token(client, user):
 
 
 def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client, admin, media_server):
-    completed(client, admin, media_server.url("/media/tone.mp3"))
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     assert app.extensions["mediacache.jobs"].wait_idle(20)  # the worker tidies up after the final status
+    from mediacache.jobs import scheduler
     from mediacache.media import lifecycle
 
     with app.app_context():
-        lifecycle._in_app_context(app, lifecycle.PERIODIC_JOBS[0])()
+        scheduler.in_app_context(app, lifecycle.PERIODIC_JOBS[0])()
     text = client.get("/metrics", headers=admin).get_data(as_text=True)
     assert 'mediacache_http_requests_total{method="POST",route="/api/media/queue",status="201"} 1.0' in text
     assert (
@@ -261,7 +254,7 @@ def test_job_admin_lists_running_and_failed_and_requeues_and_purges(app, client,
 
 
 def test_capacity_probe_and_sweep(app, client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     report = client.get("/api/admin/capacity", headers=admin).json
     assert report["bytes_live"] == body["size_bytes"] and report["bytes_retained"] == 0
     assert report["disk_free"] > 0 and report["quota_bytes"] is None and 0 < report["disk_used_percent"] < 100
@@ -276,7 +269,7 @@ def test_capacity_probe_and_sweep(app, client, admin, media_server):
 
 def test_quota_percent_with_a_cache_limit(configured, media_server):
     _app, client, headers = configured(MAX_CACHE_BYTES=1_000_000)
-    body = completed(client, headers, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     report = client.get("/api/admin/capacity", headers=headers).json
     assert report["quota_used_percent"] == round(body["size_bytes"] / 1_000_000 * 100, 2)
 

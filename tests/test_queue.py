@@ -7,21 +7,12 @@ import threading
 import pytest
 
 from mediacache import create_app
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, queue_and_wait, wait_for_entry
 
 
 def queue(client, headers, **params):
     """POST /api/media/queue with JSON parameters."""
     return client.post("/api/media/queue", json=params, headers=headers)
-
-
-def completed(client, headers, url, **params):
-    """Queue and wait for a completed entry."""
-    response = queue(client, headers, url=url, **params)
-    assert response.status_code == 201, response.json
-    body = wait_for_entry(client, response.json["id"], headers)
-    assert body["status"] == "completed", body["error"]
-    return body
 
 
 def test_queue_needs_a_token(client, media_server):
@@ -41,7 +32,7 @@ def test_new_entry_is_201_with_location_and_starts_at_once(client, admin, media_
 
 
 def test_completed_entry_has_path_endpoints_and_expiry(client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"), ttl=600)
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), ttl=600)
     assert body["endpoints"] == ["http://localhost" + body["path"]]
     assert body["expires_at"].endswith("Z") and body["completed_at"].endswith("Z")
     assert body["progress"] is None and body["error"] is None
@@ -53,14 +44,14 @@ def test_public_url_and_external_endpoints_build_the_endpoints(tmp_path, media_s
     ))  # fmt: skip
     client = app.test_client()
     headers = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
-    body = completed(client, headers, media_server.url("/media/tone.mp3"))
+    body = queue_and_wait(client, headers, media_server.url("/media/tone.mp3"))
     # The CDN root maps onto static_cache/ itself and is listed first (what players are handed).
     in_cache = body["path"].removeprefix("/cache")
     assert body["endpoints"] == ["https://cdn.example.net" + in_cache, "https://media.example.org" + body["path"]]
 
 
 def test_same_url_again_returns_409_with_the_existing_entry_at_top_level(client, admin, media_server):
-    first = completed(client, admin, media_server.url("/media/tone.mp3"))
+    first = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     again = queue(client, admin, url=media_server.url("/media/tone.mp3") + "#fragment")
     assert again.status_code == 409
     assert again.json["id"] == first["id"] and again.json["status"] == "completed"
@@ -180,7 +171,7 @@ def test_form_and_query_parameters_and_extra_as_a_string(client, admin, media_se
 
 def test_soft_delete_then_queue_again_restores_without_download(app, client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
-    body = completed(client, admin, url)
+    body = queue_and_wait(client, admin, url)
     requests_before = media_server.downloads("/media/tone.mp3")
     file_url = body["path"]
     assert client.delete(f"/api/media/{body['id']}", headers=admin).status_code == 204
@@ -203,7 +194,7 @@ def test_soft_delete_then_queue_again_restores_without_download(app, client, adm
 @pytest.mark.e2e
 def test_hard_delete_then_queue_again_downloads_again_with_202(client, admin, media_server):
     url = media_server.url("/media/tone.mp3")
-    body = completed(client, admin, url)
+    body = queue_and_wait(client, admin, url)
     requests_per_job = media_server.downloads("/media/tone.mp3")
     assert client.delete(f"/api/media/{body['id']}?hard=true", headers=admin).status_code == 204
     assert client.get(f"/api/media/{body['id']}", headers=admin).json["cache_state"] == "purged"
@@ -225,7 +216,7 @@ def test_failed_entry_is_queued_again_with_202(client, admin, media_server):
 def test_retry_requeues_a_failed_entry_and_refuses_a_completed_one(client, admin, media_server):
     failed = wait_for_entry(client, queue(client, admin, url=media_server.url("/status/500")).json["id"], admin)
     assert client.post(f"/api/media/{failed['id']}/retry", headers=admin).status_code == 202
-    done = completed(client, admin, media_server.url("/media/tone.mp3"))
+    done = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     response = client.post(f"/api/media/{done['id']}/retry", headers=admin)
     assert response.status_code == 409 and response.json["error"]["code"] == "NOT_RETRYABLE"
 
@@ -247,8 +238,8 @@ def test_delete_of_a_running_job_needs_force_which_cancels_it(app, client, admin
 
 
 def test_users_may_delete_only_their_own_entries(client, admin, user, media_server):
-    mine = completed(client, user, media_server.url("/media/tone.mp3"))
-    theirs = completed(client, admin, media_server.url("/media/other.mp3"))
+    mine = queue_and_wait(client, user, media_server.url("/media/tone.mp3"))
+    theirs = queue_and_wait(client, admin, media_server.url("/media/other.mp3"))
     forbidden = client.delete(f"/api/media/{theirs['id']}", headers=user)
     assert forbidden.status_code == 403 and forbidden.json["error"]["code"] == "FORBIDDEN"
     assert client.delete(f"/api/media/{mine['id']}", headers=user).status_code == 204
@@ -277,7 +268,7 @@ def test_unknown_entry_is_404(client, admin):
 
 
 def test_list_filters_sorts_and_paginates(client, admin, user, media_server):
-    done = completed(client, admin, media_server.url("/media/tone.mp3"))
+    done = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     failed = wait_for_entry(client, queue(client, user, url=media_server.url("/status/404")).json["id"], user)
     page = client.get("/api/media", headers=admin).json
     assert page["pagination"]["total"] == 2 and page["items"][0]["id"] == failed["id"]  # newest first
@@ -293,14 +284,14 @@ def test_list_filters_sorts_and_paginates(client, admin, user, media_server):
 
 
 def test_download_is_an_attachment_named_artist_title(client, admin, media_server):
-    body = completed(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-opus")
+    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), profile="ogg-opus")
     response = client.get(f"/api/media/{body['id']}/download", headers=admin)
     assert response.status_code == 200 and response.mimetype == "audio/ogg"
     assert response.headers["Content-Disposition"] == 'attachment; filename="Test Artist - Sine Song.ogg"'
 
 
 def test_service_index_lists_profiles_limits_and_cache_stats(client, admin, media_server):
-    completed(client, admin, media_server.url("/media/tone.mp3"))
+    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     body = client.get("/api").json
     assert body["status"] == "OK" and body["version"]
     assert list(body["media_profiles"]) == ["mp3", "ogg-opus", "ogg-vorbis", "m4a-aac", "flac", "mp4-h264", "webm-vp9"]

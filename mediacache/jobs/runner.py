@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from flask import Flask
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "mediacache.jobs"
 PROGRESS_WRITE_INTERVAL = 1.0
-Work = Callable[[str, "Run", "ProgressReporter"], str]
+Work = Callable[[str, "Run", "ProgressReporter", threading.Event], str]
 
 
 class Run:
@@ -89,6 +89,9 @@ class JobRunner:
         # Retries waiting for their time (retry_at is in the row too: a restart schedules them again).
         self._timers: set[threading.Timer] = set()
         self.size = 0
+        # Set when the server stops: a job cancelled then leaves its entry pending for the next start.
+        self.stopping = threading.Event()
+        self._stop_deadline: float | None = None
         # The serving process sets this (see freeze_long_lived_objects); tests and CLI runs do not.
         self.freeze_when_warm = False
         if app is not None:
@@ -104,9 +107,13 @@ class JobRunner:
     def executor(self) -> ThreadPoolExecutor:
         """The pool, created on first use so CLI commands never start threads."""
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
-            return self._executor
+            return self._pool()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Called with self._lock held.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="mediacache-job")
+        return self._executor
 
     def resize(self, workers: int) -> None:
         """Change the pool size without a restart: new jobs go to a new pool, the old one drains."""
@@ -149,11 +156,14 @@ class JobRunner:
         self._start(run)
 
     def _start(self, run: Run) -> None:
-        if self._stopping:
+        with self._lock:
+            # Checked under the lock begin_stop takes, so no pool is made once the server stops.
+            if not self._stopping:
+                run.future = self._pool().submit(self._run, run)
+        future = run.future
+        if future is None:
             self._forget(run)  # its row stays pending: the next start submits it again
             return
-        future = self.executor.submit(self._run, run)
-        run.future = future
         # A run the pool drops unstarted (shutdown) must not count as waiting for ever.
         future.add_done_callback(lambda done: self._forget(run) if done.cancelled() else None)
 
@@ -211,6 +221,34 @@ class JobRunner:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    def begin_stop(self, timeout: float) -> None:
+        """Stop for a restart: no job starts, running ones are cancelled and leave their entries pending.
+
+        Returns at once; ``wait_stopped`` waits for the workers, until ``timeout`` seconds from
+        the first call. Calling it again changes nothing.
+        """
+        with self._lock:
+            if self._stop_deadline is not None:
+                return
+            self._stop_deadline = time.monotonic() + timeout
+            self._stopping = True
+            self.stopping.set()  # before any cancel: a job that sees its cancel sees this too
+            runs = list(self._runs.values())
+            executor, self._executor = self._executor, None
+        for run in runs:
+            if run.future is not None:
+                run.future.cancel()  # not started yet (any pool, resized ones too): the entry is still pending
+            run.stop()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def wait_stopped(self) -> bool:
+        """After ``begin_stop``: wait for running jobs to end, until its deadline; True if none is left."""
+        deadline = self._stop_deadline if self._stop_deadline is not None else time.monotonic()
+        futures = [run.future for run in self._all_runs() if run.future is not None]
+        _, running = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        return not running
+
     def resubmit_pending(self) -> int:
         """Submit every pending entry (after a restart, nothing in memory knows them); a retry at its time."""
         with self.app.app_context():
@@ -249,9 +287,12 @@ class JobRunner:
         started = time.monotonic()
         outcome = "crashed"
         try:
+            if self.stopping.is_set():
+                outcome = "skipped"  # started as the server stops: the entry stays pending
+                return
             with self.app.app_context():
                 try:
-                    outcome = self.work(media_id, run, reporter)
+                    outcome = self.work(media_id, run, reporter, self.stopping)
                 finally:
                     db.session.remove()
         except Exception:  # a worker must survive anything one job throws

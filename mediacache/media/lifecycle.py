@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select
 
@@ -26,7 +22,9 @@ from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media, RevokedToken
 from ..db.settings import get_setting
+from ..jobs import scheduler
 from ..jobs.runner import get_runner
+from ..jobs.scheduler import PeriodicJob
 from ..sources import site_status
 from . import storage
 from .hits import flush_access_counts
@@ -275,14 +273,7 @@ def recover_on_start(app: Flask) -> dict[str, int]:
     return summary
 
 
-# --- the scheduler ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    id: str  # stable: the scheduler replaces, never duplicates, a job with the same id
-    run: Callable[[], Any]
-    interval: Callable[[dict], int]  # seconds, from the configuration
+# --- the one table of periodic jobs (jobs/scheduler.py runs them) ---------------------
 
 
 PERIODIC_JOBS = (
@@ -290,53 +281,20 @@ PERIODIC_JOBS = (
     PeriodicJob("purge-retained", purge_retained_files, lambda config: config["SWEEP_INTERVAL"]),
     PeriodicJob("reconcile-storage", reconcile_storage, lambda config: 3600),
     PeriodicJob("purge-revoked-tokens", purge_expired_tokens, lambda config: 3600),
-    PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL),
+    PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL, quiet=True),
     PeriodicJob("run-due-retries", run_due_retries, lambda config: config["SWEEP_INTERVAL"]),
     PeriodicJob("check-canaries", check_canaries, lambda config: config["CANARY_INTERVAL"]),
 )
 
-SCHEDULER_KEY = "mediacache.scheduler"
-SWEEP_LISTENERS = "mediacache.sweep_listeners"  # called with a periodic job's id after each run (metrics)
-_start_lock = threading.Lock()
-
 
 def start_scheduler(app: Flask):
     """Start the periodic jobs once per process (a second call is a no-op)."""
-
-    with _start_lock:
-        if not app.config["SCHEDULER"] or app.extensions.get(SCHEDULER_KEY) is not None:
-            return app.extensions.get(SCHEDULER_KEY)
-        scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1})
-        for job in PERIODIC_JOBS:
-            scheduler.add_job(_in_app_context(app, job), "interval", seconds=job.interval(app.config), id=job.id,
-                              name=job.id, replace_existing=True)  # fmt: skip
-        scheduler.start()
-        app.extensions[SCHEDULER_KEY] = scheduler
-        return scheduler
-
-
-def _in_app_context(app: Flask, job: PeriodicJob) -> Callable[[], None]:
-    def run() -> None:
-        with app.app_context():
-            try:
-                outcome = job.run()
-                for listener in app.extensions.get(SWEEP_LISTENERS, ()):
-                    listener(job.id)
-                if outcome and job.id != "flush-access-counts":
-                    log.info("%s: %s", job.id, outcome)
-            except Exception:
-                log.exception("periodic job %s failed", job.id)
-            finally:
-                db.session.remove()
-
-    return run
+    return scheduler.start(app, PERIODIC_JOBS)
 
 
 def stop_scheduler(app: Flask) -> None:
     """Stop the periodic jobs, if running, and keep the hits counted since the last flush."""
-    scheduler = app.extensions.pop(SCHEDULER_KEY, None)
-    if scheduler is not None:
-        scheduler.shutdown(wait=False)
+    scheduler.stop(app)
     with app.app_context():
         flush_access_counts()
         db.session.remove()

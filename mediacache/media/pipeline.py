@@ -61,11 +61,13 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
     return changed
 
 
-def process_entry(media_id: str, run: JobRun, report) -> str:
+def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event | None = None) -> str:
     """Run the job of one entry; every outcome ends in a final status on the row (or a retry), which is returned.
 
     A job whose site is at its limit (MEDIACACHE_EXTRACTOR_LIMITS) returns "deferred" at once and
-    gives its worker back; the gate submits it again when a slot is free.
+    gives its worker back; the gate submits it again when a slot is free. A cancel while
+    ``stopping`` is set is the server stopping, not a client: the entry goes back to pending
+    (returned as "interrupted") and the next start runs it again.
     """
     app = current_app._get_current_object()
     source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == Status.PENDING))
@@ -76,7 +78,7 @@ def process_entry(media_id: str, run: JobRun, report) -> str:
     if not gate.enter(site, partial(get_runner(app).submit, media_id)):
         return "deferred"
     try:
-        return _run_claimed(media_id, run, report, site)
+        return _run_claimed(media_id, run, report, site, stopping)
     finally:
         gate.leave(site)
 
@@ -92,7 +94,7 @@ def _claim(media_id: str) -> bool:
     return claimed
 
 
-def _run_claimed(media_id: str, run: JobRun, report, site: str | None) -> str:
+def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping: threading.Event | None) -> str:
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
     if not run.claim(partial(_claim, media_id)):
@@ -127,6 +129,10 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str | None) -> str:
     finally:
         # Before the final status: a client that sees the job end never sees its leftovers.
         storage.remove_temp_dir(workdir)
+    if cancelled and stopping is not None and stopping.is_set():
+        # A client's cancel marked the row cancelled before it signalled: that stays as it is.
+        _transition(media_id, ("downloading", "processing"), status="pending", progress=None)
+        return "interrupted"
     if cancelled:
         _transition(media_id, (*WORKING_STATES, Status.CANCELLED), status=Status.CANCELLED, progress=None)
         return "cancelled"

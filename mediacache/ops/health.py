@@ -1,4 +1,4 @@
-"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, scheduler, workers, deployment."""
+"""Readiness checks for /api/health: database, disk, ffmpeg, yt-dlp, network guard, workers, patches, …"""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from yt_dlp.version import __version__ as yt_dlp_version
 from ..db.database import damaged_since
 from ..db.extensions import db
 from ..jobs.runner import get_runner
-from ..media.lifecycle import SCHEDULER_KEY
+from ..jobs.scheduler import SCHEDULER_KEY
+from ..patches import report
 from ..sources.downloader import find_ffmpeg, guard_self_check, js_runtime_report
 from ..sources.netguard import GUARDED_HANDLERS
 from ..sources.site_status import check_extractors
@@ -137,6 +138,19 @@ def check_deployment() -> dict[str, Any]:
     return {"status": "degraded", "endpoints_from": "request_host", "note": warning}
 
 
+def check_patches() -> dict[str, Any]:
+    """The changes made to libraries, and whether each is in force (its library is a version it was tested with)."""
+    patches = report()
+    out = [patch for patch in patches if not patch["in_force"]]
+    status = "healthy" if not out else "unhealthy" if any(patch.get("security") for patch in out) else "degraded"
+    result: dict[str, Any] = {"status": status, "patches": patches}
+    if out:
+        result["note"] = "not in force (the library runs as released, or a security patch refuses its work): " + (
+            ", ".join(patch["patch"] for patch in out)
+        )
+    return result
+
+
 CHECKS = {
     "database": check_database,
     "disk": check_disk,
@@ -147,6 +161,7 @@ CHECKS = {
     "scheduler": check_scheduler,
     "workers": check_workers,
     "deployment": check_deployment,
+    "patches": check_patches,
     "extractors": check_extractors,
 }
 

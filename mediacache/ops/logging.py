@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from ..patches import logging as logging_patch
+
 request_log = logging.getLogger("mediacache.request")
 REQUEST_FIELDS = ("request_id", "user", "method", "route", "path", "status", "duration_ms")
 _REQUEST_FORMAT = "%s %s %s %s %s %.1fms"
@@ -146,7 +148,11 @@ class BatchWritingListener(logging.handlers.QueueListener):
         else:
             super().handle(record)
 
+    batching = True  # off with a Python the patch was not tested with (patches/logging.py)
+
     def dequeue(self, block: bool):
+        if not self.batching:
+            return super().dequeue(block)
         if block and self.queue.empty():
             for handler in self.handlers:
                 handler.flush()  # the batch is complete: write it out in one go
@@ -224,7 +230,9 @@ def configure_logging(log_format: str) -> logging.handlers.QueueListener:
     # No format of ours shows the process, thread or calling line, so records need not look
     # them up (these are the switches the logging HOWTO lists under "Optimization").
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
-    logging._srcfile = None
+    BatchWritingListener.batching = logging_patch.PATCH.applies()
+    if BatchWritingListener.batching:
+        logging_patch.skip_caller_lookups()
     records: queue.SimpleQueue = queue.SimpleQueue()
     listener = BatchWritingListener(records, stream, respect_handler_level=True)
     listener.start()

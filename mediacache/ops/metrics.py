@@ -13,7 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ..core.gauges import Gauge, LabelledGauge
 from ..jobs.runner import get_runner
-from ..media.lifecycle import SWEEP_LISTENERS
+from ..jobs.scheduler import SWEEP_LISTENERS
 
 EXTENSION_KEY = "mediacache.metrics"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,14 +23,15 @@ from typing import Any
 import imageio_ffmpeg
 import yt_dlp
 from yt_dlp.dependencies import yt_dlp_ejs
+from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.globals import supported_js_runtimes
-from yt_dlp.networking import common
 from yt_dlp.networking.common import Request
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from ..core.errors import DomainError
 from ..core.profiles import SourceStreams, Variant
+from ..patches import yt_dlp as yt_dlp_patches
 from . import netguard
 from .cookies import private_copy, uploaded_cookie_file
 from .failures import classify, site_of, ytdlp_outdated
@@ -87,6 +91,42 @@ class Control:
 
 
 # --- ffmpeg ---------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return prctl
+
+
+_prctl = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
+
+
+def _die_with_server(server_pid: int) -> None:
+    # In the child before exec (the setting survives exec): the kernel sends SIGKILL when the
+    # thread that started it ends, i.e. when the server dies, even by SIGKILL.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server_pid:  # the server died before the setting took hold
+        os._exit(1)
+
+
+def tool_process_options() -> dict[str, Any]:
+    """Popen options for ffmpeg: its own session (a kill reaches all it starts), killed when the server dies.
+
+    The session keeps it out of the server's signals, so without the death signal an ffmpeg
+    outlived a killed server and ran its transcode to the end.
+    """
+    options: dict[str, Any] = {"start_new_session": True}
+    if _prctl is not None:
+        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid())
+    return options
 
 
 @lru_cache(maxsize=4)
@@ -149,6 +189,7 @@ def probe(ffmpeg: str, path: Path) -> SourceStreams:
     result = subprocess.run(
         [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
         capture_output=True, timeout=60, encoding="utf-8", errors="replace",  # ffmpeg prints tags' bytes as they are
+        **tool_process_options(),
     )  # fmt: skip
     report = result.stderr
     audio_codec = video_codec = None
@@ -241,8 +282,8 @@ def convert(
     ]  # fmt: skip
     errors_path = target.with_suffix(".ffmpeg.log")
     with open(errors_path, "wb") as errors:
-        # A new session so a kill reaches ffmpeg and anything it spawned.
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+        # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
         watchdog = threading.Thread(
             target=_kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
         )
@@ -422,32 +463,8 @@ def _policy_error(policy: AddressPolicy) -> JobError | None:
     return None
 
 
-@lru_cache(maxsize=8)
-def _extractor_lineup(allowed: tuple[str, ...]) -> tuple:
-    """yt-dlp's extractors for these options, in its order: computed once, not on every job.
-
-    yt-dlp rebuilds this list (an ordered set over ~1,750 extractors) in every YoutubeDL
-    it constructs, which costs tens of milliseconds per job and per look-up.
-    """
-    reference = yt_dlp.YoutubeDL({"quiet": True, "allowed_extractors": list(allowed)})
-    return tuple(reference._ies.values())
-
-
-def _share_tls_contexts() -> None:
-    """Have yt-dlp build its TLS context once per distinct setting, not once per job.
-
-    Every YoutubeDL makes a request handler, and every handler an SSLContext that loads the
-    CA bundle: about 30 ms per job, even for a plain http:// download. A context is safe to
-    share between threads. Should a yt-dlp release move this helper, jobs just take the
-    slower path (and test_ytdlp says so).
-    """
-
-    original = getattr(common, "make_ssl_context", None)
-    if callable(original) and not hasattr(original, "cache_info"):
-        common.make_ssl_context = lru_cache(maxsize=8)(original)
-
-
-_share_tls_contexts()
+if yt_dlp_patches.TLS_CONTEXTS.applies():
+    yt_dlp_patches.share_tls_contexts()
 
 
 class _BoundedYoutubeDL(yt_dlp.YoutubeDL):
@@ -483,6 +500,8 @@ def guard_self_check() -> str | None:
     guard must have been asked (and refused) before any socket was opened.
     """
 
+    if not yt_dlp_patches.NETWORK_GUARD.applies():
+        return yt_dlp_patches.NETWORK_GUARD.problem()  # fail closed: nothing is fetched unguarded
     netguard._install()
     unguarded = []
     with _BoundedYoutubeDL({"quiet": True, "logger": _QuietLogger()}, auto_init=False) as probe:
@@ -503,8 +522,10 @@ def guard_self_check() -> str | None:
 
 def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     """A YoutubeDL with its extractors added from the cached lineup."""
+    if not yt_dlp_patches.EXTRACTOR_LINEUP.applies():
+        return _BoundedYoutubeDL(options)  # yt-dlp as released: it builds its own lineup
     ydl = _BoundedYoutubeDL(options, auto_init=False)
-    for extractor in _extractor_lineup(tuple(options["allowed_extractors"])):
+    for extractor in yt_dlp_patches.extractor_lineup(tuple(options["allowed_extractors"])):
         # Classes are shared safely; an instance (yt-dlp's catch-all) gets a fresh one per downloader.
         ydl.add_info_extractor(extractor if isinstance(extractor, type) else type(extractor)())
     return ydl
@@ -647,14 +668,15 @@ def site_for(url: str, config: dict[str, Any]) -> str | None:
     Only the extractors of limited sites are asked: trying all ~1,800 in turn costs milliseconds per job.
     """
     limited = tuple(sorted(config.get("EXTRACTOR_LIMITS") or {}))
-    for site, extractor in _limited_lineup(tuple(_extractors(config)), limited):
+    for site, extractor in _limited_lineup(limited):
         if extractor.suitable(url):
             return site
     return None
 
 
 @lru_cache(maxsize=8)
-def _limited_lineup(allowed: tuple[str, ...], sites: tuple[str, ...]) -> tuple:
+def _limited_lineup(sites: tuple[str, ...]) -> tuple:
+    # yt-dlp's public list, in its order (plugins first): the first suitable one is the one it would use.
     return tuple(
-        (site, extractor) for extractor in _extractor_lineup(allowed) if (site := site_of(extractor.IE_NAME)) in sites
+        (site, extractor) for extractor in gen_extractor_classes() if (site := site_of(extractor.IE_NAME)) in sites
     )

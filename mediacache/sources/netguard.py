@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from yt_dlp.networking import _helper, _urllib
 from yt_dlp.networking.exceptions import TransportError
 
 from ..core.errors import DomainError
+from ..patches import yt_dlp as yt_dlp_patches
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -324,31 +324,17 @@ GUARDED_SCHEMES = ("http", "https", "ws", "wss", "data")
 
 
 def _install() -> None:
-    """Wrap the connection factories of yt-dlp's handlers (and urllib's body decoding) once per process.
+    """Route every connection of yt-dlp's handlers through the guard, and bound urllib's body decoding, once.
 
-    Written for yt-dlp 2026.10.26 and urllib3 2.x: urllib and websockets connect through
-    ``yt_dlp.networking._helper.create_connection`` (imported by name into each module),
-    requests through ``urllib3.util.connection.create_connection``. Whether that still holds
-    is proven by ``downloader.guard_self_check`` before anything is fetched.
+    Which functions of yt-dlp that replaces is patches/yt_dlp.py's business (and its version
+    range); whether it still holds is proven by ``downloader.guard_self_check`` before
+    anything is fetched.
     """
     global _installed
     with _install_lock:
         if _installed:
             return
-        guarded = _guarded(_helper.create_connection)
-        _helper.create_connection = guarded
-        _urllib.create_connection = guarded
-        with contextlib.suppress(ImportError):
-            from yt_dlp.networking import _websockets  # noqa: PLC0415 — optional: needs the websockets package
-
-            _websockets.create_connection = guarded
-        with contextlib.suppress(ImportError):
-            import urllib3.util.connection  # noqa: PLC0415 — optional: comes with requests
-            from yt_dlp.networking import _requests  # noqa: PLC0415 — optional: needs the requests package
-
-            _requests.create_connection = guarded  # its SOCKS proxy path
-            urllib3.util.connection.create_connection = _guarded(urllib3.util.connection.create_connection)
-        _bound_urllib_decoding(_urllib)
+        yt_dlp_patches.install_network_guard(_guarded, _check_response, _inflate)
         _installed = True
 
 
@@ -384,40 +370,14 @@ def _connect_checked(policy: AddressPolicy, connect, address, *args, **kwargs) -
     raise last_error or OSError(f"could not connect to {host}")
 
 
-def _bound_urllib_decoding(_urllib) -> None:
-    """yt-dlp's urllib handler reads a compressed body whole and inflates it in one call: bound both.
-
-    Written for yt-dlp 2026.10.26 (``HTTPHandler.http_response`` with its ``gz``/``deflate``
-    helpers). Brotli, which has no bounded one-call decoder, is no longer asked for, and a
-    brotli body sent unasked is refused while a budget is active.
-    """
-    handler = _urllib.HTTPHandler
-    original_response = handler.http_response
-
-    def http_response(self, req, resp):
-        budget = _budget.get()
-        encodings = resp.headers.get("Content-encoding", "")
-        if budget is not None and encodings.strip():
-            if "br" in (encoding.strip() for encoding in encodings.split(",")):
-                raise TransportError("the response is brotli-compressed, which mediacache did not ask for")
-            resp.read = _capped_read(resp.read, budget)
-        return original_response(self, req, resp)
-
-    def deflate(data: bytes) -> bytes:
-        if not data:
-            return data
-        try:
-            return _inflate(data, -zlib.MAX_WBITS)
-        except zlib.error:
-            return _inflate(data, zlib.MAX_WBITS)
-
-    def gz(data: bytes) -> bytes:
-        return _inflate(data, zlib.MAX_WBITS | 16) if data else data
-
-    handler.http_response = handler.https_response = http_response
-    handler.deflate, handler.gz = staticmethod(deflate), staticmethod(gz)
-    if "br" in _urllib.SUPPORTED_ENCODINGS:
-        _urllib.SUPPORTED_ENCODINGS.remove("br")
+def _check_response(resp) -> None:
+    """Under a budget, refuse a brotli body (no bounded one-call decoder) and cap how much of a body is read."""
+    budget = _budget.get()
+    encodings = resp.headers.get("Content-encoding", "")
+    if budget is not None and encodings.strip():
+        if "br" in (encoding.strip() for encoding in encodings.split(",")):
+            raise TransportError("the response is brotli-compressed, which mediacache did not ask for")
+        resp.read = _capped_read(resp.read, budget)
 
 
 def refuse_forbidden_target(url: str, config: dict) -> None:

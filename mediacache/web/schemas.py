@@ -245,7 +245,7 @@ class LookupSchema(InputSchema):
 
 
 class MediaSchema(Schema):
-    """The media object of API.md, for the OpenAPI document (presenter.render_media renders it)."""
+    """The media object of API.md, for the OpenAPI document (media/render.py's render_media renders it)."""
 
     id = fields.String()
     url = fields.String()

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# Stamped on every response by requestcycle. JSON and files need no scripts, frames or
+# Stamped on every response by the middleware (middleware.py). JSON and files need no scripts, frames or
 # styles; a page with a policy of its own (the API docs) keeps that policy.
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox"
 FIXED_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
