@@ -22,6 +22,7 @@ from .media.pipeline import process_entry
 from .media.render import RowCache
 from .ops.metrics import Metrics
 from .patches import flask_limiter as flask_limiter_patch
+from .sources.site_status import source_gauges
 from .version import __version__
 from .web.bearer import register_token_callbacks
 from .web.cors import Cors
@@ -72,7 +73,7 @@ def register_extensions(app: Flask) -> None:
     AuthCache(app)
     RowCache(app)
     AccessCounter(app)
-    Metrics(app, gauges=[*runner.gauges(), *cache_gauges(app)])
+    Metrics(app, gauges=[*runner.gauges(), *cache_gauges(app), *source_gauges(app)])
     Shortcuts(app, [
         shortcut(media.POLL_RULE, partial(media.poll_response, app), from_memory=True),
         shortcut(files.RULE, partial(files.file_response, app)),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -19,6 +21,7 @@ from .db.models import Media
 from .media import entries, lifecycle
 from .media.lifecycle import run_sweep
 from .ops.reporting import conversion_stats
+from .sources.failures import ytdlp_age_days
 
 
 def register_cli(app: Flask) -> None:
@@ -99,3 +102,19 @@ def register_cli(app: Flask) -> None:
             target.close()
             source.close()
         click.echo(f"backed up to {destination}")
+
+    @app.cli.command("update-ytdlp")
+    @click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
+    def update_ytdlp(dry_run: bool) -> None:
+        """Upgrade yt-dlp (with its default extras) and yt-dlp-ejs in this venv; restart afterwards."""
+        # This interpreter's pip: the venv the service runs from, whatever is first on PATH.
+        command = [sys.executable, "-m", "pip", "install", "--upgrade", "yt-dlp[default]", "yt-dlp-ejs"]
+        click.echo(f"yt-dlp is {ytdlp_age_days()} days old; running: {' '.join(command)}")
+        if dry_run:
+            return
+        if subprocess.run(command).returncode != 0:
+            raise click.ClickException("pip could not upgrade yt-dlp; see its output above")
+        click.echo(
+            "yt-dlp upgraded. Restart mediacache so the new version is used (and update the yt-dlp pins "
+            "in requirements.txt, or the next 'make' installs the old one again)."
+        )

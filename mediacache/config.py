@@ -258,3 +258,53 @@ def load_or_create_secret(instance_dir: str) -> str:
 # How long a statement waits for another connection's lock (a backup, the sqlite3 shell, another
 # process) before giving up; the request then answers 503 DATABASE_BUSY with Retry-After.
 SETTINGS["DB_BUSY_TIMEOUT_MS"] = Setting(10_000, non_negative(parse_int))
+
+
+def parse_extractor_args(value: Any) -> dict[str, dict[str, list[str]]]:
+    """yt-dlp's --extractor-args, several separated by spaces: ``youtube:player_client=tv,web;formats=missing_pot``."""
+    if isinstance(value, dict):
+        return value
+    parsed: dict[str, dict[str, list[str]]] = {}
+    for part in str(value or "").split():
+        extractor, colon, arguments = part.partition(":")
+        if not colon or not extractor:
+            raise ValueError(f"expected EXTRACTOR:KEY=VALUE[,VALUE][;KEY=VALUE], got {part!r}")
+        for argument in filter(None, arguments.split(";")):
+            key, equals, values = argument.partition("=")
+            if not equals or not key:
+                raise ValueError(f"expected KEY=VALUE in {part!r}, got {argument!r}")
+            parsed.setdefault(extractor.lower(), {})[key.strip().replace("-", "_")] = values.split(",")
+    return parsed
+
+
+def parse_extractor_limits(value: Any) -> dict[str, tuple[int, float]]:
+    """``youtube=2/1s,soundcloud=4/0.5s``: per site, at most N jobs at once, starting at least S seconds apart."""
+    if isinstance(value, dict):
+        return value
+    limits: dict[str, tuple[int, float]] = {}
+    for part in parse_list(value):
+        match = re.fullmatch(r"([\w.-]+)=(\d+)(?:/(\d+(?:\.\d+)?)s?)?", part.replace(" ", ""))
+        if not match or int(match.group(2)) < 1:
+            raise ValueError(f"expected SITE=N/SECONDSs with N of 1 or more (e.g. youtube=2/1s), got {part!r}")
+        limits[match.group(1).lower()] = (int(match.group(2)), float(match.group(3) or 0))
+    return limits
+
+
+# YouTube and other real sources (issue 16): yt-dlp pass-through, failures that heal, gentleness, canaries.
+SETTINGS.update({
+    "YTDLP_EXTRACTOR_ARGS": Setting({}, parse_extractor_args),
+    # Every yt-dlp request goes through this proxy (http://, https:// or socks5://).
+    "YTDLP_PROXY": Setting(None, parse_optional_str),
+    # The bgutil PO-token provider's HTTP server; the network guard lets exactly this address through.
+    "YTDLP_POT_PROVIDER_URL": Setting(None, parse_optional_str),
+    # Retries of a transient failure (bot check, 429/403 from the media host, network error).
+    "RETRY_ATTEMPTS": Setting(3, non_negative(parse_int)),
+    # The first retry waits about this many seconds, each next one twice as long, at most RETRY_MAX_DELAY.
+    "RETRY_BASE_DELAY": Setting(30.0, lambda value: max(0.0, float(value))),
+    "RETRY_MAX_DELAY": Setting(3600.0, lambda value: max(0.0, float(value))),
+    "EXTRACTOR_LIMITS": Setting("youtube=2/1s", parse_extractor_limits),
+    # yt-dlp older than this is reported (health degraded) and named as the cause of extractor breakage; 0: never.
+    "YTDLP_MAX_AGE_DAYS": Setting(90, non_negative(parse_int)),
+    "CANARY_URLS": Setting([], parse_list),
+    "CANARY_INTERVAL": Setting(4 * 3600, positive(parse_int)),
+})  # fmt: skip

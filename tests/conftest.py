@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# yt-dlp's plugin mechanism finds yt_dlp_plugins/ on sys.path: the fake site of test_failures.py.
+sys.path.insert(0, str(Path(__file__).parent / "ytdlp_plugins"))
 
 from mediacache import create_app
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings

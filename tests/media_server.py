@@ -68,6 +68,7 @@ class MediaServer:
     def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
         self.folder = folder
         self.requests: list[tuple[str, str]] = []
+        self.cookies: list[str | None] = []  # the Cookie header of each request
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.trickle_delay = 0.2
@@ -125,6 +126,7 @@ class MediaServer:
         path = request.path.split("?")[0]
         with self.lock:
             self.requests.append(("HEAD" if head else "GET", path))
+            self.cookies.append(request.headers.get("Cookie"))
         if path.startswith("/media/"):
             return self._send_file(request, self.folder / path.removeprefix("/media/"), head)
         if path == "/redirect-to":

@@ -145,7 +145,7 @@ def test_a_database_from_version_3_gains_the_account_limit_columns(tmp_path):
     assert patched.status_code == 200 and patched.json["max_pending"] == 5
     app.extensions["mediacache.jobs"].shutdown()
     with sqlite3.connect(database) as migrated:
-        assert migrated.execute("SELECT version FROM schema_version").fetchone() == (4,)
+        assert migrated.execute("SELECT version FROM schema_version").fetchone()[0] >= 4
 
 
 # --- the game server's client, replayed against the real server ---------------------------------

@@ -158,6 +158,7 @@ def test_a_database_from_before_version_3_gains_account_keys_and_ids_never_reuse
         keys = migrated.execute("SELECT token_key FROM users ORDER BY id").fetchall()
         assert len({key for (key,) in keys}) == 2 and all(key and len(key) == 32 for (key,) in keys)
         assert migrated.execute("SELECT user_id FROM request_log").fetchone() == (2,)  # the rebuild kept the link
+        # Every later step ran too (version 5 added the retry columns).
         assert migrated.execute("SELECT version FROM schema_version").fetchone()[0] >= 3
         migrated.execute("DELETE FROM users WHERE id = 2")
         migrated.execute(

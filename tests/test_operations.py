@@ -31,6 +31,7 @@ def test_health_reports_every_check(client):
         "workers",
         "deployment",
         "patches",
+        "extractors",
     }
     assert body["checks"]["database"]["status"] == "healthy"
     assert body["checks"]["ffmpeg"]["version"].startswith("ffmpeg version")

@@ -16,3 +16,12 @@ class Gauge(NamedTuple):
     name: str
     help: str
     read: Callable[[], float]
+
+
+class LabelledGauge(NamedTuple):
+    """A gauge with one value per label set, e.g. per extractor: ``read`` returns {label values: value}."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    read: Callable[[], dict[tuple[str, ...], float]]

@@ -70,12 +70,23 @@ def _accounts_carry_their_own_limits(connection: Connection) -> None:
             connection.execute(text(f"ALTER TABLE users ADD COLUMN {column} INTEGER"))
 
 
+def _retries_outlive_restarts(connection: Connection) -> None:
+    """Version 5: a transient failure is retried; the attempt count and the next attempt's time outlive a restart."""
+    # Each column is skipped when already there: a database marked older than its shape still starts.
+    present = {column["name"] for column in inspect(connection).get_columns("media")}
+    if "attempts" not in present:
+        connection.execute(text("ALTER TABLE media ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"))
+    if "retry_at" not in present:
+        connection.execute(text("ALTER TABLE media ADD COLUMN retry_at DATETIME"))
+
+
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
 MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (2, ["CREATE INDEX IF NOT EXISTS ix_media_created_id ON media (created_at, id)"]),
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
+    (5, _retries_outlive_restarts),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 

@@ -134,6 +134,9 @@ class Media(db.Model):
     deleted_at: Mapped[datetime | None]
     retained_until: Mapped[datetime | None]
     last_accessed_at: Mapped[datetime | None]
+    # Failed attempts of the current job (a transient failure is retried), and when the next one is due.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    retry_at: Mapped[datetime | None]
 
 
 class RequestLog(db.Model):

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ..core.gauges import Gauge
 from ..core.states import WORKING_STATES, Status
+from ..core.timeutil import utcnow
 from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
@@ -85,6 +86,8 @@ class JobRunner:
         # The run of each entry that is running or waiting for a worker; a later one waits in its ``next``.
         self._runs: dict[str, Run] = {}
         self._stopping = False
+        # Retries waiting for their time (retry_at is in the row too: a restart schedules them again).
+        self._timers: set[threading.Timer] = set()
         self.size = 0
         # Set when the server stops: a job cancelled then leaves its entry pending for the next start.
         self.stopping = threading.Event()
@@ -164,6 +167,23 @@ class JobRunner:
         # A run the pool drops unstarted (shutdown) must not count as waiting for ever.
         future.add_done_callback(lambda done: self._forget(run) if done.cancelled() else None)
 
+    def submit_later(self, media_id: str, delay: float) -> None:
+        """Submit the entry's job after ``delay`` seconds (a retry's backoff), on a named timer thread."""
+
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            self.submit(media_id)
+
+        timer = threading.Timer(max(0.0, delay), fire)
+        timer.daemon = True
+        timer.name = f"mediacache-retry-{media_id[:8]}"
+        with self._lock:
+            if self._stopping:
+                return
+            self._timers.add(timer)
+        timer.start()
+
     def cancel(self, media_id: str) -> None:
         """Ask the entry's running job to stop (yt-dlp stops at its next chunk, ffmpeg is killed)."""
         with self._lock:
@@ -193,6 +213,9 @@ class JobRunner:
             self._stopping = True
             runs = list(self._runs.values())
             executor, self._executor = self._executor, None
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
         for run in runs:
             run.stop()
         if executor is not None:
@@ -227,12 +250,16 @@ class JobRunner:
         return not running
 
     def resubmit_pending(self) -> int:
-        """Submit every pending entry (after a restart, nothing in memory knows them)."""
+        """Submit every pending entry (after a restart, nothing in memory knows them); a retry at its time."""
         with self.app.app_context():
-            pending = db.session.scalars(select(Media.id).where(Media.status == Status.PENDING)).all()
+            pending = db.session.execute(select(Media.id, Media.retry_at).where(Media.status == Status.PENDING)).all()
             db.session.remove()
-        for media_id in pending:
-            self.submit(media_id)
+        now = utcnow()
+        for media_id, retry_at in pending:
+            if retry_at is not None and retry_at > now:
+                self.submit_later(media_id, (retry_at - now).total_seconds())
+            else:
+                self.submit(media_id)
         return len(pending)
 
     def _forget(self, run: Run) -> Run | None:
@@ -271,7 +298,8 @@ class JobRunner:
         except Exception:  # a worker must survive anything one job throws
             log.exception("job %s crashed", media_id)
         finally:
-            if outcome != "skipped":
+            # A deferred run (its site at its limit) has not run yet: it comes back when a slot is free.
+            if outcome not in ("skipped", "deferred"):
                 for listener in self.finished_listeners:
                     listener(outcome, time.monotonic() - started)
             if self.pending_count() <= 1:

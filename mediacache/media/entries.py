@@ -181,6 +181,7 @@ def _requeue(media: Media, ttl: int, dont_clean_title: bool) -> QueueOutcome:
         status=Status.PENDING, cache_state=CacheState.NONE, ttl=ttl, dont_clean_title=dont_clean_title,
         error_code=None, error_message=None, progress=None, file_name=None, size_bytes=None,
         expires_at=None, completed_at=None, deleted_at=None, retained_until=None, updated_at=utcnow(),
+        attempts=0, retry_at=None,
     )  # fmt: skip
     db.session.commit()
     db.session.refresh(media)

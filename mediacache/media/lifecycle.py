@@ -25,6 +25,7 @@ from ..db.settings import get_setting
 from ..jobs import scheduler
 from ..jobs.runner import get_runner
 from ..jobs.scheduler import PeriodicJob
+from ..sources import site_status
 from . import storage
 from .hits import flush_access_counts
 
@@ -221,7 +222,7 @@ def _requeue_lost(media_id: str) -> bool:
     changed = media_repo.change(
         media_id, Media.cache_state == CacheState.LIVE, Media.status == Status.COMPLETED,
         status=Status.PENDING, cache_state=CacheState.NONE, file_name=None, size_bytes=None, expires_at=None,
-        progress=None, updated_at=utcnow(),
+        progress=None, updated_at=utcnow(), attempts=0, retry_at=None,
     )  # fmt: skip
     db.session.commit()
     return bool(changed)
@@ -232,6 +233,22 @@ def purge_expired_tokens() -> int:
     removed = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow())).rowcount
     db.session.commit()
     return removed
+
+
+def run_due_retries() -> int:
+    """Submit entries whose retry is due (a backstop for the runner's own timers, e.g. after a clock jump)."""
+    due = db.session.scalars(
+        select(Media.id).where(Media.status == Status.PENDING, Media.retry_at.is_not(None), Media.retry_at <= utcnow())
+    ).all()
+    runner = get_runner(current_app)
+    for media_id in due:
+        runner.submit(media_id)  # a second submission of one entry claims nothing
+    return len(due)
+
+
+def check_canaries() -> dict[str, bool]:
+    """The canary URLs' metadata extraction (sources/site_status.py); nothing when none are configured."""
+    return site_status.check_canaries() if current_app.config["CANARY_URLS"] else {}
 
 
 def run_sweep() -> dict[str, int]:
@@ -265,6 +282,8 @@ PERIODIC_JOBS = (
     PeriodicJob("reconcile-storage", reconcile_storage, lambda config: 3600),
     PeriodicJob("purge-revoked-tokens", purge_expired_tokens, lambda config: 3600),
     PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL, quiet=True),
+    PeriodicJob("run-due-retries", run_due_retries, lambda config: config["SWEEP_INTERVAL"]),
+    PeriodicJob("check-canaries", check_canaries, lambda config: config["CANARY_INTERVAL"]),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -14,17 +15,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
+from sqlalchemy import or_, select
 
 from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
 from ..core.states import WORKING_STATES, CacheState, Status
-from ..core.timeutil import utcnow
+from ..core.timeutil import isoformat, utcnow
 from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..db.settings import get_setting
+from ..jobs.extractorlimits import get_gate
+from ..jobs.runner import get_runner
 from ..sources import downloader, metadata
 from ..sources.containers import matroska, mpegaudio, oggopus
 from ..sources.downloader import Control, JobCancelled, JobError
+from ..sources.failures import INFRASTRUCTURE, TRANSIENT, site_of
+from ..sources.site_status import get_source_health
 from . import storage
 from .lifecycle import make_room
 
@@ -56,15 +62,42 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
 
 
 def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event | None = None) -> str:
-    """Run the job of one entry; every outcome ends in a final status on the row, which is returned.
+    """Run the job of one entry; every outcome ends in a final status on the row (or a retry), which is returned.
 
-    A cancel while ``stopping`` is set is the server stopping, not a client: the entry goes back
-    to pending (returned as "interrupted") and the next start runs it again.
+    A job whose site is at its limit (MEDIACACHE_EXTRACTOR_LIMITS) returns "deferred" at once and
+    gives its worker back; the gate submits it again when a slot is free. A cancel while
+    ``stopping`` is set is the server stopping, not a client: the entry goes back to pending
+    (returned as "interrupted") and the next start runs it again.
     """
+    app = current_app._get_current_object()
+    source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == Status.PENDING))
+    if source_url is None:
+        return "skipped"
+    site = downloader.site_for(source_url, app.config)
+    gate = get_gate(app)
+    if not gate.enter(site, partial(get_runner(app).submit, media_id)):
+        return "deferred"
+    try:
+        return _run_claimed(media_id, run, report, site, stopping)
+    finally:
+        gate.leave(site)
+
+
+def _claim(media_id: str) -> bool:
+    """pending → downloading, unless the entry waits for a retry that is not due yet."""
+    now = utcnow()
+    claimed = media_repo.change(
+        media_id, Media.status == Status.PENDING, or_(Media.retry_at.is_(None), Media.retry_at <= now),
+        status=Status.DOWNLOADING, error_code=None, error_message=None, retry_at=None, progress=None, updated_at=now,
+    )  # fmt: skip
+    db.session.commit()
+    return claimed
+
+
+def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping: threading.Event | None) -> str:
     # Claiming with a conditional update means a row is never run twice, even if submitted twice;
     # a run cancelled before it claimed (its entry may be pending again, for the next run) claims nothing.
-    claim = partial(_transition, media_id, ("pending",), status=Status.DOWNLOADING, error_code=None, error_message=None)
-    if not run.claim(claim):
+    if not run.claim(partial(_claim, media_id)):
         return "skipped"
     media = db.session.get(Media, media_id)
     control = Control(
@@ -74,14 +107,16 @@ def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event 
     )
     workdir = storage.fresh_temp_dir(media_id, run.token)
     failure: tuple[str, str] | None = None
+    error: JobError | None = None
     cancelled = False
     try:
-        _produce(media, workdir, control, report)
+        extractor = _produce(media, workdir, control, report)
+        get_source_health().succeeded(extractor or site or "generic")
         return "completed"
     except JobCancelled:
         cancelled = True
     except JobError as exc:
-        failure = (exc.code, exc.message)
+        failure, error = (exc.code, exc.message), exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             failure = ("STORAGE_FULL", "The disk filled up while this file was being made.")
@@ -102,7 +137,43 @@ def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event 
         _transition(media_id, (*WORKING_STATES, Status.CANCELLED), status=Status.CANCELLED, progress=None)
         return "cancelled"
     assert failure is not None
+    if error is not None and error.kind == TRANSIENT:
+        return _retry_or_fail(media_id, error)
+    if error is not None and error.kind == INFRASTRUCTURE:
+        where = error.extractor or site or "generic"
+        log.warning("job %s: this server cannot fetch from %s: %s %s", media_id, where, error.code, error.message)
+        get_source_health().failed(where, error.code, error.message, infrastructure=True)
     return _fail(media_id, *failure)
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: about base·2^(attempt-1), never over ``cap``, never all at once."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    # Half fixed, half random: jobs that failed together (one bot check, many entries) spread out.
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _retry_or_fail(media_id: str, error: JobError) -> str:
+    """A transient failure: back to pending with ``retry_at`` (kept in the row), or failed once retries are spent."""
+    config = current_app.config
+    attempts = (db.session.scalar(select(Media.attempts).where(Media.id == media_id)) or 0) + 1
+    if attempts > config["RETRY_ATTEMPTS"]:
+        _transition(media_id, WORKING_STATES, attempts=attempts)
+        message = f"{error.message} (still failing after {attempts} attempts)" if attempts > 1 else error.message
+        return _fail(media_id, error.code, message[:1024])
+    delay = retry_delay(attempts, config["RETRY_BASE_DELAY"], config["RETRY_MAX_DELAY"])
+    retry_at = utcnow() + timedelta(seconds=delay)
+    progress = {
+        "stage": "waiting", "percent": None, "downloaded_bytes": None, "total_bytes": None, "speed": None,
+        "eta": round(delay), "attempts": attempts, "max_attempts": config["RETRY_ATTEMPTS"] + 1,
+        "retry_at": isoformat(retry_at), "last_error": {"code": error.code, "message": error.message},
+    }  # fmt: skip
+    if not _transition(media_id, WORKING_STATES, status=Status.PENDING, attempts=attempts,
+                       retry_at=retry_at, progress=progress):  # fmt: skip
+        return "cancelled"  # cancelled or deleted meanwhile: nothing to retry
+    log.info("job %s: %s; retry %d in %.1f s", media_id, error.code, attempts, delay)
+    get_runner(current_app).submit_later(media_id, delay)
+    return "retrying"
 
 
 def _fail(media_id: str, code: str, message: str) -> str:
@@ -113,7 +184,8 @@ def _fail(media_id: str, code: str, message: str) -> str:
     return "failed"
 
 
-def _produce(media: Media, workdir: Path, control: Control, report) -> None:
+def _produce(media: Media, workdir: Path, control: Control, report) -> str | None:
+    """Make and publish the entry's file; returns the site whose extractor took the URL (for health)."""
     config = current_app.config
     variant = variant_of(media)
     max_duration = get_setting("max_duration")
@@ -123,6 +195,12 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
             raise JobError(
                 "PLAYLIST_NOT_SUPPORTED",
                 "This URL is a playlist or feed; GET /api/ytdlp?url=… lists its items to queue one by one.",
+            )
+        if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+            raise JobError(
+                "LIVE_STREAM",
+                "This is a live stream (or one yet to start); only finished media can be "
+                "cached. Queue it again once the stream has ended and is available as a video.",
             )
         duration = info.get("duration")
         if max_duration and duration and duration > max_duration:
@@ -183,6 +261,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> None:
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
+    return site_of(info.get("extractor"))
 
 
 def _read_bound(max_duration: int) -> float | None:

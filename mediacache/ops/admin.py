@@ -20,6 +20,7 @@ from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
 from ..jobs.runner import get_runner
 from ..media import entries, lifecycle
+from ..sources.cookies import InvalidCookies, delete_cookies, store_cookies
 
 
 def running_jobs(page: int, limit: int, render) -> dict[str, Any]:
@@ -139,3 +140,27 @@ def _render_activity(entry: Activity) -> dict[str, Any]:
         "address": entry.address,
         "details": entry.details,
     }
+
+
+def upload_cookies(actor: Principal, text: str) -> dict[str, Any]:
+    """Validate and store an uploaded cookies.txt for yt-dlp; the next job uses it. Audit-logged without values."""
+    try:
+        summary = store_cookies(current_app.config, text)
+    except InvalidCookies as exc:
+        raise DomainError(
+            "INVALID_COOKIES",
+            f"{exc}. Export cookies.txt in Netscape format (e.g. yt-dlp --cookies-from-browser "
+            "… --cookies cookies.txt) and upload it as the request body.",
+        ) from None
+    domains = [entry["domain"] for entry in summary["domains"]]
+    record_activity("cookies_uploaded", actor=actor.username, target="cookies.txt", domains=domains[:50])
+    db.session.commit()
+    return {"present": True, **summary}
+
+
+def remove_cookies(actor: Principal) -> bool:
+    """Delete the uploaded cookies.txt (audit-logged); False if there was none."""
+    removed = delete_cookies(current_app.config)
+    record_activity("cookies_deleted", actor=actor.username, target="cookies.txt", existed=removed)
+    db.session.commit()
+    return removed

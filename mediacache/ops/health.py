@@ -20,6 +20,7 @@ from ..jobs.scheduler import SCHEDULER_KEY
 from ..patches import report
 from ..sources.downloader import find_ffmpeg, guard_self_check, js_runtime_report
 from ..sources.netguard import GUARDED_HANDLERS
+from ..sources.site_status import check_extractors
 
 LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
 _FFMPEG_VERSION_TTL = 300
@@ -161,6 +162,7 @@ CHECKS = {
     "workers": check_workers,
     "deployment": check_deployment,
     "patches": check_patches,
+    "extractors": check_extractors,
 }
 
 

@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from ..core.gauges import Gauge
+from ..core.gauges import Gauge, LabelledGauge
 from ..jobs.runner import get_runner
 from ..jobs.scheduler import SWEEP_LISTENERS
 
@@ -22,7 +22,7 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 class Metrics:
     """The app's metric objects; views and jobs report through it."""
 
-    def __init__(self, app: Flask, gauges: list[Gauge] = ()) -> None:
+    def __init__(self, app: Flask, gauges: list[Gauge | LabelledGauge] = ()) -> None:
         self.app = app
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -73,7 +73,7 @@ class Metrics:
 class _GaugeCollector:
     """The owners' gauges, read at scrape time."""
 
-    def __init__(self, gauges: list[Gauge]) -> None:
+    def __init__(self, gauges: list[Gauge | LabelledGauge]) -> None:
         self.gauges = gauges
 
     def describe(self):
@@ -81,7 +81,13 @@ class _GaugeCollector:
 
     def collect(self):
         for gauge in self.gauges:
-            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.read())
+            if isinstance(gauge, LabelledGauge):
+                family = GaugeMetricFamily(gauge.name, gauge.help, labels=list(gauge.labels))
+                for labels, value in gauge.read().items():
+                    family.add_metric(list(labels), value)
+                yield family
+            elif (value := gauge.read()) is not None:  # None: nothing to report (e.g. a version without a date)
+                yield GaugeMetricFamily(gauge.name, gauge.help, value=value)
 
 
 def get_metrics(app: Flask | None = None) -> Metrics | None:

@@ -23,6 +23,7 @@ from typing import Any
 import imageio_ffmpeg
 import yt_dlp
 from yt_dlp.dependencies import yt_dlp_ejs
+from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.globals import supported_js_runtimes
 from yt_dlp.networking.common import Request
 from yt_dlp.networking.exceptions import HTTPError
@@ -32,6 +33,8 @@ from ..core.errors import DomainError
 from ..core.profiles import SourceStreams, Variant
 from ..patches import yt_dlp as yt_dlp_patches
 from . import netguard
+from .cookies import private_copy, uploaded_cookie_file
+from .failures import classify, site_of, ytdlp_outdated
 from .netguard import AddressPolicy, Budget
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,19 @@ DISK_FULL_BYTES = 256 * 1024
 
 class JobError(DomainError):
     """A job failed for a reason the client should see as ``error.code``/``error.message``."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        kind: str = "permanent",
+        extractor: str | None = None,
+    ) -> None:
+        super().__init__(code, message, details)
+        # permanent, transient (retried with backoff) or infrastructure (health turns degraded): see failures.py
+        self.kind, self.extractor = kind, extractor
 
 
 class JobCancelled(Exception):
@@ -312,7 +328,14 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 class _QuietLogger:
-    """yt-dlp's messages go to our log at debug level; errors surface as exceptions."""
+    """yt-dlp's messages go to our log at debug level; errors surface as exceptions.
+
+    Warnings are kept too: yt-dlp warns about a missing JS runtime or a failed challenge and
+    then fails with something vaguer, and the warning names the real cause (failures.py).
+    """
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
 
     def debug(self, message: str) -> None:
         log.debug("yt-dlp: %s", message)
@@ -321,6 +344,8 @@ class _QuietLogger:
 
     def warning(self, message: str) -> None:
         log.debug("yt-dlp warning: %s", message)
+        if len(self.warnings) < 50:
+            self.warnings.append(message)
 
     def error(self, message: str) -> None:
         log.debug("yt-dlp error: %s", message)
@@ -355,8 +380,17 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
         "external_downloader": {"default": "native"},
         "allowed_extractors": _extractors(config),
     }
-    if config.get("YTDLP_COOKIES"):
-        options["cookiefile"] = config["YTDLP_COOKIES"]
+    cookies = uploaded_cookie_file(config) or config.get("YTDLP_COOKIES")
+    if cookies:
+        options["cookiefile"] = cookies
+    extractor_args = dict(config.get("YTDLP_EXTRACTOR_ARGS") or {})
+    if config.get("YTDLP_POT_PROVIDER_URL"):
+        # The bgutil plugin's HTTP provider reads its server's address from these extractor args.
+        extractor_args.setdefault("youtubepot-bgutilhttp", {"base_url": [config["YTDLP_POT_PROVIDER_URL"]]})
+    if extractor_args:
+        options["extractor_args"] = extractor_args
+    if config.get("YTDLP_PROXY"):
+        options["proxy"] = config["YTDLP_PROXY"]
     runtime = js_runtime(config.get("JS_RUNTIME"))
     # Exactly this runtime, never one found on PATH; none at all when it is missing.
     options["js_runtimes"] = {runtime[0]: {"path": runtime[1]}} if runtime else {}
@@ -502,14 +536,15 @@ def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
     _refuse_if_unguarded()
     policy = AddressPolicy.from_config(config)
     budget = Budget(time.monotonic() + config["LOOKUP_TIMEOUT"], config["MAX_PAGE_BYTES"])
+    options = base_options(config)
     try:
-        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(base_options(config)) as ydl:
+        with private_copy(options, None), netguard.enforced(policy), netguard.bounded(budget), new_ydl(options) as ydl:
             return ydl.sanitize_info(ydl.extract_info(url, download=False))
     except Exception as exc:
         error = _budget_error(budget, "UPSTREAM_TIMEOUT")
         if error is None and not isinstance(exc, DownloadError):
             raise
-        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
+        raise error or _policy_error(policy) or map_ytdlp_error(exc, options["logger"].warnings, config) from None
 
 
 def _refuse_if_unguarded() -> None:
@@ -584,7 +619,12 @@ def download(
     # The whole job's deadline bounds extraction too; cancel or deadline cuts a stalled read.
     budget = Budget(control.deadline, config["MAX_PAGE_BYTES"], cancel=control.cancel)
     try:
-        with netguard.enforced(policy), netguard.bounded(budget), new_ydl(options) as ydl:
+        with (
+            private_copy(options, workdir),
+            netguard.enforced(policy),
+            netguard.bounded(budget),
+            new_ydl(options) as ydl,
+        ):
             info = ydl.extract_info(url, download=False)
             inspect(info)
             check_formats(info)
@@ -603,7 +643,7 @@ def download(
         error = _budget_error(budget, "TIMEOUT")
         if error is None and not isinstance(exc, DownloadError):
             raise
-        raise error or _policy_error(policy) or map_ytdlp_error(exc) from None
+        raise error or _policy_error(policy) or map_ytdlp_error(exc, options["logger"].warnings, config) from None
     return ydl.sanitize_info(result), _downloaded_file(result, workdir)
 
 
@@ -615,36 +655,28 @@ def _downloaded_file(result: dict[str, Any], workdir: Path) -> Path:
     raise JobError("MEDIA_UNAVAILABLE", "The source offered no downloadable media.")
 
 
-# yt-dlp reports failures as text; these patterns turn them into the codes of API.md.
-_ERROR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"No space left on device|Disk quota exceeded", re.I), "STORAGE_FULL"),
-    (re.compile(r"is not a valid URL", re.I), "INVALID_URL"),
-    (re.compile(r"Unsupported URL|No suitable extractor", re.I), "UNSUPPORTED_URL"),
-    (re.compile(r"private video|this video is private|is private", re.I), "ACCESS_DENIED_PRIVATE"),
-    (
-        re.compile(r"age[- ]restrict|confirm your age|inappropriate for some users", re.I),
-        "ACCESS_DENIED_AGE_RESTRICTED",
-    ),
-    (re.compile(r"timed? ?out|timeout", re.I), "UPSTREAM_TIMEOUT"),
-    # Before the "unavailable" pattern: "503 Service Unavailable" is the origin failing, not the media missing.
-    (re.compile(r"HTTP Error (5\d\d|429)", re.I), "UPSTREAM_ERROR"),
-    (
-        re.compile(
-            r"HTTP Error (404|410)|not available|unavailable|has been removed|does not exist|"
-            r"no video formats|Requested format is not available",
-            re.I,
-        ),
-        "MEDIA_UNAVAILABLE",
-    ),
-    (re.compile(r"HTTP Error 403", re.I), "ACCESS_DENIED_PRIVATE"),
-]
+def map_ytdlp_error(exc: Exception, warnings: list[str] = (), config: dict[str, Any] | None = None) -> JobError:
+    """The API error for a yt-dlp failure, with its class (failures.py); the message keeps yt-dlp's reason."""
+    outdated = ytdlp_outdated((config or {}).get("YTDLP_MAX_AGE_DAYS") or 0)
+    verdict = classify(str(exc), warnings, outdated=outdated)
+    return JobError(verdict.code, verdict.message, kind=verdict.kind, extractor=verdict.extractor)
 
 
-def map_ytdlp_error(exc: Exception) -> JobError:
-    """The API error for a yt-dlp failure; the message keeps yt-dlp's reason, not its trace."""
-    text = re.sub(r"^ERROR:\s*", "", str(exc)).strip()
-    text = re.sub(r"\s*\(caused by .*$", "", text, flags=re.S)
-    for pattern, code in _ERROR_PATTERNS:
-        if pattern.search(text):
-            return JobError(code, text[:500])
-    return JobError("UPSTREAM_ERROR", text[:500] or "The source site returned an error.")
+def site_for(url: str, config: dict[str, Any]) -> str | None:
+    """The rate-limited site (MEDIACACHE_EXTRACTOR_LIMITS) whose extractor would take ``url``, or None.
+
+    Only the extractors of limited sites are asked: trying all ~1,800 in turn costs milliseconds per job.
+    """
+    limited = tuple(sorted(config.get("EXTRACTOR_LIMITS") or {}))
+    for site, extractor in _limited_lineup(limited):
+        if extractor.suitable(url):
+            return site
+    return None
+
+
+@lru_cache(maxsize=8)
+def _limited_lineup(sites: tuple[str, ...]) -> tuple:
+    # yt-dlp's public list, in its order (plugins first): the first suitable one is the one it would use.
+    return tuple(
+        (site, extractor) for extractor in gen_extractor_classes() if (site := site_of(extractor.IE_NAME)) in sites
+    )

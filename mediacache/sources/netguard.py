@@ -64,6 +64,9 @@ class AddressPolicy:
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     allowed_domains: tuple[str, ...] = ()
     blocked_domains: tuple[str, ...] = ()
+    # Exact (host, port) pairs the operator configured for this server's own helpers (the PO-token
+    # provider, a proxy): reached even on a private address, and nothing else on that address is.
+    exempt_endpoints: tuple[tuple[str, int], ...] = ()
     refused: list[str] = field(default_factory=list)
 
     @classmethod
@@ -74,6 +77,11 @@ class AddressPolicy:
             allowed_networks=tuple(ipaddress.ip_network(net, strict=False) for net in config["ALLOWED_NETWORKS"]),
             allowed_domains=tuple(domain.lower().strip(".") for domain in config["ALLOWED_DOMAINS"]),
             blocked_domains=tuple(domain.lower().strip(".") for domain in config["BLOCKED_DOMAINS"]),
+            exempt_endpoints=tuple(
+                endpoint
+                for url in (config.get("YTDLP_POT_PROVIDER_URL"), config.get("YTDLP_PROXY"))
+                if url and (endpoint := endpoint_of(url)) is not None
+            ),
         )
 
     def host_problem(self, host: str) -> str | None:
@@ -93,20 +101,32 @@ class AddressPolicy:
 
     def resolve(self, host: str, port: int | None) -> list[tuple]:
         """getaddrinfo results the policy allows; raises AddressRefused if none (DNS failure included)."""
-        problem = self.host_problem(host)
+        exempt = port is not None and (host.rstrip(".").lower(), int(port)) in self.exempt_endpoints
+        problem = None if exempt else self.host_problem(host)
         if problem is None:
             try:
                 infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
             except (OSError, UnicodeError):
                 problem = f"{host} could not be resolved"
             else:
-                allowed = [info for info in infos if self.address_allowed(_address_of(info))]
+                allowed = [info for info in infos if exempt or self.address_allowed(_address_of(info))]
                 if allowed:
                     return allowed
                 shown = ", ".join(sorted({str(_address_of(info)) for info in infos}))
                 problem = f"{host} resolves to a private or local address ({shown})"
         self.refused.append(problem)
         raise AddressRefused(f"refused by mediacache's address policy: {problem}")
+
+
+def endpoint_of(url: str) -> tuple[str, int] | None:
+    """(host, port) of a configured helper's URL, the port defaulted by its scheme."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    defaults = {"http": 80, "https": 443, "socks4": 1080, "socks4a": 1080, "socks5": 1080, "socks5h": 1080}
+    try:
+        port = parts.port or defaults.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return (parts.hostname.rstrip(".").lower(), port) if parts.hostname and port else None
 
 
 def _address_of(info: tuple) -> IPAddress:

@@ -41,6 +41,12 @@ ERROR_STATUSES: dict[str, int] = {
     "UNHEALTHY": 503, "DATABASE_BUSY": 503, "DATABASE_DAMAGED": 503, "NETWORK_GUARD_FAILED": 503,
     "UPSTREAM_TIMEOUT": 504, "TIMEOUT": 504, "STORAGE_FULL": 507,
 }  # fmt: skip
+# yt-dlp's failures by class (sources/failures.py) and the cookie upload (issue 16).
+ERROR_STATUSES.update({
+    "GEO_BLOCKED": 451, "DRM_PROTECTED": 422, "LIVE_STREAM": 422, "BOT_CHECK": 503, "PAGE_RELOAD_REQUIRED": 503,
+    "UPSTREAM_RATE_LIMITED": 503, "UPSTREAM_FORBIDDEN": 502, "NETWORK_ERROR": 502, "JS_RUNTIME_MISSING": 503,
+    "CHALLENGE_FAILED": 503, "POT_PROVIDER_UNAVAILABLE": 503, "YTDLP_OUTDATED": 503, "INVALID_COOKIES": 400,
+})  # fmt: skip
 # Where one route answers a code with another status: a wrong current password on
 # change-password comes from a caller already known by their token, so it is 403, not 401.
 ROUTE_STATUSES: dict[tuple[str, str], int] = {("auth.change_password", "INVALID_CREDENTIALS"): 403}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from ...media import lifecycle
 from ...ops import admin as operations
+from ...sources.cookies import cookie_summary
 from ..access import admin_required, me
 from ..openapi import documented, page_of
 from ..params import load, render_for_request
@@ -96,3 +97,43 @@ def settings():
 def change_setting(key: str):
     """Change a runtime setting."""
     return jsonify(operations.change_setting(me(), key, load(SettingValueSchema())["value"]))
+
+
+@bp.get("/admin/cookies")
+@admin_required
+@documented("Domains and expiry dates of the uploaded cookies.txt yt-dlp sends (never the values)", auth="admin")
+def cookies():
+    """What the uploaded cookies hold."""
+    return jsonify(cookie_summary(current_app.config))
+
+
+@bp.put("/admin/cookies")
+@admin_required
+@documented("Upload a Netscape cookies.txt for yt-dlp (the body, or a form field or JSON key 'cookies'); "
+            "used by the next job", auth="admin", errors=("INVALID_COOKIES",))  # fmt: skip
+def upload_cookies():
+    """Replace the cookies yt-dlp sends."""
+    return jsonify(operations.upload_cookies(me(), _cookie_text()))
+
+
+@bp.delete("/admin/cookies")
+@admin_required
+@documented("Delete the uploaded cookies.txt; jobs go on without cookies (or with MEDIACACHE_YTDLP_COOKIES)",
+            auth="admin")  # fmt: skip
+def delete_cookies():
+    """Forget the uploaded cookies."""
+    operations.remove_cookies(me())
+    return "", 204
+
+
+def _cookie_text() -> str:
+    """The cookies.txt from a file upload, a form or JSON field ``cookies``, or the raw body."""
+    upload = request.files.get("cookies") or request.files.get("file")
+    if upload is not None:
+        return upload.read().decode("utf-8", errors="replace")
+    if request.form.get("cookies"):
+        return request.form["cookies"]
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        return str(body.get("cookies") or "")
+    return request.get_data(as_text=True)
