@@ -119,7 +119,7 @@ def upload_cookies():
 @bp.delete("/admin/cookies")
 @admin_required
 @documented("Delete the uploaded cookies.txt; jobs go on without cookies (or with MEDIACACHE_YTDLP_COOKIES)",
-            auth="admin")  # fmt: skip
+            auth="admin", status=204)  # fmt: skip
 def delete_cookies():
     """Forget the uploaded cookies."""
     operations.remove_cookies(me())
