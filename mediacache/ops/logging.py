@@ -244,6 +244,9 @@ def configure_logging(log_format: str) -> logging.handlers.QueueListener:
     root.setLevel(logging.INFO)
     # waitress warns on every burst that queues requests; that is normal load, not news.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # APScheduler narrates every job it adds and every run at INFO: fifteen lines at each start that
+    # say nothing an operator acts on. Its warnings (a missed run) and errors still come through.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return listener
 
 
