@@ -41,3 +41,35 @@ def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
             time.sleep(0.1)
     finally:
         lifecycle.stop_scheduler(app)
+
+
+def test_a_periodic_job_that_meets_a_locked_database_logs_one_line_not_a_traceback(tmp_path, caplog):
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from mediacache.db.database import database_path
+    from mediacache.db.extensions import db
+    from mediacache.jobs.scheduler import PeriodicJob, in_app_context
+
+    app = create_app(make_settings(tmp_path, DB_BUSY_TIMEOUT_MS=50))
+    try:
+
+        def write() -> None:  # what flush-access-counts does: a write, which the lock holds back
+            db.session.execute(text("UPDATE users SET active = active"))
+            db.session.commit()
+
+        job = PeriodicJob("flush-access-counts", write, lambda config: 60)
+        holder = sqlite3.connect(database_path(app.config), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # a backup or the sqlite3 shell holding the whole file
+        try:
+            with caplog.at_level("WARNING", logger="mediacache"):
+                in_app_context(app, job)()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        (record,) = [r for r in caplog.records if r.name == "mediacache.jobs.scheduler"]
+        assert record.levelname == "WARNING" and record.exc_info is None
+        assert "database is busy" in record.getMessage()
+    finally:
+        app.extensions["mediacache.jobs"].shutdown()

@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
+from ..db.database import database_problem
 from ..db.extensions import db
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,14 @@ def in_app_context(app: Flask, job: PeriodicJob) -> Callable[[], None]:
                     listener(job.id)
                 if outcome and not job.quiet:
                     log.info("%s: %s", job.id, outcome)
-            except Exception:
-                log.exception("periodic job %s failed", job.id)
+            except Exception as exc:
+                if database_problem(exc) == "busy":
+                    # Another process (a backup, the sqlite3 shell) holds the lock: the next run catches
+                    # up, and a traceback every interval would bury what the operator needs to see.
+                    log.warning("periodic job %s skipped: the database is busy; it runs again in %s s",
+                                job.id, job.interval(app.config))  # fmt: skip
+                else:
+                    log.exception("periodic job %s failed", job.id)
             finally:
                 db.session.remove()
 
