@@ -182,6 +182,35 @@ def test_manifest_segments_on_loopback_are_not_fetched(guarded_with_trusted_orig
     assert recorder.count == 0
 
 
+def test_a_name_whose_address_changes_after_the_check_fetches_nothing(
+    guarded_with_trusted_origin, recorder, monkeypatch
+):
+    # DNS rebinding: the name resolves to the allowed 127.0.0.2 when the queue call checks it,
+    # and to loopback when the job's handler connects. Each handler must check what it connects to.
+    import threading
+
+    real_getaddrinfo = socket.getaddrinfo
+    seen_by_job = []
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.example.org":
+            in_job = threading.current_thread().name.startswith("mediacache-job")
+            seen_by_job.append(in_job)
+            host = "127.0.0.1" if in_job else "127.0.0.2"
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    _, client, headers = guarded_with_trusted_origin
+    response = client.post(
+        "/api/media/queue", json={"url": f"http://rebind.example.org:{recorder.port}/a.mp3"}, headers=headers
+    )
+    assert response.status_code == 201, response.json  # the name passed the check at queue time
+    failed = wait_for_entry(client, response.json["id"], headers)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "URL_NOT_ALLOWED", failed
+    assert True in seen_by_job  # the job looked the name up again, and was given loopback
+    assert recorder.count == 0
+
+
 def test_redirect_to_a_local_file_is_never_followed(client, admin, media_server):
     assert base_options({})["enable_file_urls"] is False
     url = media_server.url("/redirect-to?url=file:///etc/passwd")
