@@ -182,6 +182,9 @@ SETTINGS["TOKEN_RENEW_GRACE"] = Setting(600, non_negative(parse_int))
 # Seconds a client may take to send a request's body once its headers are in (a body sent a byte
 # at a time would otherwise hold its connection for ever; bodies are at most MAX_BODY_BYTES).
 SETTINGS["BODY_TIMEOUT"] = Setting(30, positive(parse_int))
+# Most connections one client address may hold (0: no limit). Off by default: behind a reverse
+# proxy every client has the proxy's address; set it when clients connect directly.
+SETTINGS["MAX_CONNECTIONS_PER_ADDRESS"] = Setting(0, non_negative(parse_int))
 
 
 def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:

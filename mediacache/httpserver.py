@@ -29,7 +29,9 @@ maintenance closes a connection idle for ``channel_timeout`` (waitress's own rul
 ours, one whose request has been arriving for longer than ``header_timeout`` without its
 headers finishing: a slowloris that sends a byte now and then is never idle. Likewise one
 whose body is still arriving ``body_timeout`` after its headers: a body sent a byte every
-few seconds would otherwise hold its connection for ever.
+few seconds would otherwise hold its connection for ever. With ``max_connections_per_address``,
+one client address cannot hold more than that many connections (off by default: behind a
+reverse proxy every client has the proxy's address).
 
 **Files.** waitress sends a file answer from its main loop, reading each block into a bytes
 object and sending it again, all on one thread. A file that can send itself (``send_to``,
@@ -45,6 +47,7 @@ import re
 import resource
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from waitress import wasyncore
@@ -74,6 +77,26 @@ class Channel(HTTPChannel):
     request_started = 0.0  # time.time() when the first byte of the request being read arrived
     body_started = 0.0  # time.time() when the headers of the request being read were complete; 0 before
     _timed = None  # the request (parser) the two times above are for
+    _counted_address = None  # the client address this connection counts against, under a per-address limit
+
+    def __init__(self, server, sock, addr, adj, map=None) -> None:
+        super().__init__(server, sock, addr, adj, map)
+        counts = getattr(server, "connections_by_address", None)
+        if counts is not None:
+            self._counted_address = address = addr[0] if isinstance(addr, tuple) else addr
+            counts[address] += 1
+            if counts[address] > server.max_connections_per_address:
+                # One client must not take the whole connection limit: closed unanswered on the next pass.
+                self.will_close = True
+
+    def del_channel(self, map=None) -> None:
+        super().del_channel(map)
+        address, self._counted_address = self._counted_address, None
+        if address is not None:
+            counts = self.server.connections_by_address
+            counts[address] -= 1
+            if counts[address] <= 0:
+                del counts[address]
 
     def received(self, data: bytes) -> bool:
         try:
@@ -243,6 +266,7 @@ def make_server(
     header_timeout: float | None = None,
     on_shutdown: Callable[[], None] | None = None,
     body_timeout: float | None = None,
+    max_connections_per_address: int = 0,
     **options,
 ):
     """A waitress server (any of ``waitress.serve``'s options) whose connections are ``Channel``s.
@@ -250,6 +274,8 @@ def make_server(
     GET and HEAD requests for ``main_loop_paths`` are offered to ``app`` on the main loop first.
     A connection whose request headers take longer than ``header_timeout`` seconds is closed,
     and so is one whose request body takes longer than ``body_timeout`` seconds after its headers.
+    A connection from a client address that already holds ``max_connections_per_address`` is
+    closed unanswered (0: no such limit).
     ``on_shutdown`` runs when the loop stops, before waitress waits for its request threads.
     The loop uses ``poll`` unless ``asyncore_use_poll=False`` is passed.
     """
@@ -262,6 +288,9 @@ def make_server(
     for listener in listeners.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = Channel
+            if max_connections_per_address > 0:
+                listener.max_connections_per_address = max_connections_per_address
+                listener.connections_by_address = Counter()
             if header_timeout is not None or body_timeout is not None:
                 listener.maintenance = _maintenance_closing_slow_requests(listener, header_timeout, body_timeout)
     server.socket_map = listeners
@@ -328,9 +357,15 @@ def serve(app, **options) -> None:
 
 
 def _serve_as_released(
-    app, main_loop_paths=None, header_timeout=None, on_shutdown=None, body_timeout=None, **options
+    app,
+    main_loop_paths=None,
+    header_timeout=None,
+    on_shutdown=None,
+    body_timeout=None,
+    max_connections_per_address=0,
+    **options,
 ) -> None:
-    """waitress's own server and loop: no main-loop answers, no header or body timeout; ``on_shutdown`` still runs."""
+    """waitress's own server and loop: no main-loop answers, timeouts or per-address limit; ``on_shutdown`` runs."""
     try:
         create_server(app, **options).run()
     finally:

@@ -358,3 +358,31 @@ def test_a_whole_request_body_within_the_body_timeout_is_answered(running):
     with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
         client.sendall(b"POST /api/media/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
         assert _read_answers(client, 1) == [b"/api/media/1"]
+
+
+def test_one_client_address_holds_at_most_max_connections_per_address(running):
+    server = running(Recorder(), host="127.0.0.1", port=0, max_connections_per_address=2)
+    address = server.socket.getsockname()[:2]
+    held = [socket.create_connection(address, timeout=10) for _ in range(2)]
+    try:
+        for client in held:  # both accepted and answered, and kept alive
+            client.sendall(b"GET /api/media/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read_answers(client, 1) == [b"/api/media/1"]
+        with socket.create_connection(address, timeout=10) as third:
+            with contextlib.suppress(ConnectionResetError):
+                third.sendall(b"GET /api/media/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):
+                assert third.recv(65536) == b""  # closed unanswered
+        held.pop().close()
+        # Its place is free once the server has seen it close: a new connection is answered.
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(address, timeout=10) as fresh:
+                fresh.sendall(b"GET /api/media/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+                with contextlib.suppress(ConnectionResetError):
+                    if _read_answers(fresh, 1) == [b"/api/media/4"]:
+                        break
+            assert time.monotonic() < deadline, "the closed connection's place was never freed"
+    finally:
+        for client in held:
+            client.close()
