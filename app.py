@@ -82,7 +82,9 @@ def main() -> int:
             connection_limit=connection_limit,
             channel_timeout=config["IDLE_TIMEOUT"],
             header_timeout=config["HEADER_TIMEOUT"],
-            cleanup_interval=1,  # how often held connections are checked against the two timeouts
+            body_timeout=config["BODY_TIMEOUT"],
+            max_connections_per_address=config["MAX_CONNECTIONS_PER_ADDRESS"],
+            cleanup_interval=1,  # how often held connections are checked against the timeouts
             # Jobs are cancelled while waitress waits for its request threads, not after.
             on_shutdown=lambda: runner.begin_stop(config["STOP_TIMEOUT"]),
         )

@@ -179,6 +179,13 @@ SETTINGS["TRUSTED_PROXIES"] = Setting(0, non_negative(parse_int))
 # token (issue 17.1: a game client whose clock rounds to 128 s renews up to a minute late).
 SETTINGS["TOKEN_RENEW_GRACE"] = Setting(600, non_negative(parse_int))
 
+# Seconds a client may take to send a request's body once its headers are in (a body sent a byte
+# at a time would otherwise hold its connection for ever; bodies are at most MAX_BODY_BYTES).
+SETTINGS["BODY_TIMEOUT"] = Setting(30, positive(parse_int))
+# Most connections one client address may hold (0: no limit). Off by default: behind a reverse
+# proxy every client has the proxy's address; set it when clients connect directly.
+SETTINGS["MAX_CONNECTIONS_PER_ADDRESS"] = Setting(0, non_negative(parse_int))
+
 
 def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:
     """Merge the layers for every declared setting and validate each value."""

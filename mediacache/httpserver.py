@@ -27,7 +27,11 @@ locked every other client out. The limit is an option here (``connection_limit``
 moves to ``poll`` once a descriptor is past select's reach, and the listener's periodic
 maintenance closes a connection idle for ``channel_timeout`` (waitress's own rule) and,
 ours, one whose request has been arriving for longer than ``header_timeout`` without its
-headers finishing: a slowloris that sends a byte now and then is never idle.
+headers finishing: a slowloris that sends a byte now and then is never idle. Likewise one
+whose body is still arriving ``body_timeout`` after its headers: a body sent a byte every
+few seconds would otherwise hold its connection for ever. With ``max_connections_per_address``,
+one client address cannot hold more than that many connections (off by default: behind a
+reverse proxy every client has the proxy's address).
 
 **Files.** waitress sends a file answer from its main loop, reading each block into a bytes
 object and sending it again, all on one thread. A file that can send itself (``send_to``,
@@ -43,6 +47,7 @@ import re
 import resource
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from waitress import wasyncore
@@ -70,11 +75,44 @@ class Channel(HTTPChannel):
     _reader: int | None = None  # the thread reading this connection (the main loop's), while it reads
     _answer_after_read = False  # the request just read is to be offered to the main loop
     request_started = 0.0  # time.time() when the first byte of the request being read arrived
+    body_started = 0.0  # time.time() when the headers of the request being read were complete; 0 before
+    _timed = None  # the request (parser) the two times above are for
+    _counted_address = None  # the client address this connection counts against, under a per-address limit
+
+    def __init__(self, server, sock, addr, adj, map=None) -> None:
+        super().__init__(server, sock, addr, adj, map)
+        counts = getattr(server, "connections_by_address", None)
+        if counts is not None:
+            self._counted_address = address = addr[0] if isinstance(addr, tuple) else addr
+            counts[address] += 1
+            if counts[address] > server.max_connections_per_address:
+                # One client must not take the whole connection limit: closed unanswered on the next pass.
+                self.will_close = True
+
+    def del_channel(self, map=None) -> None:
+        super().del_channel(map)
+        address, self._counted_address = self._counted_address, None
+        if address is not None:
+            counts = self.server.connections_by_address
+            counts[address] -= 1
+            if counts[address] <= 0:
+                del counts[address]
 
     def received(self, data: bytes) -> bool:
-        if self.request is None and data:
-            self.request_started = time.time()
-        return super().received(data)
+        try:
+            return super().received(data)
+        finally:
+            # After parsing, not before: one read may finish a request and begin the next (pipelining).
+            self._note_progress(time.time())
+
+    def _note_progress(self, now: float) -> None:
+        """Note when the request being read began, and when its headers were complete."""
+        request = self.request
+        if request is not self._timed:
+            self._timed = request
+            self.request_started, self.body_started = now, 0.0
+        if request is not None and request.headers_finished and not self.body_started:
+            self.body_started = now
 
     def _flush_some(self, do_close: bool = True) -> bool:
         # waitress's own, except that a file answer whose file can send itself (a FileSpan)
@@ -128,6 +166,11 @@ class Channel(HTTPChannel):
         request = self.request
         return request is not None and not request.headers_finished and self.request_started < cutoff
 
+    def stuck_in_body(self, cutoff: float) -> bool:
+        """True if the request being read finished its headers before ``cutoff`` and its body is still not complete."""
+        request = self.request
+        return request is not None and request.headers_finished and 0 < self.body_started < cutoff
+
     def writable(self) -> bool:
         if self.requests and not (self.will_close or self.close_when_flushed):
             # A request thread owns the output until it ends, unless it waits at the watermark.
@@ -149,9 +192,10 @@ class Channel(HTTPChannel):
         if self._reader != threading.get_ident():  # a request thread dispatching a pipelined request
             return False
         request = self.requests[0]
+        # A request that failed to parse has no command or path: waitress answers its error (a 400).
         self._answer_after_read = (
-            request.command in ("GET", "HEAD")
-            and request.error is None
+            request.error is None
+            and request.command in ("GET", "HEAD")
             and not (request.content_length or request.chunked)
             and paths.match(request.path) is not None
         )
@@ -221,12 +265,17 @@ def make_server(
     main_loop_paths: re.Pattern | None = None,
     header_timeout: float | None = None,
     on_shutdown: Callable[[], None] | None = None,
+    body_timeout: float | None = None,
+    max_connections_per_address: int = 0,
     **options,
 ):
     """A waitress server (any of ``waitress.serve``'s options) whose connections are ``Channel``s.
 
     GET and HEAD requests for ``main_loop_paths`` are offered to ``app`` on the main loop first.
-    A connection whose request headers take longer than ``header_timeout`` seconds is closed.
+    A connection whose request headers take longer than ``header_timeout`` seconds is closed,
+    and so is one whose request body takes longer than ``body_timeout`` seconds after its headers.
+    A connection from a client address that already holds ``max_connections_per_address`` is
+    closed unanswered (0: no such limit).
     ``on_shutdown`` runs when the loop stops, before waitress waits for its request threads.
     The loop uses ``poll`` unless ``asyncore_use_poll=False`` is passed.
     """
@@ -239,22 +288,33 @@ def make_server(
     for listener in listeners.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = Channel
-            if header_timeout is not None:
-                listener.maintenance = _maintenance_closing_slow_headers(listener, header_timeout)
+            if max_connections_per_address > 0:
+                listener.max_connections_per_address = max_connections_per_address
+                listener.connections_by_address = Counter()
+            if header_timeout is not None or body_timeout is not None:
+                listener.maintenance = _maintenance_closing_slow_requests(listener, header_timeout, body_timeout)
     server.socket_map = listeners
     return server
 
 
-def _maintenance_closing_slow_headers(listener: BaseWSGIServer, header_timeout: float) -> Callable[[float], None]:
-    """The listener's periodic maintenance (idle connections), closing slow headers as well."""
+def _maintenance_closing_slow_requests(
+    listener: BaseWSGIServer, header_timeout: float | None, body_timeout: float | None
+) -> Callable[[float], None]:
+    """The listener's periodic maintenance (idle connections), closing slow headers and slow bodies as well."""
     idle_maintenance = listener.maintenance
 
     def maintenance(now: float) -> None:
         idle_maintenance(now)
-        cutoff = now - header_timeout
+        header_cutoff = now - header_timeout if header_timeout is not None else 0.0
+        body_cutoff = now - body_timeout if body_timeout is not None else 0.0
         for channel in list(listener.active_channels.values()):
-            # A connection with a request running is busy, not slow (as waitress's idle rule has it).
-            if isinstance(channel, Channel) and not channel.requests and channel.stuck_in_headers(cutoff):
+            # A connection with a request running is busy, not slow (as waitress's idle rule has it);
+            # it reads nothing more until that request ends, so it cannot trickle meanwhile.
+            if (
+                isinstance(channel, Channel)
+                and not channel.requests
+                and (channel.stuck_in_headers(header_cutoff) or channel.stuck_in_body(body_cutoff))
+            ):
                 channel.will_close = True  # the loop closes it on its next pass
 
     return maintenance
@@ -296,8 +356,16 @@ def serve(app, **options) -> None:
         wasyncore.close_all(server.socket_map, ignore_all=True)
 
 
-def _serve_as_released(app, main_loop_paths=None, header_timeout=None, on_shutdown=None, **options) -> None:
-    """waitress's own server and loop: no main-loop answers, no header timeout; ``on_shutdown`` still runs."""
+def _serve_as_released(
+    app,
+    main_loop_paths=None,
+    header_timeout=None,
+    on_shutdown=None,
+    body_timeout=None,
+    max_connections_per_address=0,
+    **options,
+) -> None:
+    """waitress's own server and loop: no main-loop answers, timeouts or per-address limit; ``on_shutdown`` runs."""
     try:
         create_server(app, **options).run()
     finally:

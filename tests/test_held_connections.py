@@ -141,3 +141,34 @@ def test_idle_and_slow_header_connections_are_closed_after_their_timeouts(tmp_pa
         assert server("GET", "/health")[0] == 200  # the server itself carries on
     finally:
         server.stop()
+
+
+def test_a_slow_request_body_is_closed_after_the_body_timeout(tmp_path):
+    server = LiveServer(
+        tmp_path, MEDIACACHE_IDLE_TIMEOUT="2", MEDIACACHE_HEADER_TIMEOUT="1", MEDIACACHE_BODY_TIMEOUT="1"
+    ).start()
+    try:
+        slow_body = socket.create_connection(("127.0.0.1", server.port))
+        slow_body.sendall(b"POST /api/login HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nu")
+        # Headers complete, then a body byte every 0.2 s: never idle, never stuck in headers.
+        assert _closed_by_server(slow_body, timeout=15, keep_sending=b"u" * 200)
+        assert server("GET", "/health")[0] == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"GET /api/media/x HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n"])
+def test_a_malformed_request_to_the_real_server_gets_400_without_a_traceback(tmp_path, raw):
+    server = LiveServer(tmp_path).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(raw)
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+        assert b" 400 Bad Request\r\n" in received.split(b"\r\n", 1)[0] + b"\r\n", received
+        assert server("GET", "/health")[0] == 200
+    finally:
+        server.stop()
+    assert "uncaptured python exception" not in server.log()
+    assert "Traceback" not in server.log()

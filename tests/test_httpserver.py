@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import socket
 import threading
@@ -297,3 +299,90 @@ def test_the_open_file_limit_is_raised_toward_the_connection_limit_but_never_pas
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["512", "600", "600", "600"], result.stderr
+
+
+MALFORMED = {
+    "garbage": b"GARBAGE\r\n\r\n",
+    "header without a colon": b"GET /api/media/1 HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n",
+    "control character in a header value": b"GET /api/media/1 HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+    "bare CR in the request line": b"GET /api/media/1\rX HTTP/1.1\r\nHost: x\r\n\r\n",
+    "folded line with nothing to fold into": b"GET /api/media/1 HTTP/1.1\r\n folded\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_request_gets_waitress_400_and_no_traceback(running, caplog, raw):
+    """A request that fails to parse has no command or path: the main-loop offer must leave it to waitress."""
+    app = Recorder()
+    server = running(app, host="127.0.0.1", port=0, main_loop_paths=LOOP_PATHS)
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        client.sendall(raw)
+        received = b""
+        while chunk := client.recv(65536):  # waitress closes the connection after its error answer
+            received += chunk
+    assert re.match(rb"HTTP/1\.[01] 400 Bad Request\r\n", received), received
+    assert app.answered == []  # the app never saw it
+    assert _get(server, "/api/media/1") == (200, b"/api/media/1")  # the server carries on
+    assert "uncaptured python exception" not in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_request_body_sent_too_slowly_is_closed_after_the_body_timeout(running):
+    """Headers done in time, then a byte of the body now and then: never idle, so only the body deadline closes it."""
+    server = running(
+        Recorder(), host="127.0.0.1", port=0, header_timeout=60, body_timeout=1, cleanup_interval=1, channel_timeout=60
+    )
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        client.sendall(b"POST /api/login HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nu")
+        closed = threading.Event()
+
+        def read_until_closed() -> None:
+            with contextlib.suppress(OSError):
+                client.settimeout(30)
+                while client.recv(65536):
+                    pass
+            closed.set()
+
+        threading.Thread(target=read_until_closed, daemon=True).start()
+        sent = 1
+        while not closed.wait(0.1) and sent < 300:  # 30 s at most, far past the deadline
+            with contextlib.suppress(OSError):
+                client.send(b"u")
+            sent += 1
+        assert closed.is_set(), "the slow body's connection is still open"
+    assert _get(server, "/api/media/1") == (200, b"/api/media/1")  # the server carries on
+
+
+def test_a_whole_request_body_within_the_body_timeout_is_answered(running):
+    server = running(Recorder(), host="127.0.0.1", port=0, body_timeout=1, cleanup_interval=1)
+    with socket.create_connection(server.socket.getsockname()[:2], timeout=5) as client:
+        client.sendall(b"POST /api/media/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        assert _read_answers(client, 1) == [b"/api/media/1"]
+
+
+def test_one_client_address_holds_at_most_max_connections_per_address(running):
+    server = running(Recorder(), host="127.0.0.1", port=0, max_connections_per_address=2)
+    address = server.socket.getsockname()[:2]
+    held = [socket.create_connection(address, timeout=10) for _ in range(2)]
+    try:
+        for client in held:  # both accepted and answered, and kept alive
+            client.sendall(b"GET /api/media/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read_answers(client, 1) == [b"/api/media/1"]
+        with socket.create_connection(address, timeout=10) as third:
+            with contextlib.suppress(ConnectionResetError):
+                third.sendall(b"GET /api/media/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):
+                assert third.recv(65536) == b""  # closed unanswered
+        held.pop().close()
+        # Its place is free once the server has seen it close: a new connection is answered.
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(address, timeout=10) as fresh:
+                fresh.sendall(b"GET /api/media/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+                with contextlib.suppress(ConnectionResetError):
+                    if _read_answers(fresh, 1) == [b"/api/media/4"]:
+                        break
+            assert time.monotonic() < deadline, "the closed connection's place was never freed"
+    finally:
+        for client in held:
+            client.close()
