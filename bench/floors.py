@@ -2,7 +2,7 @@
 
 python -m bench.floors wsgi|flask|file|wsgi-stock|wsgi-loop PORT BODY_FILE
 
-Floors run on mediacache's waitress (``mediacache.httpserver``), so a ratio measures the
+Floors run on mediacache's waitress (``mediacache.patches.waitress``), so a ratio measures the
 application, not the server; ``wsgi-stock`` is the bare callable on waitress as released,
 and ``wsgi-loop`` the bare callable answered on the main loop, as mediacache answers polls
 from memory: the ceiling of that design.
@@ -15,7 +15,7 @@ import sys
 
 import waitress
 
-from mediacache.httpserver import serve
+from mediacache.patches.waitress import serve
 
 
 def bare_wsgi(body: bytes):

@@ -20,7 +20,7 @@ def poll_path(server: Server, media_id: str, seconds: int = 10) -> list[dict]:
     url = f"{server.live.base}/api/media/{media_id}"
     body = json.dumps(http("GET", url, headers=server.headers)[2]).encode()
     floors = {}
-    # wsgi-stock, the bare callable on waitress as released, shows what mediacache.httpserver changes;
+    # wsgi-stock, the bare callable on waitress as released, shows what mediacache.patches.waitress changes;
     # wsgi-loop, the bare callable answered on the main loop, is the ceiling for polls answered there.
     kinds = (("wsgi", (1, 16, 64)), ("flask", (1, 16, 64)), ("wsgi-stock", (64,)), ("wsgi-loop", (1, 16, 64)))
     for kind, counts in kinds:

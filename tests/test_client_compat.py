@@ -297,8 +297,8 @@ def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
 def test_service_index_is_given_on_the_servers_main_loop_only_from_memory(app, client, monkeypatch):
     from werkzeug.test import EnvironBuilder
 
-    from mediacache.httpserver import ON_MAIN_LOOP, NeedsThread
     from mediacache.media import entries
+    from mediacache.patches.waitress import ON_MAIN_LOOP, NeedsThread
 
     def on_main_loop():
         environ = EnvironBuilder(path="/api", headers={"Origin": "https://game.example"}).get_environ()

@@ -14,7 +14,7 @@ import pytest
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
-from mediacache.httpserver import ON_MAIN_LOOP, Channel, NeedsThread, make_server
+from mediacache.patches.waitress import ON_MAIN_LOOP, Channel, NeedsThread, make_server
 
 
 def _hello(environ, start_response):
@@ -291,7 +291,7 @@ def test_the_open_file_limit_is_raised_toward_the_connection_limit_but_never_pas
 
     script = (
         "import resource\n"
-        "from mediacache.httpserver import raise_open_file_limit\n"
+        "from mediacache.patches.waitress import raise_open_file_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 600))\n"  # a process started with a low limit
         "print(raise_open_file_limit(512), raise_open_file_limit(4096 + 256), raise_open_file_limit(100),"

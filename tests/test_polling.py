@@ -122,7 +122,7 @@ def _offered_on_main_loop(app, path: str, headers: dict[str, str], method: str =
     """What the app does with a request the server offers it on its main loop: (status, headers, body)."""
     from werkzeug.test import EnvironBuilder
 
-    from mediacache.httpserver import ON_MAIN_LOOP
+    from mediacache.patches.waitress import ON_MAIN_LOOP
 
     environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
     environ[ON_MAIN_LOOP] = True
@@ -145,7 +145,7 @@ def test_a_poll_memory_can_answer_is_answered_on_the_main_loop_as_flask_would(ap
 
 
 def test_what_memory_cannot_answer_on_the_main_loop_goes_to_a_thread(app, client, admin, monkeypatch):
-    from mediacache.httpserver import NeedsThread
+    from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
     file_path = client.get(f"/api/media/{media_id}", headers=admin).json["path"]
@@ -164,7 +164,7 @@ def test_what_memory_cannot_answer_on_the_main_loop_goes_to_a_thread(app, client
 
 
 def test_a_token_revoked_here_is_refused_at_once_on_the_main_loop_too(app, client, monkeypatch):
-    from mediacache.httpserver import NeedsThread
+    from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
     session = login(client, "admin", ADMIN_PASSWORD)
@@ -181,8 +181,8 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
     """Each second the entry is read again (a change made by another process shows), but by one poll, not all."""
     import sqlite3
 
-    from mediacache.httpserver import NeedsThread
     from mediacache.media.render import row_cache
+    from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
     poll = f"/api/media/{media_id}"
@@ -204,7 +204,7 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
 
 def test_a_stale_account_is_read_afresh_by_one_poll_while_the_others_answer_from_memory(app, client, admin):
     from mediacache.accounts.authcache import auth_cache
-    from mediacache.httpserver import NeedsThread
+    from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
     poll = f"/api/media/{media_id}"

@@ -8,7 +8,7 @@ file, a 416, other methods, odd paths) goes on to Flask, which answers it as usu
 Inside the request cycle, so ids, common headers, metrics and the log line still apply.
 
 Answers that come from memory alone (polls) may also be given on the server's main loop,
-without handing the request to a thread (``httpserver``). There, a request no shortcut
+without handing the request to a thread (``patches/waitress.py``). There, a request no shortcut
 can answer from memory raises ``NeedsThread`` before anything is sent.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DomainError
-from ..httpserver import ON_MAIN_LOOP, NeedsThread
+from ..patches.waitress import ON_MAIN_LOOP, NeedsThread
 from .middleware import ROUTE, wsgi_text
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Shortcuts:
         self.wsgi_app = app.wsgi_app
         app.wsgi_app = self
         app.extensions[EXTENSION_KEY] = self
-        # The paths worth offering to the main loop (httpserver.make_server's main_loop_paths).
+        # The paths worth offering to the main loop (patches.waitress.make_server's main_loop_paths).
         patterns = [route.pattern.pattern for route in routes if route.from_memory]
         self.from_memory_paths = re.compile("|".join(patterns) or r"(?!)")  # (?!) matches nothing
 

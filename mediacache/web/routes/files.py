@@ -195,7 +195,7 @@ class FileSpan:
     def send_to(self, socket_descriptor: int, size: int) -> int:
         """Send up to ``size`` bytes from where the span stands with ``os.sendfile``; the caller skips past them.
 
-        ``mediacache.httpserver`` sends a span this way: no block read into a bytes object and
+        ``mediacache.patches.waitress`` sends a span this way: no block read into a bytes object and
         sent again, and no Python between the two.
         """
         return os.sendfile(socket_descriptor, self._descriptor, self._position, min(size, self._stop - self._position))

@@ -8,9 +8,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
-from ...httpserver import ON_MAIN_LOOP
 from ...media import entries, storage
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
+from ...patches.waitress import ON_MAIN_LOOP
 from ..access import limited_per_account, login_required, me
 from ..bearer import caller_from_memory
 from ..errors import error_body
@@ -81,7 +81,7 @@ def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication |
 
     The poll loop's case: a token and an entry this process has fresh in memory. The
     answer reads no database and needs no app context, so the server may give it from its
-    main loop (``httpserver``). Anything else returns None, and Flask's view answers,
+    main loop (``patches/waitress.py``). Anything else returns None, and Flask's view answers,
     reading what it must, which refreshes the memory for the polls after it. On the main
     loop, memory gone stale will do while one poll has gone to Flask to read it afresh.
     """
