@@ -19,7 +19,7 @@ from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_
 from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
-from mediacache.sources.downloader import guard_self_check
+from mediacache.sources.ytdlp import guard_self_check
 from mediacache.web.fastpath import from_memory_paths
 
 log = logging.getLogger("mediacache")

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from mediacache.sources.downloader import find_ffmpeg
+from mediacache.sources.ffmpeg import find_ffmpeg
 
 TAGS = {"title": "Sine Song", "artist": "Test Artist", "album": "Test Album", "genre": "electronic", "date": "2025"}
 CONTENT_TYPES = {

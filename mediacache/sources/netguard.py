@@ -327,7 +327,7 @@ def _install() -> None:
     """Route every connection of yt-dlp's handlers through the guard, and bound urllib's body decoding, once.
 
     Which functions of yt-dlp that replaces is patches/yt_dlp.py's business (and its version
-    range); whether it still holds is proven by ``downloader.guard_self_check`` before
+    range); whether it still holds is proven by ``ytdlp.guard_self_check`` before
     anything is fetched.
     """
     global _installed
