@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import or_, select
 
+from ..core import names
 from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
 from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import isoformat, utcnow
@@ -242,7 +243,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
     facts = _file_facts(ffmpeg, output, variant)
     _check_length(facts["duration"], max_duration)
     file_metadata = described | facts | {"tags": metadata.read_tags(output)}
-    file_name = storage.safe_file_name(described["artist"], described["title"], extension)
+    file_name = names.safe_file_name(described["artist"], described["title"], extension)
     size = output.stat().st_size
     control.check()
     if not make_room(size):
