@@ -15,7 +15,8 @@ from mediacache import create_app
 from mediacache.config import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
 from mediacache.httpserver import raise_open_file_limit, serve
-from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_malloc_arenas
+from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
+from mediacache.jobs.runner import get_runner
 from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
