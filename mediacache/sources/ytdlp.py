@@ -22,10 +22,11 @@ from yt_dlp.utils import DownloadCancelled, DownloadError
 from ..core.profiles import Variant
 from ..patches import yt_dlp as yt_dlp_patches
 from . import netguard
+from .budget import Budget
 from .cookies import private_copy, uploaded_cookie_file
 from .failures import classify, site_of, ytdlp_outdated
 from .ffmpeg import Control, JobCancelled, JobError, ProgressCallback, ffmpeg_dir_for_ytdlp, find_ffmpeg
-from .netguard import AddressPolicy, Budget
+from .netguard import AddressPolicy
 
 log = logging.getLogger(__name__)
 
