@@ -3,5 +3,5 @@
 ytdlp.py (the one yt-dlp configuration: extract, download, failures mapped to codes), ffmpeg.py
 (probe, convert, remux; process groups, cancellation, time limits), netguard.py (which hosts may be
 reached, enforced at connect time), budget.py (a fetch's deadline and page-size limit, its sockets cut
-when spent), metadata.py, containers/.
+when spent), jsruntime.py (the JavaScript runtime yt-dlp is given), metadata.py, containers/.
 """

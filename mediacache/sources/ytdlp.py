@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -12,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yt_dlp
-from yt_dlp.dependencies import yt_dlp_ejs
 from yt_dlp.extractor import gen_extractor_classes
-from yt_dlp.globals import supported_js_runtimes
 from yt_dlp.networking.common import Request
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, DownloadError
@@ -26,6 +23,7 @@ from .budget import Budget
 from .cookies import private_copy, uploaded_cookie_file
 from .failures import classify, site_of, ytdlp_outdated
 from .ffmpeg import Control, JobCancelled, JobError, ProgressCallback, ffmpeg_dir_for_ytdlp, find_ffmpeg
+from .jsruntime import js_runtime
 from .netguard import AddressPolicy
 
 log = logging.getLogger(__name__)
@@ -107,50 +105,6 @@ def base_options(config: dict[str, Any]) -> dict[str, Any]:
     # Exactly this runtime, never one found on PATH; none at all when it is missing.
     options["js_runtimes"] = {runtime[0]: {"path": runtime[1]}} if runtime else {}
     return options
-
-
-_RUNTIME_KINDS = {"deno": "deno", "node": "node", "nodejs": "node", "bun": "bun", "qjs": "quickjs"}
-
-
-@lru_cache(maxsize=4)
-def js_runtime(configured: str | None) -> tuple[str, str] | None:
-    """(yt-dlp's runtime name, path): MEDIACACHE_JS_RUNTIME, else the Deno the ``deno`` package installed."""
-    if configured:
-        path = shutil.which(configured) or configured
-        name = Path(path).name.lower().removesuffix(".exe")
-        return _RUNTIME_KINDS.get(name, "deno"), path
-    try:
-        import deno  # noqa: PLC0415 — optional: without the deno package yt-dlp runs without it
-    except ImportError:
-        return None
-    try:
-        return "deno", deno.find_deno_bin()
-    except FileNotFoundError:
-        return None
-
-
-@lru_cache(maxsize=4)
-def js_runtime_report(configured: str | None) -> dict[str, Any]:
-    """What yt-dlp itself detects of the runtime we give it (name, version), and yt-dlp-ejs's version."""
-
-    report: dict[str, Any] = {"runtime": None, "runtime_version": None, "ejs_version": None, "problems": []}
-    if yt_dlp_ejs is None:
-        report["problems"].append("yt-dlp-ejs is not installed")
-    else:
-        report["ejs_version"] = getattr(yt_dlp_ejs, "version", "unknown")
-    runtime = js_runtime(configured)
-    if runtime is None:
-        report["problems"].append("no JavaScript runtime (install the deno package or set MEDIACACHE_JS_RUNTIME)")
-        return report
-    info = supported_js_runtimes.value[runtime[0]](path=runtime[1]).info
-    report["runtime"] = runtime[0]
-    if info is None:
-        report["problems"].append(f"the {runtime[0]} runtime does not run")
-    else:
-        report["runtime_version"] = info.version
-        if info.supported is False:
-            report["problems"].append(f"{runtime[0]} {info.version} is too old for yt-dlp")
-    return report
 
 
 def _extractors(config: dict[str, Any]) -> list[str]:
