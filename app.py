@@ -14,12 +14,13 @@ from sqlalchemy.exc import DBAPIError
 from mediacache import create_app
 from mediacache.config import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
-from mediacache.jobs.runner import freeze_long_lived_objects, get_runner, limit_malloc_arenas
+from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
+from mediacache.jobs.runner import get_runner
 from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
 from mediacache.patches.waitress import raise_open_file_limit, serve
-from mediacache.sources.downloader import guard_self_check
+from mediacache.sources.ytdlp import guard_self_check
 from mediacache.web.fastpath import from_memory_paths
 
 log = logging.getLogger("mediacache")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yt_dlp
 
-from mediacache.sources.downloader import ffmpeg_dir_for_ytdlp, find_ffmpeg
+from mediacache.sources.ffmpeg import ffmpeg_dir_for_ytdlp, find_ffmpeg
 
 from .tools import Server, median
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediacache.sources.downloader import find_ffmpeg
+from mediacache.sources.ffmpeg import find_ffmpeg
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, free_port, http
 
 ROOT = Path(__file__).resolve().parent.parent

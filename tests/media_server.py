@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from mediacache.sources.downloader import find_ffmpeg
+from mediacache.sources.ffmpeg import find_ffmpeg
 
 TAGS = {"title": "Sine Song", "artist": "Test Artist", "album": "Test Album", "genre": "electronic", "date": "2025"}
 CONTENT_TYPES = {
@@ -243,15 +243,21 @@ class MediaServer:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 request.wfile.write(data[start : end + 1])
 
-    def _trickle(self, request, file: Path, head: bool) -> None:
+    def _start_whole_file(self, request, file: Path, head: bool) -> bytes | None:
+        """A 200's headers for the whole file; its bytes if a body is to follow (None: 404 sent, or HEAD)."""
         if not file.is_file():
-            return self._send(request, 404, b"not found")
+            self._send(request, 404, b"not found")
+            return None
         data = file.read_bytes()
         request.send_response(200)
         request.send_header("Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
-        if head:
+        return None if head else data
+
+    def _trickle(self, request, file: Path, head: bool) -> None:
+        data = self._start_whole_file(request, file, head)
+        if data is None:
             return
         try:
             for offset in range(0, len(data), 2048):
@@ -265,14 +271,8 @@ class MediaServer:
 
     def _gated(self, request, file: Path, head: bool) -> None:
         """The first half of the file, then nothing until release_gated(): a download held mid-way."""
-        if not file.is_file():
-            return self._send(request, 404, b"not found")
-        data = file.read_bytes()
-        request.send_response(200)
-        request.send_header("Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        if head:
+        data = self._start_whole_file(request, file, head)
+        if data is None:
             return
         release = threading.Event()
         with self.lock:

@@ -183,9 +183,9 @@ def test_service_index_is_answered_from_memory_without_a_query(app, client, monk
     from sqlalchemy import event
 
     from mediacache.db.extensions import db
-    from mediacache.media import entries
+    from mediacache.media import stats
 
-    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)  # so both calls surely fall in one window
+    monkeypatch.setattr(stats, "RECENT_STATS_LIFETIME", 60)  # so both calls surely fall in one window
     assert client.get("/api").json["cache_stats"]["live"] == 0  # the first call counts
     statements = []
     with app.app_context():
@@ -199,9 +199,9 @@ def test_service_index_is_answered_from_memory_without_a_query(app, client, monk
 
 
 def test_service_index_is_answered_in_front_of_flask_once_rendered(app, client, admin, monkeypatch):
-    from mediacache.media import entries
+    from mediacache.media import stats
 
-    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)
+    monkeypatch.setattr(stats, "RECENT_STATS_LIFETIME", 60)
     dispatched = flask_dispatches(app, monkeypatch)
     first, second, slash = client.get("/api"), client.get("/api"), client.get("/api/")
     assert dispatched == ["/api"]  # rendered once, then answered from memory (the same for /api/)
@@ -297,7 +297,7 @@ def test_the_real_server_answers_a_preflight_and_cors_on_api(tmp_path):
 def test_service_index_is_given_on_the_servers_main_loop_only_from_memory(app, client, monkeypatch):
     from werkzeug.test import EnvironBuilder
 
-    from mediacache.media import entries
+    from mediacache.media import stats
     from mediacache.patches.waitress import ON_MAIN_LOOP, NeedsThread
 
     def on_main_loop():
@@ -307,7 +307,7 @@ def test_service_index_is_given_on_the_servers_main_loop_only_from_memory(app, c
         body = b"".join(app(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers)))))
         return started[0][0], started[0][1], body
 
-    monkeypatch.setattr(entries, "RECENT_STATS_LIFETIME", 60)
+    monkeypatch.setattr(stats, "RECENT_STATS_LIFETIME", 60)
     with pytest.raises(NeedsThread):
         on_main_loop()  # nothing in memory yet: a thread renders it
     rendered = client.get("/api")

@@ -257,7 +257,7 @@ def test_a_database_from_before_version_5_gains_the_retry_columns(tmp_path):
 
 
 def test_only_the_extractors_of_limited_sites_are_asked_which_site_a_url_is():
-    from mediacache.sources.downloader import site_for
+    from mediacache.sources.ytdlp import site_for
 
     config = {"EXTRACTOR_LIMITS": {"youtube": (2, 1.0)}}
     assert site_for("https://www.youtube.com/watch?v=dQw4w9WgXcQ", config) == "youtube"

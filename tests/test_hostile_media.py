@@ -12,8 +12,8 @@ import pytest
 from mutagen.flac import FLAC
 from mutagen.mp3 import MP3
 
-from mediacache.sources import downloader
-from mediacache.sources.downloader import find_ffmpeg
+from mediacache.sources import ffmpeg
+from mediacache.sources.ffmpeg import find_ffmpeg
 from tests.helpers import wait_for_entry
 
 LIMIT = 10  # MAX_DURATION of these tests, in seconds
@@ -102,13 +102,13 @@ def test_flac_and_webm_headers_that_claim_4_s_do_not_pass_the_limit(
 def test_a_transcode_of_a_lying_source_stops_just_past_the_limit(configured, media_server, media_folder, monkeypatch):
     forged_mp3(media_folder)
     produced: list[float] = []
-    convert = downloader.convert
+    convert = ffmpeg.convert
 
     def measured_convert(ffmpeg, source, target, *args, **kwargs):
         convert(ffmpeg, source, target, *args, **kwargs)
         produced.append(mutagen.File(target).info.length)
 
-    monkeypatch.setattr(downloader, "convert", measured_convert)
+    monkeypatch.setattr(ffmpeg, "convert", measured_convert)
     _app, client, headers = configured(MAX_DURATION=LIMIT)
     failed = queue(client, headers, media_server.url("/media/forged.mp3"), profile="ogg-opus")
     assert failed["error"]["code"] == "TOO_LONG"
@@ -131,8 +131,8 @@ def test_an_honest_mp3_is_retagged_without_starting_ffmpeg(app, client, admin, m
         raise AssertionError("an honest mp3 → mp3 started ffmpeg")
 
     # Its frames are walked in-process: ffmpeg's start-up would be most of such a job.
-    monkeypatch.setattr(downloader, "convert", no_ffmpeg)
-    monkeypatch.setattr(downloader, "demux_audio", no_ffmpeg)
+    monkeypatch.setattr(ffmpeg, "convert", no_ffmpeg)
+    monkeypatch.setattr(ffmpeg, "demux_audio", no_ffmpeg)
     body = queue(client, admin, media_server.url("/media/tone.mp3"), profile="mp3")
     assert body["status"] == "completed", body["error"]
     assert body["length_ms"] == pytest.approx(3000, abs=100)

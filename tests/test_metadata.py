@@ -110,7 +110,7 @@ def test_file_tags_win_over_a_generic_page_title():
 
 def test_quick_audio_facts_agree_with_ffmpegs_probe(media_folder):
     """The mutagen shortcut must decide remux-or-encode exactly as ffmpeg's probe would."""
-    from mediacache.sources.downloader import find_ffmpeg, probe
+    from mediacache.sources.ffmpeg import find_ffmpeg, probe
     from mediacache.sources.metadata import audio_streams
 
     quick = audio_streams(media_folder / "tone.mp3")

@@ -17,7 +17,7 @@ from mutagen.oggvorbis import OggVorbis
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.jobs.runner import PROGRESS_WRITE_INTERVAL
-from mediacache.sources.downloader import find_ffmpeg, probe
+from mediacache.sources.ffmpeg import find_ffmpeg, probe
 from tests.helpers import queue_and_wait, wait_for_entry
 
 
@@ -59,8 +59,8 @@ def test_webm_opus_source_is_copied_into_ogg_without_ffmpeg(app, client, admin, 
     def ffmpeg_ran(*args, **kwargs):
         raise AssertionError("ffmpeg ran for a WebM Opus → ogg-opus copy")
 
-    monkeypatch.setattr("mediacache.sources.downloader.convert", ffmpeg_ran)
-    monkeypatch.setattr("mediacache.sources.downloader.probe", ffmpeg_ran)
+    monkeypatch.setattr("mediacache.sources.ffmpeg.convert", ffmpeg_ran)
+    monkeypatch.setattr("mediacache.sources.ffmpeg.probe", ffmpeg_ran)
     body = queue_and_wait(client, admin, media_server.url("/media/tone.webm"), profile="ogg-opus", completed=False)
     assert body["status"] == "completed", body["error"]
     assert transcode_mode(app, body["id"]) == "remux"
@@ -307,7 +307,7 @@ def test_jobs_starting_together_share_the_ffmpeg_link_without_tripping(tmp_path)
     import shutil
     import threading
 
-    from mediacache.sources.downloader import ffmpeg_dir_for_ytdlp
+    from mediacache.sources.ffmpeg import ffmpeg_dir_for_ytdlp
 
     binary = tmp_path / "ffmpeg-linux-x86_64-v7"  # named like imageio-ffmpeg's, so a link is needed
     binary.write_bytes(b"")

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mediacache.sources.downloader import find_ffmpeg
+from mediacache.sources.ffmpeg import find_ffmpeg
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
 
 STOP_TIMEOUT = 5

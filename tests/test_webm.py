@@ -11,7 +11,7 @@ from mutagen.oggopus import OggOpus
 from mediacache.sources.containers import matroska
 from mediacache.sources.containers.matroska import read_streams
 from mediacache.sources.containers.oggopus import opus_to_ogg
-from mediacache.sources.downloader import find_ffmpeg, probe
+from mediacache.sources.ffmpeg import find_ffmpeg, probe
 
 
 def make(path, *args):

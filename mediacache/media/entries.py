@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,6 @@ from ..core.errors import DomainError
 from ..core.locking import entry_lock
 from ..core.principal import Principal
 from ..core.profiles import resolve_variant
-from ..core.refreshing import Refreshing
 from ..core.states import RETAINED_STATES, RETRYABLE_STATES, RUNNING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
@@ -30,9 +28,6 @@ from ..sources import netguard
 from . import storage
 from .lifecycle import make_room, typical_file_size
 from .render import is_valid_row, media_document, row_cache
-
-RECENT_STATS_LIFETIME = 1.0  # how old GET /api's cache counts may be, in seconds
-_RECENT_STATS = "mediacache.recent_cache_stats"
 
 
 @dataclass
@@ -334,41 +329,3 @@ def list_entries(filters: dict[str, Any], render) -> dict[str, Any]:
     rows = {media.id: media for media in db.session.scalars(select(Media).where(Media.id.in_(page_ids)))}
     items = [render(rows[media_id]) for media_id in page_ids if media_id in rows]
     return envelope(items, filters["page"], limit, count_rows(ids_query))
-
-
-def recent_cache_stats() -> tuple[dict[str, Any], float]:
-    """``cache_stats()`` from memory, at most ``RECENT_STATS_LIFETIME`` seconds old (``GET /api`` is asked often).
-
-    Also returns the ``time.monotonic()`` until which they are fresh. When they go stale,
-    one caller counts afresh while the others keep the previous counts.
-    """
-    memo = current_app.extensions.get(_RECENT_STATS)
-    if memo is None:
-        memo = current_app.extensions.setdefault(_RECENT_STATS, {"known": None, "refreshing": Refreshing()})
-    known = memo["known"]  # (stats, fresh until), replaced whole so the two always belong together
-    if known is not None:
-        fresh = known[1] > time.monotonic()
-        if memo["refreshing"].may_use(_RECENT_STATS, fresh=fresh, or_stale=True):
-            return known
-    known = memo["known"] = (cache_stats(), time.monotonic() + RECENT_STATS_LIFETIME)
-    return known
-
-
-def cache_stats() -> dict[str, Any]:
-    """Entry counts by cache state and the bytes live and retained."""
-    rows = db.session.execute(
-        select(Media.cache_state, func.count(), func.coalesce(func.sum(Media.size_bytes), 0)).group_by(
-            Media.cache_state
-        )
-    ).all()
-    counts = {state: count for state, count, _ in rows}
-    size = {state: total for state, _, total in rows}
-    return {
-        "total": sum(counts.values()),
-        "live": counts.get("live", 0),
-        "expired": counts.get("expired", 0),
-        "deleted": counts.get("deleted", 0),
-        "purged": counts.get("purged", 0),
-        "bytes_live": int(size.get("live", 0)),
-        "bytes_private": int(size.get("expired", 0)) + int(size.get("deleted", 0)),
-    }

@@ -14,7 +14,8 @@ from ..core import urls
 from ..core.errors import DomainError
 from ..db.extensions import db
 from ..db.models import Media
-from ..sources import downloader, netguard
+from ..sources import netguard, ytdlp
+from ..sources.ffmpeg import JobError
 from ..sources.metadata import describe_info
 from .storage import is_entry_id
 
@@ -89,8 +90,8 @@ def _extract_cached(url: str) -> dict[str, Any]:
     if hit is not None:
         return hit
     try:
-        info = downloader.extract(url, current_app.config)
-    except downloader.JobError as exc:
+        info = ytdlp.extract(url, current_app.config)
+    except JobError as exc:
         raise DomainError(exc.code, exc.message) from None
     _cache.put(url, info, current_app.config["LOOKUP_CACHE_BYTES"])
     return info

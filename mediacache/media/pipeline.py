@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import or_, select
 
+from ..core import names
 from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
 from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import isoformat, utcnow
@@ -26,10 +27,11 @@ from ..db.models import Media
 from ..db.settings import get_setting
 from ..jobs.extractorlimits import get_gate
 from ..jobs.runner import get_runner
-from ..sources import downloader, metadata
+from ..sources import ffmpeg as ffmpeg_tool
+from ..sources import metadata, ytdlp
 from ..sources.containers import matroska, mpegaudio, oggopus
-from ..sources.downloader import Control, JobCancelled, JobError
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, site_of
+from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import storage
 from .lifecycle import make_room
@@ -73,7 +75,7 @@ def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event 
     source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == Status.PENDING))
     if source_url is None:
         return "skipped"
-    site = downloader.site_for(source_url, app.config)
+    site = ytdlp.site_for(source_url, app.config)
     gate = get_gate(app)
     if not gate.enter(site, partial(get_runner(app).submit, media_id)):
         return "deferred"
@@ -206,10 +208,10 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         if max_duration and duration and duration > max_duration:
             raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.")
 
-    info, source = downloader.download(media.source_url, workdir, variant, config, report, control, inspect)
+    info, source = ytdlp.download(media.source_url, workdir, variant, config, report, control, inspect)
     _transition(media.id, (Status.DOWNLOADING,), status=Status.PROCESSING)
-    ffmpeg = downloader.find_ffmpeg(config["FFMPEG"])
-    streams = matroska.read_streams(source) or metadata.audio_streams(source) or downloader.probe(ffmpeg, source)
+    ffmpeg = ffmpeg_tool.find_ffmpeg(config["FFMPEG"])
+    streams = matroska.read_streams(source) or metadata.audio_streams(source) or ffmpeg_tool.probe(ffmpeg, source)
     if streams.audio_codec is None and not (variant.profile.is_video and streams.video_codec):
         raise JobError("NO_AUDIO", "The downloaded source has no audio stream.")
     if max_duration and streams.duration and streams.duration > max_duration:
@@ -236,12 +238,12 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         # Headers may lie about length: ffmpeg stops a little past the limit, and the output's own length decides.
         bound = _read_bound(max_duration)
         output_args = ffmpeg_output_args(variant, remux) + (["-t", str(bound)] if bound else [])
-        downloader.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
+        ffmpeg_tool.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
     _check_length(facts["duration"], max_duration)
     file_metadata = described | facts | {"tags": metadata.read_tags(output)}
-    file_name = storage.safe_file_name(described["artist"], described["title"], extension)
+    file_name = names.safe_file_name(described["artist"], described["title"], extension)
     size = output.stat().st_size
     control.check()
     if not make_room(size):
@@ -312,12 +314,12 @@ def _copy_in_process(
     return False
 
 
-def _real_audio(ffmpeg: str, source: Path, codec: str, max_duration: int, control: Control) -> downloader.Demuxed:
+def _real_audio(ffmpeg: str, source: Path, codec: str, max_duration: int, control: Control) -> ffmpeg_tool.Demuxed:
     """Codec and real length of a file about to be published as it is: an MP3's frames walked here, else by ffmpeg."""
     bound = _read_bound(max_duration)
     if codec == "mp3" and (seconds := mpegaudio.real_length(source, bound)) is not None:
-        return downloader.Demuxed("mp3", seconds)  # every byte was a Layer III frame, back to back
-    return downloader.demux_audio(ffmpeg, source, bound, control)
+        return ffmpeg_tool.Demuxed("mp3", seconds)  # every byte was a Layer III frame, back to back
+    return ffmpeg_tool.demux_audio(ffmpeg, source, bound, control)
 
 
 def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:
@@ -327,7 +329,7 @@ def _file_facts(ffmpeg: str, output: Path, variant: Variant) -> dict[str, Any]:
         facts["sample_rate"] = facts.get("sample_rate") or OPUS_SAMPLE_RATE  # Opus always decodes at 48 kHz
     if not all(facts.get(key) for key in ("duration", "sample_rate", "channels")):
         # mutagen reads no Matroska/WebM and no Opus sample rate; ffmpeg's own report fills the gaps.
-        streams = downloader.probe(ffmpeg, output)
+        streams = ffmpeg_tool.probe(ffmpeg, output)
         probed = {
             "duration": streams.duration,
             "bitrate": streams.bitrate,

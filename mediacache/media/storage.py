@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import stat
-import unicodedata
 import uuid
 from pathlib import Path
 
@@ -28,9 +27,6 @@ QUARANTINE_DIR_NAME = ".quarantine"
 STAGING_PREFIX = ".moving-"
 _RUN_TOKEN = re.compile(r"^[0-9a-f]{8,32}$")
 _ENTRY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_UNSAFE_NAME_CHARS = re.compile(r"[^\w]+", re.UNICODE)
-_ATTACHMENT_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-MAX_NAME_LENGTH = 120
 
 
 def _root(key: str) -> Path:
@@ -220,15 +216,15 @@ def _flush(path: Path) -> None:
             _flush(child)
         _flush_dir(path)
         return
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    _fsync(path, os.O_NOFOLLOW)
 
 
 def _flush_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    _fsync(folder, os.O_DIRECTORY)
+
+
+def _fsync(path: Path, flags: int) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     try:
         os.fsync(descriptor)
     finally:
@@ -292,55 +288,3 @@ def delete_files(media_id: str) -> None:
     """
     for path in (live_dir(media_id), private_dir(media_id)):
         shutil.rmtree(path, ignore_errors=True)
-
-
-def safe_file_name(artist: str | None, title: str | None, extension: str) -> str:
-    """``artist-title.ext`` from words only: nothing from the source can become a path."""
-    words = " ".join(part for part in (artist, title) if part)
-    text = unicodedata.normalize("NFKC", words).lower()
-    slug = _UNSAFE_NAME_CHARS.sub("-", text).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
-    return f"{slug or 'media'}.{extension}"
-
-
-def attachment_name(artist: str | None, title: str | None, extension: str) -> str:
-    """``Artist - Title.ext`` for a download, with characters no filesystem accepts removed."""
-    words = " - ".join(part for part in (artist, title) if part) or "media"
-    clean = _plain_name(_visible(words))[:MAX_NAME_LENGTH].strip(" .")
-    return f"{clean or 'media'}.{extension}"
-
-
-def ascii_name(name: str, fallback_stem: str) -> str:
-    """An ASCII spelling of a file name for clients that ignore ``filename*``: accents dropped, else ``fallback_stem``.
-
-    "Björk - Jóga.mp3" becomes "Bjork - Joga.mp3"; a name in a script with no ASCII
-    letters becomes "<fallback_stem>.mp3", never a bare ".mp3".
-    """
-    stem, _, extension = name.rpartition(".")
-    spelled = unicodedata.normalize("NFKD", _visible(stem)).encode("ascii", "ignore").decode()
-    spelled = _plain_name(spelled).strip(" .-_")
-    if not any(char.isalnum() for char in spelled):
-        spelled = fallback_stem
-    return f"{spelled}.{extension}"
-
-
-# Characters that change how a name reads without being part of it: controls, and the format characters
-# (bidi overrides and isolates, zero-width spaces and joiners, the BOM, tag characters), lone surrogates.
-_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs"}
-_LINE_BREAKS = {"Zl", "Zp"}
-
-
-def _visible(text: str) -> str:
-    """``text`` without invisible characters; line and paragraph separators become spaces."""
-    kept = []
-    for char in text:
-        category = unicodedata.category(char)
-        if category in _LINE_BREAKS:
-            kept.append(" ")
-        elif category not in _INVISIBLE_CATEGORIES:
-            kept.append(char)
-    return "".join(kept)
-
-
-def _plain_name(text: str) -> str:
-    """``text`` with what no filesystem accepts made spaces, and runs of spaces made one."""
-    return re.sub(r"\s+", " ", _ATTACHMENT_UNSAFE.sub(" ", text)).strip()

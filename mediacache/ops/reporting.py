@@ -14,7 +14,7 @@ from ..core.timeutil import isoformat
 from ..db.extensions import db
 from ..db.models import Media, RequestLog
 from ..db.pagination import paginate
-from ..media.entries import cache_stats
+from ..media.stats import cache_stats
 from .logging import escape_controls
 
 MAX_TEXT_LOG_LINES = 10_000

@@ -1,5 +1,7 @@
 """The outside world: yt-dlp, ffmpeg, the network guard, in-process container work.
 
-downloader.py (every yt-dlp and ffmpeg run, failures mapped to codes), netguard.py (which
-hosts may be reached, enforced at connect time), metadata.py, containers/.
+ytdlp.py (the one yt-dlp configuration: extract, download, failures mapped to codes), ffmpeg.py
+(probe, convert, remux; process groups, cancellation, time limits), netguard.py (which hosts may be
+reached, enforced at connect time), budget.py (a fetch's deadline and page-size limit, its sockets cut
+when spent), jsruntime.py (the JavaScript runtime yt-dlp is given), metadata.py, containers/.
 """

@@ -16,8 +16,9 @@ from flask import Flask, current_app
 
 from ..core.gauges import Gauge, LabelledGauge
 from ..core.timeutil import isoformat, utcnow
-from .downloader import JobError, extract, site_for
 from .failures import site_of, ytdlp_age_days, ytdlp_outdated
+from .ffmpeg import JobError
+from .ytdlp import extract, site_for
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "mediacache.source_health"

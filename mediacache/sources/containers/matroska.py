@@ -214,7 +214,7 @@ def mapped(path: Path):
 
 
 def read_streams(path: Path) -> SourceStreams | None:
-    """What ``downloader.probe`` would report for an audio-only WebM whose codec we know; None otherwise."""
+    """What ``ffmpeg.probe`` would report for an audio-only WebM whose codec we know; None otherwise."""
     try:
         with mapped(path) as data:
             if data[:4] != EBML_HEADER.to_bytes(4, "big"):

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
+from ...core import names
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
 from ...media import entries, storage
@@ -155,7 +156,7 @@ def content_disposition(kind: str, file_name: str, media_id: str) -> str:
     """
     if file_name.isascii():
         return f'{kind}; filename="{file_name}"'
-    fallback = storage.ascii_name(file_name, media_id)
+    fallback = names.ascii_name(file_name, media_id)
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 
+from ...core import names
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
 from ...media import entries, storage
@@ -141,7 +142,7 @@ def download_media(media_id: str):
     if path is None:
         raise DomainError("NOT_FOUND", "This entry has no file being served; queue it again to restore it.")
     meta = media.media_metadata or {}
-    name = storage.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
+    name = names.attachment_name(meta.get("artist"), meta.get("title"), media.extension)
     response = send_file(path, mimetype=media.mime_type, as_attachment=True, download_name=name, conditional=True)
     # werkzeug's own ASCII fallback of a name in another script is a bare ".mp3".
     response.headers["Content-Disposition"] = content_disposition("attachment", name, media.id)

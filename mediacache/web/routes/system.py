@@ -11,8 +11,8 @@ from ...core.profiles import PROFILES
 from ...core.timeutil import isoformat, utcnow
 from ...db.pagination import MAX_LIMIT
 from ...db.settings import get_setting, overrides_in_memory
-from ...media import entries
 from ...media.render import public_roots
+from ...media.stats import recent_cache_stats
 from ...version import __version__
 from ..fastpath import json_answer
 from ..openapi import ServiceInfo, documented
@@ -51,7 +51,7 @@ MAX_DOCUMENTS = 64  # one per set of file roots, i.e. per Host asked under witho
 def service_info():
     """What this server offers: profiles, limits, where files are served, cache counts (from memory, no query)."""
     app = current_app._get_current_object()
-    stats, fresh_until = entries.recent_cache_stats()
+    stats, fresh_until = recent_cache_stats()
     get_setting("max_ttl")  # the overrides are in memory from here on
     overrides = overrides_in_memory(app)
     roots = request_roots()
