@@ -14,7 +14,7 @@ from ..core import urls
 from ..core.errors import DomainError
 from ..db.extensions import db
 from ..db.models import Media
-from ..sources import downloader, netguard
+from ..sources import downloader, failures, netguard
 from ..sources.metadata import describe_info
 from .storage import is_entry_id
 
@@ -92,6 +92,9 @@ def _extract_cached(url: str) -> dict[str, Any]:
         info = downloader.extract(url, current_app.config)
     except downloader.JobError as exc:
         raise DomainError(exc.code, exc.message) from None
+    except failures.UNUSABLE_REQUEST as exc:
+        verdict = failures.request_failure(exc)
+        raise DomainError(verdict.code, verdict.message) from None
     _cache.put(url, info, current_app.config["LOOKUP_CACHE_BYTES"])
     return info
 
