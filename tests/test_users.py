@@ -136,3 +136,15 @@ def test_a_token_names_its_account_even_if_the_id_is_given_out_again(app, client
     for path in ("/api/users/me", "/api/users"):
         response = client.get(path, headers=auth_header(old_token))
         assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED", path
+
+
+def test_enabling_a_disabled_account_does_not_bring_its_old_tokens_back(client, admin, user):
+    assert client.patch("/api/users/player", json={"active": False}, headers=admin).status_code == 200
+    assert client.get("/api/users/me", headers=user).json["error"]["code"] == "TOKEN_REVOKED"
+    assert client.patch("/api/users/player", json={"active": True}, headers=admin).status_code == 200
+    response = client.get("/api/users/me", headers=user)
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+    assert (
+        client.get("/api/users/me", headers=auth_header(login(client, "player", "player-pass-1")["token"])).status_code
+        == 200
+    )

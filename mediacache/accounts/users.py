@@ -140,6 +140,9 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
         if field in changes:
             setattr(user, field, changes[field])
     if "active" in changes:
+        if user.active and not changes["active"]:
+            # Disabling ends the account's tokens for good: enabling it again must not revive them.
+            user.token_version += 1
         user.active = changes["active"]
         if user.active:
             user.pending = False
