@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -85,8 +85,16 @@ def check_credentials(username: str, password: str) -> User:
     return user
 
 
+def _name_taken(username: str) -> bool:
+    """Whether an account's name equals this one but for case: ``ADMIN`` next to ``admin`` would pass for it.
+
+    Usernames are ASCII (USERNAME_PATTERN), so SQLite's ASCII-only lower() folds them fully.
+    """
+    return db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower()).limit(1)) is not None
+
+
 def _insert_user(username: str, password: str, email: str | None, role: str, *, active: bool = True) -> User:
-    if find_user_by_name(username) is not None:
+    if _name_taken(username):
         raise DomainError("USER_EXISTS", f"The username {username!r} is taken; choose another.")
     user = User(username=username, email=email, role=role, active=active, pending=not active)
     user.password_hash = hash_password(password)
