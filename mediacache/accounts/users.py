@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 from ..core.principal import ACCOUNT_LIMITS, ROLE_ADMIN, ROLE_USER, Principal
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
@@ -64,7 +64,7 @@ def get_user(ref: str | int) -> User:
     else:
         user = find_user_by_name(text)
     if user is None:
-        raise DomainError("NOT_FOUND", f"No user {text!r}.")
+        raise DomainError("NOT_FOUND", f"No user {shown(text)}.")
     return user
 
 

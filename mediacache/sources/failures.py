@@ -145,7 +145,7 @@ def request_failure(exc: RequestError) -> Verdict:
 
 def ytdlp_release_date() -> date | None:
     """The date in yt-dlp's version (2026.10.26[.x]), or None for a build without one."""
-    match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", __version__)
+    match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", __version__, re.ASCII)
     return date(*map(int, match.groups())) if match else None
 
 

@@ -78,7 +78,7 @@ def _as_list(value: Any) -> list[str]:
 def _year(info: dict[str, Any]) -> int | None:
     for key in ("release_year", "release_date", "upload_date", "date", "year"):
         value = _first(info.get(key))
-        match = re.match(r"^(\d{4})", str(value or ""))
+        match = re.match(r"^(\d{4})", str(value or ""), re.ASCII)
         if match:
             return int(match.group(1))
     return None
