@@ -290,7 +290,7 @@ def parse_extractor_limits(value: Any) -> dict[str, tuple[int, float]]:
         return value
     limits: dict[str, tuple[int, float]] = {}
     for part in parse_list(value):
-        match = re.fullmatch(r"([\w.-]+)=(\d+)(?:/(\d+(?:\.\d+)?)s?)?", part.replace(" ", ""))
+        match = re.fullmatch(r"([\w.-]+)=(\d+)(?:/(\d+(?:\.\d+)?)s?)?", part.replace(" ", ""), re.ASCII)
         if not match or int(match.group(2)) < 1:
             raise ValueError(f"expected SITE=N/SECONDSs with N of 1 or more (e.g. youtube=2/1s), got {part!r}")
         limits[match.group(1).lower()] = (int(match.group(2)), float(match.group(3) or 0))

@@ -243,3 +243,36 @@ def test_a_file_is_answered_in_front_of_flask_even_when_its_entry_must_be_read_a
     response = client.get(served["path"], headers={"Range": "bytes=0-9"})
     assert response.status_code == 206 and len(response.data) == 10
     assert dispatched == []
+
+
+def test_a_suffix_range_longer_than_the_file_gets_all_of_it_as_206(client, served):
+    """RFC 9110 §14.1.2: a suffix longer than the representation selects the whole of it."""
+    whole = client.get(served["path"]).data
+    response = client.get(served["path"], headers={"Range": "bytes=-99999999"})
+    assert response.status_code == 206 and response.data == whole
+    assert response.headers["Content-Range"] == f"bytes 0-{len(whole) - 1}/{len(whole)}"
+    assert client.get(served["path"], headers={"Range": "bytes=-0"}).status_code == 416  # no byte at all
+
+
+@pytest.mark.parametrize(
+    "asked",
+    ["items=0-1", "bytes=0x10-20", "bytes=1-2,-", "bytes=", "bytes=5-2", "bytes=-", "bytes=١-٢", "bytes 0-1", "0-1"],
+)
+def test_a_range_of_an_unknown_unit_or_bad_syntax_is_ignored(client, served, asked):
+    """RFC 9110 §14.2: a server ignores a Range it does not understand, it does not refuse it."""
+    whole = client.get(served["path"]).data
+    response = client.get(served["path"], headers={"Range": asked})
+    assert response.status_code == 200 and response.data == whole and "Content-Range" not in response.headers
+
+
+def test_the_range_unit_is_case_insensitive(client, served):
+    whole = client.get(served["path"]).data
+    response = client.get(served["path"], headers={"Range": "Bytes=10-19"})
+    assert response.status_code == 206 and response.data == whole[10:20]
+
+
+def test_if_range_with_a_weak_validator_gets_the_whole_file(client, served):
+    """RFC 9110 §13.1.5: If-Range compares strongly, so a weak validator never matches."""
+    whole = client.get(served["path"])
+    weak = client.get(served["path"], headers={"Range": "bytes=10-19", "If-Range": "W/" + whole.headers["ETag"]})
+    assert weak.status_code == 200 and weak.data == whole.data

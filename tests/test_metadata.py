@@ -120,3 +120,31 @@ def test_quick_audio_facts_agree_with_ffmpegs_probe(media_folder):
     assert abs(quick.duration - full.duration) < 0.1 and quick.video_codec is None
     assert audio_streams(media_folder / "tone.webm") is None  # mutagen reads no Matroska (matroska.py does)
     assert audio_streams(media_folder / "clip.mp4") is None
+
+
+def test_a_nul_inside_an_id3v23_text_tag_becomes_a_space(media_folder, tmp_path):
+    """mutagen splits ID3v2.3 text at NUL into a list; the value must not be cut at the NUL."""
+    import shutil
+
+    from mutagen.id3 import ID3, TALB, TCON, TIT2, TPE1
+
+    from mediacache.sources.metadata import read_tags
+
+    path = tmp_path / "evil.mp3"
+    shutil.copy(media_folder / "tone.mp3", path)
+    tags = ID3()
+    tags.add(TIT2(encoding=1, text="Evil\x00Title"))
+    tags.add(TPE1(encoding=1, text="Bad\x00Artist"))
+    tags.add(TALB(encoding=1, text="Some\x00Album"))
+    tags.add(TCON(encoding=1, text="Rock"))
+    tags.save(path, v2_version=3, v23_sep=None)  # written with the NUL, as an attacker would
+    assert ID3(path).version[:2] == (2, 3)
+    read = read_tags(path)
+    assert (read["title"], read["artist"], read["album"]) == ("Evil Title", "Bad Artist", "Some Album")
+    meta = describe_info({"title": "page title", "extractor_key": "Generic"}, file_tags=read)
+    assert (meta["title"], meta["artist"], meta["album"], meta["genre"]) == (
+        "Evil Title",
+        "Bad Artist",
+        "Some Album",
+        ["Rock"],
+    )

@@ -230,3 +230,17 @@ def test_a_claim_to_read_a_stale_entry_afresh_lapses_if_its_reader_never_does():
     assert refreshing.may_use("other", fresh=False, or_stale=True) is False  # claims are per entry
     time.sleep(0.1)  # the reader failed: after its patience, the next caller reads instead
     assert not refreshing.may_use("entry", fresh=False, or_stale=True)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive_on_a_poll_and_a_normal_route(app, client, monkeypatch, scheme):
+    """RFC 9110 §11.1: the auth scheme is case-insensitive."""
+    media_id = finished_entry(app)
+    headers = {"Authorization": f"{scheme} {login(client, 'admin', ADMIN_PASSWORD)['token']}"}
+    dispatched = flask_dispatches(app, monkeypatch)
+    first = client.get(f"/api/media/{media_id}", headers=headers)  # a new token: Flask and the full check
+    second = client.get(f"/api/media/{media_id}", headers=headers)  # the poll loop's shortcut
+    assert first.status_code == second.status_code == 200 and first.json == second.json
+    assert dispatched == [f"/api/media/{media_id}"]
+    assert client.get("/api/users/me", headers=headers).json["username"] == "admin"
+    assert client.get("/api/users", headers=headers).status_code == 200

@@ -317,3 +317,41 @@ def test_a_poll_sees_a_change_made_in_this_process_at_once(app, client, admin, m
     assert client.get(f"/api/media/{body['id']}", headers=admin).json["valid"] is True
     client.delete(f"/api/media/{body['id']}", headers=admin)
     assert client.get(f"/api/media/{body['id']}", headers=admin).json["cache_state"] == "deleted"
+
+
+@pytest.mark.parametrize(
+    "bitrate", ["١٢٨k", "١٢٨٠٠٠", "128.٥k", "１２８k"], ids=["arabic-k", "arabic", "mixed", "fullwidth"]
+)
+def test_a_bitrate_in_non_ascii_digits_is_invalid(client, admin, bitrate):
+    body = {"url": "https://example.org/a.mp3", "profile": "mp3", "bitrate": bitrate}
+    for response in (
+        client.post("/api/media/queue", json=body, headers=admin),
+        client.post("/api/media/queue", data=body, headers=admin),
+    ):
+        assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_BITRATE"
+
+
+@pytest.mark.parametrize(
+    "bitrate, echoed",
+    [
+        ("1000000000000000k", "'1000000000000000k'"),
+        (128.5, "128.5"),
+        (True, "true"),
+        ("9" * 500, "'" + "9" * 64 + "'…"),
+    ],
+)
+def test_a_bitrate_error_repeats_the_value_as_sent(client, admin, bitrate, echoed):
+    body = {"url": "https://example.org/a.mp3", "profile": "mp3", "bitrate": bitrate}
+    response = client.post("/api/media/queue", json=body, headers=admin)
+    assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_BITRATE"
+    assert response.json["error"]["message"].startswith(f"Bitrate {echoed} ")
+
+
+def test_a_page_number_in_non_ascii_digits_is_refused(client, admin):
+    assert client.get("/api/users", query_string={"page": "١"}, headers=admin).status_code == 400
+
+
+def test_an_error_does_not_echo_a_long_reference_back_whole(client, admin):
+    response = client.get("/api/ytdlp/" + "x" * 5000, headers=admin)
+    assert 400 <= response.status_code < 500
+    assert "x" * 65 not in response.get_data(as_text=True) and len(response.json["error"]["message"]) < 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import jwt as pyjwt
 import pytest
@@ -419,3 +420,24 @@ def test_a_handler_around_the_guard_makes_the_service_refuse_to_fetch(configured
     looked_up = client.get("/api/ytdlp", query_string={"url": url}, headers=headers)
     assert looked_up.status_code == 503 and looked_up.json["error"]["code"] == "NETWORK_GUARD_FAILED"
     assert recorder.count == 0
+
+
+UNUSABLE_LOCATIONS = [
+    ("gopher://127.0.0.1/", "URL_NOT_ALLOWED"),
+    ("file:///etc/passwd", "URL_NOT_ALLOWED"),
+    ("data:text/html,x", "URL_NOT_ALLOWED"),
+    ("http://[::1", "UPSTREAM_ERROR"),
+    ("http://%00/", "UPSTREAM_ERROR"),
+    ("http://%5B::1%5D:18080/", "UPSTREAM_ERROR"),
+]
+
+
+@pytest.mark.parametrize(("location", "code"), UNUSABLE_LOCATIONS)
+def test_a_redirect_to_an_unusable_location_is_a_mapped_failure(client, admin, media_server, location, code):
+    url = media_server.url("/redirect-to?" + urlencode({"url": location}))
+    lookup = client.get("/api/ytdlp", query_string={"url": url}, headers=admin)
+    assert lookup.status_code != 500 and lookup.json["error"]["code"] == code
+    assert "Traceback" not in lookup.get_data(as_text=True)
+    body = wait_for_entry(client, client.post("/api/media/queue", json={"url": url}, headers=admin).json["id"], admin)
+    assert body["status"] == "failed" and body["error"]["code"] == code
+    assert "Traceback" not in body["error"]["message"] and "unexpectedly" not in body["error"]["message"]

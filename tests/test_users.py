@@ -136,3 +136,31 @@ def test_a_token_names_its_account_even_if_the_id_is_given_out_again(app, client
     for path in ("/api/users/me", "/api/users"):
         response = client.get(path, headers=auth_header(old_token))
         assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED", path
+
+
+def test_enabling_a_disabled_account_does_not_bring_its_old_tokens_back(client, admin, user):
+    assert client.patch("/api/users/player", json={"active": False}, headers=admin).status_code == 200
+    assert client.get("/api/users/me", headers=user).json["error"]["code"] == "TOKEN_REVOKED"
+    assert client.patch("/api/users/player", json={"active": True}, headers=admin).status_code == 200
+    response = client.get("/api/users/me", headers=user)
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+    assert (
+        client.get("/api/users/me", headers=auth_header(login(client, "player", "player-pass-1")["token"])).status_code
+        == 200
+    )
+
+
+def test_a_username_differing_only_in_case_is_taken(tmp_path):
+    from tests.helpers import ADMIN_PASSWORD, make_settings
+
+    client = create_app(make_settings(tmp_path, REGISTRATION="open")).test_client()
+    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    for name in ("ADMIN", "Admin"):
+        taken = client.post("/api/register", json={"username": name, "password": "other-pass"})
+        assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS", name
+    created = client.post("/api/users", json={"username": "player", "password": "player-pass"}, headers=admin)
+    assert created.status_code == 201
+    taken = client.post("/api/users", json={"username": "PLAYER", "password": "player-pass"}, headers=admin)
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS"
+    # Login stays exact: the name as created, not a case-folded one.
+    assert client.post("/api/login", json={"username": "Player", "password": "player-pass"}).status_code == 401

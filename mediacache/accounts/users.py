@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 from ..core.principal import ACCOUNT_LIMITS, ROLE_ADMIN, ROLE_USER, Principal
 from ..core.timeutil import utcnow
 from ..db.audit import record_activity
@@ -64,7 +64,7 @@ def get_user(ref: str | int) -> User:
     else:
         user = find_user_by_name(text)
     if user is None:
-        raise DomainError("NOT_FOUND", f"No user {text!r}.")
+        raise DomainError("NOT_FOUND", f"No user {shown(text)}.")
     return user
 
 
@@ -85,8 +85,16 @@ def check_credentials(username: str, password: str) -> User:
     return user
 
 
+def _name_taken(username: str) -> bool:
+    """Whether an account's name equals this one but for case: ``ADMIN`` next to ``admin`` would pass for it.
+
+    Usernames are ASCII (USERNAME_PATTERN), so SQLite's ASCII-only lower() folds them fully.
+    """
+    return db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower()).limit(1)) is not None
+
+
 def _insert_user(username: str, password: str, email: str | None, role: str, *, active: bool = True) -> User:
-    if find_user_by_name(username) is not None:
+    if _name_taken(username):
         raise DomainError("USER_EXISTS", f"The username {username!r} is taken; choose another.")
     user = User(username=username, email=email, role=role, active=active, pending=not active)
     user.password_hash = hash_password(password)
@@ -140,6 +148,9 @@ def update_user(actor: Principal, user: User, changes: dict[str, Any]) -> User:
         if field in changes:
             setattr(user, field, changes[field])
     if "active" in changes:
+        if user.active and not changes["active"]:
+            # Disabling ends the account's tokens for good: enabling it again must not revive them.
+            user.token_version += 1
         user.active = changes["active"]
         if user.active:
             user.pending = False

@@ -7,7 +7,19 @@ knows about HTTP, so services, jobs and the CLI raise and catch the same error.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+# How much of a client's value an error message repeats: enough to recognise it, not a 5,000-character echo.
+SHOWN_CHARS = 64
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A client's value as it was sent, for an error message: text quoted, JSON scalars as JSON, cut short."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    text = json.dumps(value) if value is None or isinstance(value, (bool, int, float)) else repr(value)
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 class DomainError(Exception):

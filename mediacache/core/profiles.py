@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 
 RESOLUTIONS = {"144p": 144, "240p": 240, "360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
 DEFAULT_RESOLUTION = "720p"
@@ -82,7 +82,8 @@ PROFILES: dict[str, Profile] = {
 
 # Far above any profile's range: anything larger reads as this, and is refused as out of range.
 MAX_PARSED_BITRATE = 10**12
-_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
+# ASCII digits only: float() would read "١٢٨" (Arabic-Indic digits) as 128.
+_BITRATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def parse_bitrate(value: object) -> int:
     match = _BITRATE.fullmatch(str(value))
     if isinstance(value, bool) or not match:
         raise DomainError(
-            "INVALID_BITRATE", f"Bitrate {value!r} is not a number of bits per second (e.g. 192000 or '192k')."
+            "INVALID_BITRATE", f"Bitrate {shown(value)} is not a number of bits per second (e.g. 192000 or '192k')."
         )
     number = float(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
     # Hundreds of digits make an infinite float; bound it so the range check, not int(), answers.
@@ -125,7 +126,9 @@ def resolve_variant(profile_name: str | None, bitrate: object, resolution: objec
     name = (profile_name or default_profile).strip().lower()
     profile = PROFILES.get(name)
     if profile is None:
-        raise DomainError("INVALID_PROFILE", f"Profile {name!r} is not supported; use one of: {', '.join(PROFILES)}.")
+        raise DomainError(
+            "INVALID_PROFILE", f"Profile {shown(name)} is not supported; use one of: {', '.join(PROFILES)}."
+        )
     return Variant(profile, _settle_bitrate(profile, bitrate), _settle_resolution(profile, resolution))
 
 
@@ -139,7 +142,7 @@ def _settle_bitrate(profile: Profile, bitrate: object) -> int | None:
     if not profile.min_bitrate <= value <= profile.max_bitrate:
         raise DomainError(
             "INVALID_BITRATE",
-            f"Bitrate {value} is out of range for {profile.name}: use {profile.min_bitrate // 1000}k–"
+            f"Bitrate {shown(bitrate)} is out of range for {profile.name}: use {profile.min_bitrate // 1000}k–"
             f"{profile.max_bitrate // 1000}k (default {profile.default_bitrate // 1000}k).",
         )
     return value
@@ -157,7 +160,8 @@ def _settle_resolution(profile: Profile, resolution: object) -> str | None:
     text = text if text.endswith("p") else f"{text}p"
     if text not in RESOLUTIONS:
         raise DomainError(
-            "INVALID_RESOLUTION", f"Resolution {resolution!r} is not supported; use one of: {', '.join(RESOLUTIONS)}."
+            "INVALID_RESOLUTION",
+            f"Resolution {shown(resolution)} is not supported; use one of: {', '.join(RESOLUTIONS)}.",
         )
     return text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import DomainError
+from .errors import DomainError, shown
 
 MAX_URL_LENGTH = 2048
 YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -55,10 +55,10 @@ def check_url(raw: object) -> str:
         raise DomainError("INVALID_URL", f"The URL is longer than {MAX_URL_LENGTH} characters.")
     scheme, _, rest = url.partition(":")
     if not rest or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        raise DomainError("INVALID_URL", f"{url!r} is not a URL; pass an http:// or https:// link.")
+        raise DomainError("INVALID_URL", f"{shown(url)} is not a URL; pass an http:// or https:// link.")
     if scheme.lower() not in ("http", "https"):
         raise DomainError(
-            "UNSUPPORTED_SCHEME", f"Scheme {scheme!r} is not allowed; only http and https URLs are fetched."
+            "UNSUPPORTED_SCHEME", f"Scheme {shown(scheme)} is not allowed; only http and https URLs are fetched."
         )
     if any(char.isspace() or ord(char) < 0x20 or char == "\x7f" for char in url):
         raise DomainError("INVALID_URL", "The URL contains spaces or control characters; percent-encode them.")
@@ -66,9 +66,9 @@ def check_url(raw: object) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 — raises ValueError on a malformed port
     except ValueError:
-        raise DomainError("INVALID_URL", f"{url!r} is not a valid URL.") from None
+        raise DomainError("INVALID_URL", f"{shown(url)} is not a valid URL.") from None
     if not parts.hostname:
-        raise DomainError("INVALID_URL", f"{url!r} has no host.")
+        raise DomainError("INVALID_URL", f"{shown(url)} has no host.")
     return url
 
 

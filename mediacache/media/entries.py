@@ -11,7 +11,7 @@ from sqlalchemy import func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import urls
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 from ..core.locking import entry_lock
 from ..core.principal import Principal
 from ..core.profiles import resolve_variant
@@ -44,7 +44,7 @@ def get_entry(media_id: str) -> Media:
     """An entry by id, else 404."""
     media = db.session.get(Media, media_id) if len(media_id) <= 36 else None
     if media is None:
-        raise DomainError("NOT_FOUND", f"No media entry {media_id!r}.")
+        raise DomainError("NOT_FOUND", f"No media entry {shown(media_id)}.")
     return media
 
 
@@ -60,7 +60,7 @@ def media_view(media_id: str, roots: tuple[str, ...]) -> bytes:
     """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent)."""
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
-        raise DomainError("NOT_FOUND", f"No media entry {media_id!r}.")
+        raise DomainError("NOT_FOUND", f"No media entry {shown(media_id)}.")
     return media_document(current_app, row, roots)
 
 

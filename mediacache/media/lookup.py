@@ -11,10 +11,10 @@ from typing import Any
 from flask import current_app
 
 from ..core import urls
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 from ..db.extensions import db
 from ..db.models import Media
-from ..sources import netguard, ytdlp
+from ..sources import failures, netguard, ytdlp
 from ..sources.ffmpeg import JobError
 from ..sources.metadata import describe_info
 from .storage import is_entry_id
@@ -93,6 +93,9 @@ def _extract_cached(url: str) -> dict[str, Any]:
         info = ytdlp.extract(url, current_app.config)
     except JobError as exc:
         raise DomainError(exc.code, exc.message) from None
+    except failures.UNUSABLE_REQUEST as exc:
+        verdict = failures.request_failure(exc)
+        raise DomainError(verdict.code, verdict.message) from None
     _cache.put(url, info, current_app.config["LOOKUP_CACHE_BYTES"])
     return info
 
@@ -102,11 +105,11 @@ def url_for_reference(ref: str) -> str:
     if is_entry_id(ref):
         media = db.session.get(Media, ref)
         if media is None:
-            raise DomainError("NOT_FOUND", f"No media entry {ref!r}.")
+            raise DomainError("NOT_FOUND", f"No media entry {shown(ref)}.")
         return media.source_url
     if urls.is_youtube_id(ref):
         return f"https://www.youtube.com/watch?v={ref}"
-    raise DomainError("INVALID_URL", f"{ref!r} is neither a media entry id nor a YouTube video id.")
+    raise DomainError("INVALID_URL", f"{shown(ref)} is neither a media entry id nor a YouTube video id.")
 
 
 def lookup(raw_url: Any, *, raw: bool, clean: bool) -> dict[str, Any] | list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from ..jobs.runner import get_runner
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import metadata, ytdlp
 from ..sources.containers import matroska, mpegaudio, oggopus
-from ..sources.failures import INFRASTRUCTURE, TRANSIENT, site_of
+from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
 from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import storage
@@ -208,7 +208,12 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         if max_duration and duration and duration > max_duration:
             raise JobError("TOO_LONG", f"The source is {int(duration)} s long; the limit is {max_duration} s.")
 
-    info, source = ytdlp.download(media.source_url, workdir, variant, config, report, control, inspect)
+    try:
+        info, source = ytdlp.download(media.source_url, workdir, variant, config, report, control, inspect)
+    except UNUSABLE_REQUEST as exc:
+        control.check()  # a cancel or deadline explains the stop better
+        verdict = request_failure(exc)
+        raise JobError(verdict.code, verdict.message, kind=verdict.kind) from None
     _transition(media.id, (Status.DOWNLOADING,), status=Status.PROCESSING)
     ffmpeg = ffmpeg_tool.find_ffmpeg(config["FFMPEG"])
     streams = matroska.read_streams(source) or metadata.audio_streams(source) or ffmpeg_tool.probe(ffmpeg, source)

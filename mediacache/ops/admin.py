@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from ..core.errors import DomainError
+from ..core.errors import DomainError, shown
 from ..core.principal import Principal
 from ..core.states import RETRYABLE_STATES, RUNNING_STATES
 from ..core.timeutil import isoformat
@@ -102,7 +102,7 @@ def settings_view() -> dict[str, Any]:
 def change_setting(actor: Principal, key: str, value: Any) -> dict[str, Any]:
     """Validate and persist one runtime setting; it takes effect at once."""
     if key not in RUNTIME_SETTINGS:
-        raise DomainError("NOT_FOUND", f"No runtime setting {key!r}; use one of: {', '.join(RUNTIME_SETTINGS)}.")
+        raise DomainError("NOT_FOUND", f"No runtime setting {shown(key)}; use one of: {', '.join(RUNTIME_SETTINGS)}.")
     if value is None:
         raise DomainError("INVALID_SETTING", 'Send the new value as {"value": …}.')
     try:

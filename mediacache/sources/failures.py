@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from yt_dlp.networking.exceptions import RequestError
 from yt_dlp.version import __version__
 
 PERMANENT = "permanent"
@@ -125,9 +126,26 @@ def classify(error: str, warnings: list[str] | tuple[str, ...] = (), *, outdated
     return Verdict(rule.code, message, rule.kind, extractor)
 
 
+# yt-dlp lets a request it could not even make escape as a bare RequestError (not a DownloadError):
+# an origin's redirect to a scheme no handler serves (file:, gopher:, data:) or to a URL that does not
+# parse ("http://[::1"). That is the origin's doing, so it is a mapped failure, never a 500.
+UNUSABLE_REQUEST = RequestError
+_SCHEME_REFUSED = re.compile(r"No connection adapters|Unsupported url scheme|unsupported scheme|"
+                             r"No suitable (?:request )?handler", re.I)  # fmt: skip
+
+
+def request_failure(exc: RequestError) -> Verdict:
+    """The verdict for a request yt-dlp could not make (see UNUSABLE_REQUEST)."""
+    reason = clean_message(str(exc))[:300] or type(exc).__name__
+    if _SCHEME_REFUSED.search(reason):
+        return Verdict("URL_NOT_ALLOWED", f"The source led to a URL this server does not fetch: {reason}",
+                       PERMANENT, None)  # fmt: skip
+    return Verdict("UPSTREAM_ERROR", f"The source led to a URL that cannot be fetched: {reason}", PERMANENT, None)
+
+
 def ytdlp_release_date() -> date | None:
     """The date in yt-dlp's version (2026.10.26[.x]), or None for a build without one."""
-    match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", __version__)
+    match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", __version__, re.ASCII)
     return date(*map(int, match.groups())) if match else None
 
 

@@ -78,7 +78,7 @@ def _as_list(value: Any) -> list[str]:
 def _year(info: dict[str, Any]) -> int | None:
     for key in ("release_year", "release_date", "upload_date", "date", "year"):
         value = _first(info.get(key))
-        match = re.match(r"^(\d{4})", str(value or ""))
+        match = re.match(r"^(\d{4})", str(value or ""), re.ASCII)
         if match:
             return int(match.group(1))
     return None
@@ -137,6 +137,10 @@ def _public_url(url: str | None) -> str | None:
 _TECHNICAL_TAGS = {"encoder", "duration", "encoded_by", "major_brand", "minor_version", "compatible_brands"}
 
 
+# Tags whose several values are several things (API.md's genre and albumArtist are lists).
+_LIST_TAGS = {"genre", "albumartist"}
+
+
 def read_tags(path: Path) -> dict[str, Any]:
     """The common tags of an audio file (title, artist, album, …) as plain values; {} if unreadable."""
     try:
@@ -150,7 +154,11 @@ def read_tags(path: Path) -> dict[str, Any]:
         if key.lower() in _TECHNICAL_TAGS:
             continue
         values = [str(item) for item in (value if isinstance(value, list) else [value])]
-        if values:
+        if values and key.lower() not in _LIST_TAGS:
+            # mutagen splits ID3 text at NUL ("Evil\0Title" in v2.3 reads as two values): one value
+            # cut off at the first NUL would hide the rest; a NUL becomes a space as in every format.
+            tags[key.lower()] = " ".join(values)
+        elif values:
             tags[key.lower()] = values[0] if len(values) == 1 else values
     return tags
 

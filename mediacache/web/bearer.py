@@ -7,6 +7,7 @@ this module is where a request meets them.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -33,6 +34,7 @@ def authenticate(*, refresh: bool = False, verify_type: bool = True) -> Principa
     """
     principal = None if refresh else remembered_caller(request.environ)
     if principal is None:
+        _canonical_scheme(request.environ)
         full_token_check(refresh=refresh, verify_type=verify_type)
         principal = get_current_user()
         request.environ[TOKEN], request.environ[CALLER] = get_jwt(), principal
@@ -87,9 +89,20 @@ def caller_from_memory(app: Flask, environ: dict, *, or_stale: bool = False) -> 
     return principal
 
 
+# The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are "Bearer".
+_SCHEME = re.compile(r"(^\s*|,\s*)bearer(?=[ \t])", re.IGNORECASE)
+
+
+def _canonical_scheme(environ: dict) -> None:
+    """Spell the header's scheme "Bearer", the one way flask-jwt-extended compares it."""
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header:
+        environ["HTTP_AUTHORIZATION"] = _SCHEME.sub(r"\1Bearer", header)
+
+
 def _remembered_payload(environ: dict) -> dict[str, Any] | None:
     header = environ.get("HTTP_AUTHORIZATION", "")
-    return jwt.remembered_access(header[7:]) if header.startswith("Bearer ") else None
+    return jwt.remembered_access(header[7:]) if header[:7].lower() == "bearer " else None
 
 
 def register_token_callbacks(app: Flask) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from ..core.errors import shown
 from ..core.principal import ROLES
 from ..core.states import CacheState, Status
 from ..core.timeutil import isoformat
@@ -34,7 +35,7 @@ class Bool(fields.Field):
             return True
         if text in self.FALSE:
             return False
-        raise ValidationError(f"expected a boolean (true/false/1/0/yes/no), got {value!r}")
+        raise ValidationError(f"expected a boolean (true/false/1/0/yes/no), got {shown(value)}")
 
 
 class WholeNumber(fields.Integer):
@@ -42,6 +43,9 @@ class WholeNumber(fields.Integer):
 
     def _validated(self, value):
         if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        # int() reads any script's digits ("١٢" is 12); a number here is written in ASCII.
+        if isinstance(value, str) and not value.isascii():
             raise self.make_error("invalid")
         return super()._validated(value)
 
@@ -259,7 +263,8 @@ class HardDelete(fields.Field):
             return "file" if Bool()._deserialize(value, attr, data) else None
         except ValidationError:
             raise ValidationError(
-                f"expected true/false, file (remove the file, keep the entry) or entry (remove both), got {value!r}"
+                "expected true/false, file (remove the file, keep the entry) or entry (remove both), "
+                f"got {shown(value)}"
             ) from None
 
 

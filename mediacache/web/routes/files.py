@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
-from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
+from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from ...core import names
@@ -55,10 +56,10 @@ def file_response(app: Flask, environ: dict, media_id: str, file_name: str) -> W
     A plain header list and werkzeug's header parsers, not a ``Response`` and its
     ``make_conditional``: with every player's browser fetching ranges at once, the
     response object's header bookkeeping was half of each request's Python. The rules are
-    werkzeug's: a range is honoured unless If-Range names an older copy; a range outside
-    the file is a 416; If-None-Match or If-Modified-Since may answer 304 instead of the
-    whole file. One exception: several ranges in one request get the whole file
-    (RFC 9110 lets a server ignore Range), where werkzeug refused them with a 416.
+    RFC 9110's: a range is honoured unless If-Range names an older copy (or a weak one);
+    a range starting past the file is a 416; a Range of another unit or bad syntax is
+    ignored; If-None-Match or If-Modified-Since may answer 304 instead of the whole file.
+    Several ranges in one request get the whole file (RFC 9110 lets a server ignore Range).
     """
     row = entries.find_servable(app, media_id, file_name)
     opened = storage.open_live_file(app.config["STATIC_CACHE"], row["id"], row["file_name"]) if row else None
@@ -98,16 +99,60 @@ def _wanted_range(environ: dict, etag: str, modified: int, size: int) -> tuple[i
     """Start and stop of the one range asked for and honoured; None to send the whole file."""
     if "HTTP_RANGE" not in environ or not size:
         return None
-    if "HTTP_IF_RANGE" in environ and is_resource_modified(environ, etag, last_modified=_moment(modified),
-                                                           ignore_if_range=False):  # fmt: skip
-        return None  # the client's copy is older than this file: it needs all of it
-    asked = parse_range_header(environ["HTTP_RANGE"])
-    if asked is not None and len(asked.ranges) > 1:
+    if_range = environ.get("HTTP_IF_RANGE")
+    if if_range is not None and (if_range.lstrip().startswith("W/") or is_resource_modified(
+            environ, etag, last_modified=_moment(modified), ignore_if_range=False)):  # fmt: skip
+        # The client's copy is older than this file: it needs all of it. A weak validator
+        # never matches: If-Range compares strongly (RFC 9110 §13.1.5).
         return None
-    wanted = asked.range_for_length(size) if asked is not None else None
-    if wanted is None:
+    return _one_range(environ["HTTP_RANGE"], size)
+
+
+# One range-spec of RFC 9110 §14.1.1 in ASCII digits: first-[last], or -suffix.
+_RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)", re.ASCII)
+
+
+def _count(digits: str) -> int:
+    # Past any file's size either way; int() of thousands of digits would raise.
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 30 else 10**30
+
+
+def _one_range(header: str, size: int) -> tuple[int, int] | None:
+    """Start and stop of a Range header's one byte range; None to ignore the header; 416 if it is outside the file.
+
+    RFC 9110 §14.2: a Range of another unit or of bad syntax is ignored (the whole file, 200),
+    not refused; several ranges get the whole file too (multipart answers are not offered).
+    A suffix longer than the file selects all of it (§14.1.2).
+    """
+    unit, equals, specs = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return None
+    ranges = []
+    for spec in specs.split(","):
+        spec = spec.strip(" \t")
+        if not spec:
+            continue  # an empty list element is allowed (RFC 9110 §5.6.1)
+        match = _RANGE_SPEC.fullmatch(spec)
+        if match is None:
+            return None
+        first, last, suffix = match.groups()
+        if suffix is not None:
+            ranges.append((None, _count(suffix)))
+        elif last and _count(last) < _count(first):
+            return None  # "5-2" is not a range at all
+        else:
+            ranges.append((_count(first), _count(last) if last else None))
+    if len(ranges) != 1:
+        return None
+    first, last = ranges[0]
+    if first is None:
+        if last == 0:
+            raise RequestedRangeNotSatisfiable(length=size)
+        return max(0, size - last), size
+    if first >= size:
         raise RequestedRangeNotSatisfiable(length=size)
-    return wanted
+    return first, size if last is None else min(last + 1, size)
 
 
 def _unchanged(environ: dict, etag: str, modified: int) -> bool:
