@@ -33,6 +33,7 @@ def fake(media_server):
 
         yt_dlp.YoutubeDL({"quiet": True})  # loads the plugins
         module = sys.modules["yt_dlp_plugins.extractor.mediacache_fake"]
+    module = module.state  # shared by every import of the plugin, whichever class the service uses
     module.reset()
     module.url = lambda scenario: media_server.url(f"/fake/{scenario}")
     yield module

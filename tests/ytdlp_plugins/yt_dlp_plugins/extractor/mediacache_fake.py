@@ -7,7 +7,9 @@ Loaded by yt-dlp's plugin mechanism: tests/conftest.py puts tests/ytdlp_plugins 
 
 import collections
 import socket
+import sys
 import threading
+import types
 
 from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import ExtractorError, UnsupportedError
@@ -35,18 +37,24 @@ POT_UNREACHABLE = (
 )
 
 # What the tests watch and steer: calls per URL id, extractions in progress, and a gate "hold" waits on.
-calls = collections.Counter()
-active = 0
-max_active = 0
-release = threading.Event()
-_lock = threading.Lock()
+# yt-dlp may import this file again (its plugin loader runs anew when its plugin settings change) while
+# the service keeps the extractor class of the first import: the state lives once, outside the module.
+state = sys.modules.get("mediacache_fake_state")
+if state is None:
+    state = sys.modules["mediacache_fake_state"] = types.ModuleType("mediacache_fake_state")
+    state.calls = collections.Counter()
+    state.active = state.max_active = 0
+    state.release = threading.Event()
+    state.lock = threading.Lock()
 
 
 def reset():
-    global active, max_active
-    calls.clear()
-    active = max_active = 0
-    release.clear()
+    state.calls.clear()
+    state.active = state.max_active = 0
+    state.release.clear()
+
+
+state.reset = reset
 
 
 class MediacacheFakeSiteIE(InfoExtractor):
@@ -54,23 +62,22 @@ class MediacacheFakeSiteIE(InfoExtractor):
     _VALID_URL = r"https?://127\.0\.0\.1:\d+/fake/(?P<id>[\w.-]+)"
 
     def _real_extract(self, url):
-        global active, max_active
         video_id = self._match_id(url)
         scenario, _, tag = video_id.partition("-")
         origin = url.split("/fake/")[0]
-        calls[video_id] += 1
+        state.calls[video_id] += 1
         if scenario == "hold":
-            with _lock:
-                active += 1
-                max_active = max(max_active, active)
+            with state.lock:
+                state.active += 1
+                state.max_active = max(state.max_active, state.active)
             try:
-                release.wait(60)
+                state.release.wait(60)
             finally:
-                with _lock:
-                    active -= 1
+                with state.lock:
+                    state.active -= 1
             return self._ok(video_id, origin)
         if scenario == "flaky":  # flaky-<N>[-...]: the bot check N times, then it works
-            if calls[video_id] <= int(tag.split("-")[0]):
+            if state.calls[video_id] <= int(tag.split("-")[0]):
                 raise ExtractorError(BOT_CHECK, expected=True, video_id=video_id, ie=self.IE_NAME)
             return self._ok(video_id, origin)
         if scenario == "ok":
