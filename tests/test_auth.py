@@ -152,6 +152,23 @@ def test_logout_of_one_token_leaves_the_others_working(client, admin_token):
     assert client.get("/api/users/me", headers=auth_header(other)).status_code == 200
 
 
+@pytest.mark.parametrize("logged_out_with", ["token", "refresh_token", "refreshed"])
+def test_logout_ends_every_token_of_that_login_and_no_other(client, settings, logged_out_with):
+    session = login(client, "admin", ADMIN_PASSWORD)
+    other_login = login(client, "admin", ADMIN_PASSWORD)["token"]
+    long_lived = client.post("/api/token", headers=auth_header(other_login)).json["token"]
+    session["refreshed"] = client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"])).json["token"]
+    assert client.post("/api/auth/logout", headers=auth_header(session[logged_out_with])).status_code == 204
+
+    for app_client in (client, create_app(settings).test_client()):  # also after a restart
+        for kind in ("token", "refreshed"):
+            response = app_client.get("/api/users/me", headers=auth_header(session[kind]))
+            assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+        assert app_client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"])).status_code == 401
+        for survivor in (other_login, long_lived):
+            assert app_client.get("/api/users/me", headers=auth_header(survivor)).status_code == 200
+
+
 def test_refresh_token_gives_a_new_access_token(client):
     body = login(client, "admin", ADMIN_PASSWORD)
     response = client.post("/api/auth/refresh", headers=auth_header(body["refresh_token"]))

@@ -73,7 +73,7 @@ class AuthCache:
         ):
             return None
         principal = cached[1]
-        if not holds_for(payload, principal) or payload["jti"] in self._revoked:
+        if not holds_for(payload, principal) or not self._revoked.isdisjoint(revocation_keys(payload)):
             return None
         return principal
 
@@ -96,6 +96,16 @@ class AuthCache:
         """Remember a revocation this process just stored."""
         with self._lock:
             self._revoked.add(jti)
+
+
+def session_key(session: str) -> str:
+    """How a logged-out session is recorded beside revoked token ids."""
+    return f"sid:{session}"
+
+
+def revocation_keys(payload: dict) -> tuple[str, ...]:
+    """The ids under which this token may have been revoked: its own, and its login's."""
+    return (payload["jti"], session_key(payload["sid"])) if payload.get("sid") else (payload["jti"],)
 
 
 def holds_for(payload: dict, principal: Principal | None) -> bool:

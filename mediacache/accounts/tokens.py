@@ -5,6 +5,7 @@ Reading a token off a request, and the answers to a bad one, are web/'s (web/bea
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,32 +16,41 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from ..core.timeutil import isoformat
 from ..db.extensions import db
 from ..db.models import RevokedToken, User
-from .authcache import Principal, auth_cache, holds_for
+from .authcache import Principal, auth_cache, holds_for, revocation_keys, session_key
 
 
-def _claims(user: User | Principal) -> dict[str, Any]:
+def _claims(user: User | Principal, session: str | None = None) -> dict[str, Any]:
     # "tv" ties the token to the password it was issued under (see User.token_version),
-    # "tk" to the account itself, whose id alone may be given to another one later (User.token_key).
-    return {"username": user.username, "role": user.role, "tv": user.token_version, "tk": user.token_key}
+    # "tk" to the account itself, whose id alone may be given to another one later (User.token_key),
+    # "sid" to the login it came from, so that logging out with any of its tokens ends them all.
+    claims = {"username": user.username, "role": user.role, "tv": user.token_version, "tk": user.token_key}
+    if session is not None:
+        claims["sid"] = session
+    return claims
 
 
-def access_token_for(user: User | Principal, lifetime: timedelta | None = None) -> str:
+def access_token_for(user: User | Principal, lifetime: timedelta | None = None, session: str | None = None) -> str:
     """A signed access token for ``user``."""
     lifetime = lifetime or current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return create_access_token(identity=str(user.id), additional_claims=_claims(user), expires_delta=lifetime)
+    return create_access_token(identity=str(user.id), additional_claims=_claims(user, session), expires_delta=lifetime)
 
 
-def session_tokens(user: User | Principal, *, with_refresh: bool = True) -> dict[str, Any]:
-    """The token part of a login answer: access token, lifetime and optionally a refresh token."""
-    token = access_token_for(user)
+def session_tokens(user: User | Principal, *, refreshed_from: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The token part of a login answer: access token, lifetime, and a refresh token for a new login.
+
+    ``refreshed_from``: the refresh token's claims, when this answers a refresh; the new
+    access token joins that login's session and no new refresh token is issued.
+    """
+    session = refreshed_from.get("sid") if refreshed_from is not None else secrets.token_hex(16)
+    token = access_token_for(user, session=session)
     body: dict[str, Any] = {
         "token": token,
         "access_token": token,
         "token_type": "bearer",
         "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
     }
-    if with_refresh:
-        body["refresh_token"] = create_refresh_token(identity=str(user.id), additional_claims=_claims(user))
+    if refreshed_from is None:
+        body["refresh_token"] = create_refresh_token(identity=str(user.id), additional_claims=_claims(user, session))
     return body
 
 
@@ -56,17 +66,24 @@ def long_lived_token(user: User | Principal, hours: float) -> dict[str, Any]:
 
 
 def revoke(payload: dict[str, Any]) -> None:
-    """Make this token unusable from now on, across restarts."""
-    expires_at = datetime.fromtimestamp(payload["exp"], UTC).replace(tzinfo=None)
-    if db.session.get(RevokedToken, payload["jti"]) is None:
-        db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires_at))
-        db.session.commit()
-    auth_cache().revoked(payload["jti"])
+    """Make this token, and every token of the login it came from, unusable from now on, across restarts."""
+    revocations = {payload["jti"]: datetime.fromtimestamp(payload["exp"], UTC)}
+    if payload.get("sid"):
+        # The session's tokens may be minted until its refresh token expires, and live an access lifetime past that.
+        config = current_app.config
+        outlives = config["JWT_REFRESH_TOKEN_EXPIRES"] + config["JWT_ACCESS_TOKEN_EXPIRES"]
+        revocations[session_key(payload["sid"])] = datetime.now(UTC) + outlives
+    for key, expires_at in revocations.items():
+        if db.session.get(RevokedToken, key) is None:
+            db.session.add(RevokedToken(jti=key, expires_at=expires_at.replace(tzinfo=None)))
+    db.session.commit()
+    for key in revocations:
+        auth_cache().revoked(key)
 
 
 def token_is_dead(payload: dict[str, Any], principal: Principal | None) -> bool:
     """Revoked by logout, by a password change, or by its user being deleted or disabled."""
-    return not holds_for(payload, principal) or auth_cache().is_revoked(payload["jti"])
+    return not holds_for(payload, principal) or any(map(auth_cache().is_revoked, revocation_keys(payload)))
 
 
 def is_expired(payload: dict[str, Any]) -> bool:

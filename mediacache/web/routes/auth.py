@@ -71,7 +71,7 @@ def refresh():
     return jsonify(
         status="success",
         message="Token refreshed.",
-        **tokens.session_tokens(me(), with_refresh=False),
+        **tokens.session_tokens(me(), refreshed_from=presented_token()),
         user=login_user_schema.dump(me()),
     )
 
@@ -104,9 +104,9 @@ def long_lived_token():
 
 @bp.post("/auth/logout")
 @any_token_required
-@documented("Revoke the presented token", status=204)
+@documented("End the login the presented token belongs to: its access and refresh tokens stop working", status=204)
 def logout():
-    """Revoke the presented token."""
+    """Revoke the presented token and the other tokens of its login."""
     tokens.revoke(presented_token())
     return "", 204
 
