@@ -1,0 +1,167 @@
+"""The dashboard in a real browser (Debian's Chromium through Playwright) against the real server process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import browser, open_tab  # noqa: F401 — the session's browser fixture
+from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, auth_header
+from tests.media_server import MediaServer
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = ROOT / "test-output" / "dashboard"
+
+
+@pytest.fixture(scope="module")
+def origin(media_folder):
+    """The loopback media origin, shared by this module's tests."""
+    server = MediaServer(media_folder).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real server for the module: ``python app.py`` with its own files."""
+    live = LiveServer(tmp_path_factory.mktemp("dashboard"), MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+                      MEDIACACHE_ALLOW_PRIVATE_URLS="true")  # fmt: skip
+    yield live.start()
+    live.stop()
+
+
+@pytest.fixture
+def tab(browser, server):  # noqa: F811
+    """A fresh browser context (empty sessionStorage) on the server."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    opened = open_tab(browser, server.base, SHOTS)
+    yield opened
+    opened.page.context.close()
+
+
+def sign_in(tab, username="admin", password=ADMIN_PASSWORD, then="/"):
+    """Through the sign-in form, as a person does."""
+    tab.goto(then)
+    tab.page.wait_for_url("**/sign-in**")
+    tab.page.get_by_label("Username", exact=True).fill(username)
+    tab.page.get_by_label("Password", exact=True).fill(password)
+    tab.page.get_by_role("button", name="Sign in").click()
+    tab.page.wait_for_url(tab.base + then)
+    tab.page.locator("#who").filter(has_text=username).wait_for()
+
+
+def admin_headers(server) -> dict[str, str]:
+    status, _, body = server("POST", "/api/login", body={"username": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200, body
+    return auth_header(body["token"])
+
+
+def queue_through_the_page(tab, url: str, profile: str = "mp3") -> None:
+    tab.page.get_by_label("URL").fill(url)
+    tab.page.get_by_label("Profile").select_option(profile)
+    tab.page.get_by_role("button", name="Queue").click()
+
+
+def test_sign_in_queue_watch_the_bar_reach_100_and_play(tab, server, origin):
+    sign_in(tab)
+    tab.screenshot("queue-form")
+    queue_through_the_page(tab, origin.url("/gated/long.mp3"))
+    # The job is half-way through its download: the bar, the phase and the numbers are live.
+    tab.page.wait_for_function("() => { const bar = document.getElementById('job-progress');"
+                               " return bar.value > 0 && bar.value < 100; }")  # fmt: skip
+    tab.page.locator("#job-detail").filter(has_text="Downloading").wait_for()
+    tab.screenshot("queue-progress")
+    origin.release_gated()
+    tab.page.wait_for_function("() => document.getElementById('job-progress').value === 100")
+    tab.page.locator("#job-detail").filter(has_text="Done").wait_for()
+    player = tab.page.locator("#job-player audio")
+    player.evaluate("audio => audio.play()")
+    tab.page.wait_for_function("() => document.querySelector('#job-player audio').currentTime > 0.2")
+    tab.screenshot("queue-done")
+    tab.assert_clean()
+
+
+def test_library_lists_deletes_and_restores_an_entry(tab, server, origin):
+    headers = admin_headers(server)
+    status, _, entry = server("POST", "/api/media/queue", body={"url": origin.url("/media/other.mp3")}, headers=headers)
+    assert status in (201, 409), entry
+    sign_in(tab, then="/library")
+    row = tab.page.locator(f"tr[data-id='{entry['id']}']")
+    row.locator(".state").filter(has_text="completed").wait_for(timeout=60_000)
+    title = row.get_by_role("link").inner_text()
+    tab.screenshot("library")
+    row.get_by_role("button", name=f"Delete: {title}").click()
+    tab.page.locator("#status").filter(has_text="can be restored").wait_for()
+    row.locator(".state").filter(has_text="deleted").wait_for()
+    assert server("GET", f"/cache/{entry['id']}/x", headers=headers)[0] == 404
+    row.get_by_role("button", name=f"Restore: {title}").click()
+    tab.page.locator("#status").filter(has_text="Restored").wait_for()
+    row.locator(".state").filter(has_text="completed").wait_for()
+    _, _, restored = server("GET", f"/api/media/{entry['id']}", headers=headers)
+    assert restored["valid"] is True and restored["cache_state"] == "live"
+    # Its own page: metadata, and the request-log line of the queue call above.
+    row.get_by_role("link").click()
+    tab.page.wait_for_url(f"**/entries/{entry['id']}")
+    tab.page.locator("#entry-meta").filter(has_text="Requested by").wait_for()
+    tab.page.locator("#entry-log tbody tr").filter(has_text="201").first.wait_for()
+    tab.screenshot("entry")
+    tab.assert_clean()
+
+
+def test_admin_creates_a_user_who_then_signs_in(tab, server, browser):  # noqa: F811
+    sign_in(tab, then="/admin")
+    tab.page.locator("#chart-daily svg").wait_for()
+    tab.page.locator("#capacity-bars svg").wait_for()
+    tab.page.get_by_label("Username", exact=True).fill("dj_booth")
+    tab.page.get_by_label("Password", exact=True).fill("booth-pass-123")
+    tab.page.get_by_role("button", name="Create user").click()
+    tab.page.locator("#status").filter(has_text="Created dj_booth").wait_for()
+    tab.page.locator("tr[data-username='dj_booth']").wait_for()
+    tab.screenshot("admin")
+    tab.assert_clean()
+    other = open_tab(browser, server.base, tab.shots)
+    try:
+        sign_in(other, "dj_booth", "booth-pass-123")
+        assert other.page.locator("nav .admin-only").is_hidden()
+        other.assert_clean()
+    finally:
+        other.page.context.close()
+
+
+def test_a_revoked_token_sends_the_user_back_to_sign_in_with_a_message(tab, server):
+    sign_in(tab, then="/library")
+    token = tab.page.evaluate("() => sessionStorage.getItem('mediacache.token')")
+    assert server("POST", "/api/auth/logout", headers=auth_header(token))[0] == 204
+    tab.page.get_by_role("button", name="Apply").click()
+    tab.page.wait_for_url("**/sign-in?next=%2Flibrary")
+    notice = tab.page.get_by_role("alert")
+    assert "Sign in again" in notice.inner_text()
+    assert tab.page.evaluate("() => sessionStorage.getItem('mediacache.token')") is None
+    tab.screenshot("signed-out")
+    # The 401 itself is the only thing the console reports.
+    assert all("401" in message for message in tab.console_errors), tab.console_errors
+    assert tab.foreign_requests() == []
+
+
+def test_sign_out_revokes_the_token(tab, server):
+    sign_in(tab)
+    token = tab.page.evaluate("() => sessionStorage.getItem('mediacache.token')")
+    tab.page.get_by_role("button", name="Sign out").click()
+    tab.page.wait_for_url("**/sign-in")
+    assert "signed out" in tab.page.get_by_role("alert").inner_text()
+    assert server("GET", "/api/users/me", headers=auth_header(token))[0] == 401
+    tab.assert_clean()
+
+
+def test_readable_at_360_px_and_swagger_ui_from_this_origin(browser, server):  # noqa: F811
+    narrow = open_tab(browser, server.base, SHOTS, width=360)
+    try:
+        sign_in(narrow, then="/library")
+        assert narrow.page.evaluate("() => document.documentElement.scrollWidth") <= 360
+        narrow.screenshot("library-360px")
+        narrow.goto("/api/docs")
+        narrow.page.locator(".swagger-ui .info").wait_for()
+        narrow.screenshot("api-docs")
+        narrow.assert_clean()
+    finally:
+        narrow.page.context.close()
