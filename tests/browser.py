@@ -1,4 +1,4 @@
-"""Driving Debian's Chromium through Playwright: one browser per test session, a fresh context per test.
+"""Driving Debian's Chromium through Playwright: one browser per test session (conftest.py), a fresh context per test.
 
 Never ``playwright install``: the tests use the system's browser (``.ci/run`` installs the
 ``chromium`` package) and are skipped, with that reason, where there is none.
@@ -11,8 +11,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import pytest
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMIUM_ARGS = [
@@ -65,29 +63,20 @@ class Tab:
         assert self.console_errors == [], f"console errors: {self.console_errors} (answers: {self.failed_responses})"
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, started once for the session."""
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set MEDIACACHE_TEST_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
-def open_tab(browser, base: str, shots: Path, width: int = 1280) -> Tab:
+def open_tab(browser, base: str, shots: Path, width: int = 1280, **options) -> Tab:
     """A fresh context and page on ``base``, recording requests, console errors and page errors."""
-    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=base)
+    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=base, **options)
     context.set_default_timeout(30_000)
     page = context.new_page()
     tab = Tab(page, base, shots)
     page.on("request", lambda request: tab.requests.append(request.url))
-    page.on("response", lambda response: response.status >= 400 and tab.failed_responses.append(
-        f"{response.status} {response.request.method} {response.url}"))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400
+            and tab.failed_responses.append(f"{response.status} {response.request.method} {response.url}")
+        ),
+    )
     page.on("console", lambda message: message.type == "error" and tab.console_errors.append(message.text))
     page.on("pageerror", lambda error: tab.console_errors.append(f"uncaught: {error}"))
     page.on("dialog", lambda dialog: dialog.accept())  # confirm() before a deletion

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser, open_tab  # noqa: F401 — the session's browser fixture
+from tests.browser import open_tab
 from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, auth_header
 from tests.media_server import MediaServer
 
@@ -31,7 +31,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def tab(browser, server):  # noqa: F811
+def tab(browser, server):
     """A fresh browser context (empty sessionStorage) on the server."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     opened = open_tab(browser, server.base, SHOTS)
@@ -57,9 +57,10 @@ def admin_headers(server) -> dict[str, str]:
 
 
 def queue_through_the_page(tab, url: str, profile: str = "mp3") -> None:
-    tab.page.get_by_label("URL").fill(url)
+    """Fill in the form and send it from the keyboard (Enter in the URL field)."""
     tab.page.get_by_label("Profile").select_option(profile)
-    tab.page.get_by_role("button", name="Queue").click()
+    tab.page.get_by_label("URL").fill(url)
+    tab.page.get_by_label("URL").press("Enter")
 
 
 def test_sign_in_queue_watch_the_bar_reach_100_and_play(tab, server, origin):
@@ -108,7 +109,7 @@ def test_library_lists_deletes_and_restores_an_entry(tab, server, origin):
     tab.assert_clean()
 
 
-def test_admin_creates_a_user_who_then_signs_in(tab, server, browser):  # noqa: F811
+def test_admin_creates_a_user_who_then_signs_in(tab, server, browser):
     sign_in(tab, then="/admin")
     tab.page.locator("#chart-daily svg").wait_for()
     tab.page.locator("#capacity-bars svg").wait_for()
@@ -153,12 +154,19 @@ def test_sign_out_revokes_the_token(tab, server):
     tab.assert_clean()
 
 
-def test_readable_at_360_px_and_swagger_ui_from_this_origin(browser, server):  # noqa: F811
-    narrow = open_tab(browser, server.base, SHOTS, width=360)
+def background(tab) -> str:
+    return tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+
+
+def test_readable_at_360_px_in_the_dark_and_swagger_ui_from_this_origin(browser, server, tab):
+    sign_in(tab, then="/library")
+    narrow = open_tab(browser, server.base, SHOTS, width=360, color_scheme="dark")
     try:
         sign_in(narrow, then="/library")
         assert narrow.page.evaluate("() => document.documentElement.scrollWidth") <= 360
-        narrow.screenshot("library-360px")
+        # The system's dark preference is followed.
+        assert background(narrow) != background(tab)
+        narrow.screenshot("library-360px-dark")
         narrow.goto("/api/docs")
         narrow.page.locator(".swagger-ui .info").wait_for()
         narrow.screenshot("api-docs")

@@ -16,7 +16,7 @@ function chart(width, height, label) {
 /** Horizontal bars, one per [label, value]; ``format`` writes each value. */
 export function bars(pairs, { label, format = String, max } = {}) {
   const rowHeight = 24;
-  const width = 360;
+  const width = 440;
   const labelWidth = 110;
   const svg = chart(width, Math.max(1, pairs.length) * rowHeight + 4, label);
   const top = max ?? Math.max(1, ...pairs.map(([, value]) => value));
@@ -56,7 +56,8 @@ export function columns(days, series, { label } = {}) {
     });
     const last = days.length - 1;
     if ((index % 7 === 0 && last - index >= 4) || index === last) {
-      svg.append(node("text", { x: left + index * slot, y: height - 6, class: "muted" }, day.slice(5)));
+      const x = index === last ? width : left + index * slot;
+      svg.append(node("text", { x, y: height - 6, class: "muted", "text-anchor": index === last ? "end" : "start" }, day.slice(5)));
     }
   });
   return svg;
