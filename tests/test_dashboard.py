@@ -1,4 +1,4 @@
-"""The dashboard's server side: pages under a strict policy, the APIs its charts and entry page read, Swagger UI at home.
+"""The dashboard's server side: pages under a strict policy, the APIs its charts read, Swagger UI at home.
 
 The pages themselves are driven in a real browser by tests/test_dashboard_browser.py.
 """
