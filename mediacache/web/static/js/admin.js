@@ -169,6 +169,8 @@ async function setUp() {
   $("#activity-prev").addEventListener("click", () => { activityPage -= 1; attempt(showActivity); });
   $("#activity-next").addEventListener("click", () => { activityPage += 1; attempt(showActivity); });
   await Promise.all([showStats(), showCapacity(), showUsers(), showJobs(), showSettings(), showActivity()]);
+  // Jobs move on their own: refresh them while the page is in view.
+  setInterval(() => document.hidden || attempt(showJobs), 5000);
 }
 
 attempt(setUp);

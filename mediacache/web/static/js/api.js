@@ -37,9 +37,9 @@ const SIGNED_OUT = {
   TOKEN_REVOKED: "Your session was ended (signed out, password changed or account disabled). Sign in again.",
 };
 
-/** Back to the sign-in page, saying why; then come back here. */
+/** Back to the sign-in page, saying why (a first visit needs no reason); then come back here. */
 export function signInAgain(code) {
-  session.end(SIGNED_OUT[code] || "Sign in to continue.");
+  session.end(code === undefined ? undefined : SIGNED_OUT[code] || "Sign in again to continue.");
   const back = location.pathname + location.search;
   location.assign("/sign-in" + (back === "/" ? "" : "?next=" + encodeURIComponent(back)));
 }
@@ -63,7 +63,7 @@ export async function api(path, { method = "GET", body, query, signal, raw = fal
   if (raw) return response;
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (response.status === 401 && token && !path.startsWith("/api/login")) {
-    signInAgain(data?.error?.code);
+    signInAgain(data?.error?.code || "UNAUTHORIZED");
     throw new ApiError(401, data?.error?.code || "UNAUTHORIZED", "Signed out");
   }
   if (!response.ok && !(response.status === 409 && data?.id)) {

@@ -52,7 +52,7 @@ async function openStream() {
     headers: { Authorization: "Bearer " + session.token(), Accept: "text/event-stream" },
   });
   if (response.status === 401) {
-    signInAgain((await response.json().catch(() => null))?.error?.code);
+    signInAgain((await response.json().catch(() => null))?.error?.code || "UNAUTHORIZED");
     return false;
   }
   if (response.status !== 200 || !(response.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
@@ -106,6 +106,6 @@ export function watch(id, callback) {
   };
   if (!watchers.has(id)) watchers.set(id, new Set());
   watchers.get(id).add(mine);
-  follow(id, () => active);
+  follow(id, () => active).catch(() => undefined); // the page says nothing new rather than throw
   return stop;
 }
