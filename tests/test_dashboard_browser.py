@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.browser import open_tab
@@ -173,3 +175,38 @@ def test_readable_at_360_px_in_the_dark_and_swagger_ui_from_this_origin(browser,
         narrow.assert_clean()
     finally:
         narrow.page.context.close()
+
+
+def test_progress_comes_from_the_event_stream_where_the_server_has_one(tab, server, origin):
+    """A server whose document lists GET /api/events: the page reads the stream with its token, not a poll.
+
+    This branch's server has no stream yet, so the browser is shown one: the document gains the route,
+    and the stream says the held download completed, which no poll could have said.
+    """
+    headers = admin_headers(server)
+    seen = {}
+
+    def document_with_events(route):
+        response = route.fetch()
+        document = response.json()
+        document["paths"]["/api/events"] = {"get": {"summary": "Server-sent events"}}
+        route.fulfill(response=response, json=document)
+
+    def stream(route):
+        seen["authorization"] = route.request.headers.get("authorization", "")
+        _, _, page = server("GET", "/api/media?sort=-created_at&limit=1", headers=headers)
+        entry = page["items"][0] | {"status": "completed", "progress": None, "valid": False, "path": None}
+        body = f": hello\n\nevent: media.completed\ndata: {json.dumps(entry)}\n\n"
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    tab.page.route("**/api/openapi.json", document_with_events)
+    tab.page.route("**/api/events", stream)
+    sign_in(tab)
+    queue_through_the_page(tab, origin.url("/gated/tone.webm"), profile="ogg-opus")
+    tab.page.locator("#job-detail").filter(has_text="Done, but not served right now").wait_for()
+    assert tab.page.evaluate("() => document.getElementById('job-progress').value") == 100
+    assert seen["authorization"].startswith("Bearer ")
+    _, _, entry = server("GET", "/api/media?sort=-created_at&limit=1", headers=headers)
+    assert entry["items"][0]["status"] != "completed"  # the server's job is still held: the stream said it
+    origin.release_gated()
+    tab.assert_clean()
