@@ -120,3 +120,12 @@ def test_a_database_from_before_version_10_gains_the_daily_served_table(tmp_path
             assert db.session.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
     finally:
         restarted.extensions["mediacache.jobs"].shutdown()
+
+
+def test_the_new_api_is_in_the_openapi_document(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    daily = {p["name"]: p for p in paths["/api/stats/daily"]["get"]["parameters"]}
+    assert daily["days"]["schema"]["maximum"] == 366 and daily["days"]["schema"]["minimum"] == 1
+    assert "media_id" in {p["name"] for p in paths["/api/logs"]["get"]["parameters"]}
+    for page in ("/", "/library", "/admin", "/sign-in", "/entries/{media_id}"):
+        assert "text/html" in paths[page]["get"]["responses"]["200"]["content"], page
