@@ -210,3 +210,18 @@ def test_progress_comes_from_the_event_stream_where_the_server_has_one(tab, serv
     assert entry["items"][0]["status"] != "completed"  # the server's job is still held: the stream said it
     origin.release_gated()
     tab.assert_clean()
+
+
+def test_a_failed_entry_shows_its_error_and_an_admin_requeues_it_from_the_dead_letters(tab, server, origin):
+    headers = admin_headers(server)
+    status, _, entry = server("POST", "/api/media/queue", body={"url": origin.url("/status/404")}, headers=headers)
+    assert status == 201, entry
+    sign_in(tab, then=f"/entries/{entry['id']}")
+    tab.page.locator("#entry-error-text").filter(has_text="MEDIA_UNAVAILABLE").wait_for(timeout=60_000)
+    tab.page.get_by_role("button", name="Retry").wait_for()
+    tab.screenshot("entry-failed")
+    tab.goto("/admin#dlq")
+    tab.page.get_by_label(f"Select {entry['url']}").check()
+    tab.page.get_by_role("button", name="Requeue selected").click()
+    tab.page.locator("#status").filter(has_text="Requeued 1; skipped 0").wait_for()
+    tab.assert_clean()
