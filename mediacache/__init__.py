@@ -24,6 +24,7 @@ from .ops.metrics import Metrics
 from .patches import flask_limiter as flask_limiter_patch
 from .sources.site_status import source_gauges
 from .version import __version__
+from .web import dashboard
 from .web.bearer import register_token_callbacks
 from .web.cors import Cors
 from .web.errors import register_error_handlers as register_error_handlers_of_web
@@ -98,8 +99,8 @@ def register_limiter(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every route of API.md."""
-    for module in (auth, users, media, ytdlp, files, system, service, admin):
+    """Every route of API.md, and the dashboard's pages."""
+    for module in (auth, users, media, ytdlp, files, system, service, admin, dashboard):
         app.register_blueprint(module.bp)
 
 

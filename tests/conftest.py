@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "ytdlp_plugins"))
 
 from mediacache import create_app
+from tests.browser import CHROMIUM_ARGS, find_chromium
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings
 from tests.media_server import MediaServer, generate_media
 
@@ -95,6 +96,20 @@ def configured(tmp_path):
     yield build
     for application in built:
         application.extensions["mediacache.jobs"].shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, started once for the session; skipped where there is none."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set MEDIACACHE_TEST_CHROMIUM to its path)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
 
 
 def http_handlers() -> list[str]:

@@ -87,6 +87,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
     (5, _retries_outlive_restarts),
+    (10, ["CREATE TABLE IF NOT EXISTS daily_served (day DATE NOT NULL PRIMARY KEY, hits INTEGER NOT NULL)"]),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
@@ -154,3 +154,12 @@ class RequestLog(db.Model):
     status_code: Mapped[int]
     outcome: Mapped[str] = mapped_column(String(32))
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DailyServed(db.Model):
+    """File hits per UTC day, for the dashboard's served-per-day chart (media rows keep only their total)."""
+
+    __tablename__ = "daily_served"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)

@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from ..core.timeutil import utcnow
 from ..db import media_repo
 from ..db.extensions import db
-from ..db.models import Media
+from ..db.models import DailyServed, Media
 
 EXTENSION_KEY = "mediacache.access"
 
@@ -41,8 +41,19 @@ class AccessCounter:
             batch, self._pending = self._pending, {}
         for media_id, (count, last) in batch.items():
             media_repo.change(media_id, hits=Media.hits + count, last_accessed_at=last)
+        if batch:
+            count_served(utcnow().date(), sum(count for count, _ in batch.values()))
         db.session.commit()
         return len(batch)
+
+
+def count_served(day, hits: int) -> None:
+    """Add ``hits`` to that day's served count (one flush at a time, so read-then-write does not race)."""
+    row = db.session.get(DailyServed, day)
+    if row is None:
+        db.session.add(DailyServed(day=day, hits=hits))
+    else:
+        row.hits += hits
 
 
 def get_access_counter(app: Flask | None = None) -> AccessCounter:

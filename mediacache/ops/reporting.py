@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from ..core.profiles import PROFILES
 from ..core.states import Status
-from ..core.timeutil import isoformat
+from ..core.timeutil import isoformat, utcnow
 from ..db.extensions import db
-from ..db.models import Media, RequestLog
+from ..db.models import DailyServed, Media, RequestLog
 from ..db.pagination import paginate
 from ..media.stats import cache_stats
 from .logging import escape_controls
@@ -43,10 +43,32 @@ def conversion_stats() -> dict[str, Any]:
     }
 
 
-def _log_query(username: str | None, since: datetime | None, until: datetime | None):
+def daily_activity(days: int) -> dict[str, Any]:
+    """Queue calls and file hits per UTC day over the last ``days`` days (today included), oldest first."""
+    today = utcnow().date()
+    first = today - timedelta(days=days - 1)
+    day = func.date(RequestLog.created_at)
+    queued_rows = db.session.execute(
+        select(day, func.count()).where(RequestLog.created_at >= datetime(first.year, first.month, first.day))
+        .group_by(day)
+    ).all()  # fmt: skip
+    queued = {str(when): count for when, count in queued_rows}
+    served = {
+        str(row.day): row.hits for row in db.session.scalars(select(DailyServed).where(DailyServed.day >= first)).all()
+    }
+    series = []
+    for offset in range(days):
+        key = (first + timedelta(days=offset)).isoformat()
+        series.append({"date": key, "queued": queued.get(key, 0), "served": served.get(key, 0)})
+    return {"days": days, "from": first.isoformat(), "to": today.isoformat(), "series": series}
+
+
+def _log_query(username: str | None, since: datetime | None, until: datetime | None, media_id: str | None = None):
     query = select(RequestLog).order_by(RequestLog.created_at.desc(), RequestLog.id.desc())
     if username is not None:
         query = query.where(RequestLog.username == username)
+    if media_id is not None:
+        query = query.where(RequestLog.media_id == media_id)
     if since is not None:
         query = query.where(RequestLog.created_at >= since)
     if until is not None:
@@ -68,14 +90,14 @@ def render_log_entry(entry: RequestLog) -> dict[str, Any]:
     }
 
 
-def request_log_page(username: str | None, since, until, page: int, limit: int) -> dict[str, Any]:
-    """One page of the request log as the list envelope."""
-    return paginate(_log_query(username, since, until), page, limit, render_log_entry)
+def request_log_page(username: str | None, since, until, page: int, limit: int, media_id=None) -> dict[str, Any]:
+    """One page of the request log as the list envelope (one entry's lines with ``media_id``)."""
+    return paginate(_log_query(username, since, until, media_id), page, limit, render_log_entry)
 
 
-def request_log_text(username: str | None, since, until) -> str:
+def request_log_text(username: str | None, since, until, media_id=None) -> str:
     """The request log as one readable line per request, newest first."""
-    rows = db.session.scalars(_log_query(username, since, until).limit(MAX_TEXT_LOG_LINES)).all()
+    rows = db.session.scalars(_log_query(username, since, until, media_id).limit(MAX_TEXT_LOG_LINES)).all()
     lines = []
     for entry in rows:
         extra = f" extra={json.dumps(entry.extra, ensure_ascii=False, sort_keys=True)}" if entry.extra else ""

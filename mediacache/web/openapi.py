@@ -165,8 +165,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static":
-            continue
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue  # the dashboard's stylesheets and scripts are files, not API
         view = app.view_functions[rule.endpoint]
         doc = getattr(view, "api_doc", None) or RouteDoc((view.__doc__ or rule.endpoint).strip().splitlines()[0])
         path = _PATH_PARAM.sub(r"{\1}", rule.rule)
@@ -282,19 +282,22 @@ def _group_by_status(codes: list[str], endpoint: str) -> dict[int, list[str]]:
     return grouped
 
 
-DOCS_PAGE = """<!doctype html>
+# Swagger UI is vendored (web/static/vendor/swagger-ui/, version and licence there) and served from this origin.
+SWAGGER_UI = "/assets/vendor/swagger-ui"
+DOCS_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mediacache API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>
 <body><div id="ui"><noscript>The machine-readable document is at
 <a href="/api/openapi.json">/api/openapi.json</a>.</noscript></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
 <script src="/api/docs/init.js"></script></body></html>"""
 
 DOCS_INIT = "window.ui = SwaggerUIBundle({url: '/api/openapi.json', dom_id: '#ui'});\n"
 
-# The docs page loads Swagger UI from unpkg; everything else stays locked down.
+# Nothing from another origin; Swagger UI draws its icons as data: images.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' https://unpkg.com; style-src https://unpkg.com; "
-    "img-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 )

@@ -349,4 +349,14 @@ class LogFilterSchema(PageSchema):
     until = fields.DateTime(load_default=None)
     user = fields.String(load_default=None)
     format = fields.String(load_default="text", validate=validate.OneOf(("text", "json")))
+    media_id = fields.String(load_default=None, validate=validate.Length(max=64),
+                             metadata={"description": "Only the lines of this entry"})  # fmt: skip
     error_codes = {"since": "VALIDATION_ERROR", "until": "VALIDATION_ERROR"}
+
+
+MAX_STATS_DAYS = 366
+
+
+class DailyStatsSchema(InputSchema):
+    days = WholeNumber(load_default=30, validate=validate.Range(min=1, max=MAX_STATS_DAYS),
+                       metadata={"description": "How many UTC days back, today included"})  # fmt: skip

@@ -14,7 +14,7 @@ from ..access import login_required, me
 from ..bearer import authenticate
 from ..openapi import documented
 from ..params import load
-from ..schemas import LogFilterSchema
+from ..schemas import DailyStatsSchema, LogFilterSchema
 
 bp = Blueprint("service", __name__)
 
@@ -37,6 +37,15 @@ def stats():
     return jsonify(reporting.conversion_stats())
 
 
+@bp.get("/api/stats/daily")
+@login_required
+@documented("Queue calls and file hits per UTC day over the last `days` days (default 30), oldest first",
+            params=DailyStatsSchema)  # fmt: skip
+def daily_stats():
+    """Queued and served per day, for the dashboard's charts."""
+    return jsonify(reporting.daily_activity(load(DailyStatsSchema())["days"]))
+
+
 @bp.route("/api/logs", methods=["GET", "POST"])
 @login_required
 @documented("The caller's request log: text attachment by default, JSON with format=json", params=LogFilterSchema,
@@ -52,8 +61,9 @@ def request_log():
         username = None if args["user"] == "*" else args["user"]
     since, until = (_naive_utc(args["since"]), _naive_utc(args["until"]))
     if args["format"] == "json":
-        return jsonify(reporting.request_log_page(username, since, until, args["page"], args["limit"]))
-    text = reporting.request_log_text(username, since, until)
+        page = reporting.request_log_page(username, since, until, args["page"], args["limit"], args["media_id"])
+        return jsonify(page)
+    text = reporting.request_log_text(username, since, until, args["media_id"])
     name = f"mediacache-requests-{username or 'all'}.log"
     return Response(text, mimetype="text/plain", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
