@@ -28,6 +28,7 @@ def app(settings):
     application = create_app(settings)
     yield application
     application.extensions["mediacache.jobs"].shutdown()
+    application.extensions["mediacache.webhooks"].stop()
 
 
 @pytest.fixture
@@ -95,6 +96,7 @@ def configured(tmp_path):
     yield build
     for application in built:
         application.extensions["mediacache.jobs"].shutdown()
+        application.extensions["mediacache.webhooks"].stop()
 
 
 def http_handlers() -> list[str]:
