@@ -57,10 +57,16 @@ def check_callback_url(raw: object) -> str:
     if parts.username is not None or parts.password is not None:
         raise DomainError("INVALID_CALLBACK_URL", "A callback URL may not carry a user name or password; "
                           "check the X-Mediacache-Signature header instead.")  # fmt: skip
+    policy = netguard.AddressPolicy.from_config(current_app.config)
     try:
-        netguard.refuse_forbidden_target(url, current_app.config)
-    except DomainError as exc:
-        raise DomainError("CALLBACK_URL_NOT_ALLOWED", exc.message.replace("fetches", "calls back")) from None
+        policy.resolve(parts.hostname, port)
+    except netguard.AddressRefused:
+        host = parts.hostname.rstrip(".")
+        reason = policy.refused[-1].replace(host, shown(host))  # the reason names the host: cut it short
+        raise DomainError(
+            "CALLBACK_URL_NOT_ALLOWED",
+            f"This callback URL is not allowed: {reason}. mediacache calls back public http(s) addresses only.",
+        ) from None
     return url
 
 
