@@ -10,6 +10,7 @@ final is served at once. Every URL passes the network guard here and again when 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,8 @@ from ..sources import netguard
 from .render import render_media, snapshot
 
 MAX_CALLBACK_URL = 2048
+# Finished deliveries, and registrations served, are kept this long for GET /api/webhooks/deliveries.
+KEEP_DAYS = 30
 EVENTS = {Status.COMPLETED: "media.completed", Status.FAILED: "media.failed", Status.CANCELLED: "media.failed"}
 
 
@@ -174,6 +177,16 @@ def write_deliveries(media_id: str, status: str) -> None:
         ))  # fmt: skip
         registration.done_at = now
     wake_after_commit(current_app)
+
+
+def purge_old_deliveries() -> int:
+    """Forget deliveries that ended (delivered or failed) and registrations served more than KEEP_DAYS ago."""
+    cutoff = utcnow() - timedelta(days=KEEP_DAYS)
+    removed = db.session.execute(delete(WebhookDelivery).where(
+        WebhookDelivery.state != "pending", WebhookDelivery.created_at < cutoff)).rowcount  # fmt: skip
+    db.session.execute(delete(WebhookRegistration).where(WebhookRegistration.done_at < cutoff))
+    db.session.commit()
+    return removed
 
 
 def list_deliveries(user: Principal, args: dict[str, Any]) -> dict[str, Any]:
