@@ -304,3 +304,29 @@ def test_finished_deliveries_are_forgotten_after_their_keeping_time(client, admi
         db.session.commit()
         assert purge_old_deliveries() == 1
     assert client.get("/api/webhooks/deliveries", headers=admin).json["pagination"]["total"] == 0
+
+
+def test_openapi_documents_the_webhook_routes_the_callback_url_and_the_payload(client):
+    document = client.get("/api/openapi.json").json
+    assert {"/api/users/me/webhook", "/api/users/me/webhook/secret", "/api/webhooks/deliveries"} <= set(
+        document["paths"]
+    )
+    assert set(document["paths"]["/api/users/me/webhook"]) == {"get", "put", "delete"}
+    queue = document["paths"]["/api/media/queue"]["post"]
+    assert "callback_url" in {parameter["name"] for parameter in queue["parameters"]}
+    callback = queue["callbacks"]["mediaFinished"]["{$request.body#/callback_url}"]["post"]
+    payload = callback["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(document["components"]["schemas"][payload]["properties"]) == {"event", "id", "delivered_at", "entry"}
+    assert {header["name"] for header in callback["parameters"]} == {
+        "X-Mediacache-Event-Id", "X-Mediacache-Event", "X-Mediacache-Signature"}  # fmt: skip
+    assert "CALLBACK_URL_NOT_ALLOWED" in str(queue["responses"]["400"])
+
+
+def test_retry_registers_the_default_webhook_for_the_new_run(client, admin, media_server, receiver):
+    client.put("/api/users/me/webhook", json={"url": receiver.url()}, headers=admin)
+    failed = queue_and_wait(client, admin, media_server.url("/status/404"), completed=False)
+    first = receiver.wait_for(1)[0].payload
+    assert client.post(f"/api/media/{failed['id']}/retry", headers=admin).status_code == 202
+    wait_for_entry(client, failed["id"], admin)
+    second = receiver.wait_for(2)[1].payload
+    assert first["event"] == second["event"] == "media.failed" and first["id"] != second["id"]

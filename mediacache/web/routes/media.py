@@ -132,7 +132,9 @@ def delete_media(media_id: str):
 )
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
-    return jsonify(render_for_request(entries.retry(me(), media_id))), 202
+    media = entries.retry(me(), media_id)
+    webhooks.register(me(), media.id, None, request_roots())  # the caller's default webhook hears of the new run
+    return jsonify(render_for_request(media)), 202
 
 
 @bp.get("/<media_id>/download")
