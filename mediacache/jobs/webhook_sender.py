@@ -179,6 +179,8 @@ def _record(event_id: str, result: PostResult, *, final: bool = False) -> None:
     config = current_app.config
     now = utcnow()
     delivery = db.session.get(WebhookDelivery, event_id)
+    if delivery is None:
+        return
     attempts = delivery.attempts + 1
     values: dict = {
         "attempts": attempts,
