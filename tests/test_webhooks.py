@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 from datetime import timedelta
 
@@ -245,8 +246,10 @@ def test_a_user_token_sees_the_payload_entry_as_its_own_poll_does(client, user, 
 
 
 @pytest.mark.e2e
-def test_a_delivery_survives_sigkill_between_the_job_finishing_and_the_post(tmp_path, media_server, receiver):
-    server = LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true")
+@pytest.mark.parametrize("stop", ["sigkill", "sigterm"])
+def test_a_delivery_survives_a_stop_between_the_job_finishing_and_the_post(tmp_path, media_server, receiver, stop):
+    server = LiveServer(tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",
+                        MEDIACACHE_STOP_TIMEOUT="3")  # fmt: skip
     server.start()
     try:
         token = server("POST", "/api/login", body={"username": "admin", "password": ADMIN_PASSWORD})[2]["token"]
@@ -255,7 +258,11 @@ def test_a_delivery_survives_sigkill_between_the_job_finishing_and_the_post(tmp_
         status, _, entry = server("POST", "/api/media/queue", headers=auth_header(token), body=body)
         assert status == 201, entry
         first = receiver.wait_for(1)[0]
-        server.kill()
+        if stop == "sigkill":
+            server.kill()
+        else:  # a polite stop cuts the held try off at once instead of waiting for it
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(3 + 5)  # the stop's own bound, and the interpreter's exit
     finally:
         server.stop()
     receiver.hold.set()  # the killed server's connection gets its answer, which reaches no one
