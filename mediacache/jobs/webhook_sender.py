@@ -3,8 +3,8 @@
 Deliveries are rows (``db.webhook_models.WebhookDelivery``) written in the same transaction as
 the final state they report, so a crash loses none: a row stays ``pending`` until a try came
 back 2xx, and the next start sends it again (with the same event id). The commit that writes a
-row wakes the dispatcher at once (``wake_after_commit``); otherwise it sleeps until the next
-retry is due. A failed try is tried again after WEBHOOK_RETRY_BASE_DELAY seconds, then twice as
+row hands it to a sender thread at once (``send_after_commit``); the dispatcher sleeps until the
+next retry is due. A failed try is tried again after WEBHOOK_RETRY_BASE_DELAY seconds, then twice as
 long each time, WEBHOOK_ATTEMPTS tries in all; then the delivery is ``failed``.
 """
 
@@ -62,11 +62,23 @@ class WebhookSender:
             self._thread.start()
 
     def wake(self) -> None:
-        """Look for due deliveries now (a commit just wrote some)."""
+        """Look for due deliveries now."""
         self.start()
         with self._cond:
             self._woken = True
             self._cond.notify_all()
+
+    def send_now(self, event_ids: list[str]) -> None:
+        """Send these just-committed deliveries at once, without waiting for the dispatcher to find them."""
+        self.start()
+        with self._cond:
+            if self._stopping or self._pool is None:
+                return
+            fresh = [event_id for event_id in event_ids if event_id not in self._in_flight]
+            for event_id in fresh:
+                self._in_flight[event_id] = _nothing
+        for event_id in fresh:
+            self._pool.submit(self._send, event_id)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop promptly: tries under way are cut off and stay pending (the next start sends them)."""
@@ -207,16 +219,18 @@ def retry_delay(attempts: int, base: float) -> float:
     return base * 2 ** (attempts - 1)
 
 
-def wake_after_commit(app: Flask) -> None:
-    """Have the sender look for due deliveries as soon as the current transaction commits."""
-    db.session.info[_WAKE_AFTER_COMMIT] = get_sender(app)
+def send_after_commit(app: Flask, event_ids: list[str]) -> None:
+    """Have the sender send these deliveries as soon as the current transaction, which writes them, commits."""
+    _, waiting = db.session.info.setdefault(_WAKE_AFTER_COMMIT, (get_sender(app), []))
+    waiting.extend(event_ids)
 
 
 @event.listens_for(Session, "after_commit")
 def _wake_sender(session: Session) -> None:
-    sender = session.info.pop(_WAKE_AFTER_COMMIT, None)
-    if sender is not None:
-        sender.wake()
+    woken = session.info.pop(_WAKE_AFTER_COMMIT, None)
+    if woken is not None:
+        sender, event_ids = woken
+        sender.send_now(event_ids)
 
 
 @event.listens_for(Session, "after_rollback")

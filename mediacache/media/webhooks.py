@@ -26,8 +26,8 @@ from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..db.pagination import paginate
-from ..db.webhook_models import WebhookAccount, WebhookDelivery, WebhookRegistration
-from ..jobs.webhook_sender import wake_after_commit
+from ..db.webhook_models import WebhookAccount, WebhookDelivery, WebhookRegistration, new_event_id
+from ..jobs.webhook_sender import send_after_commit
 from ..sources import netguard
 from .render import render_media, snapshot
 
@@ -170,13 +170,16 @@ def write_deliveries(media_id: str, status: str) -> None:
         return
     row = snapshot(media)
     now = utcnow()
+    event_ids = []
     for registration in registrations:
+        event_ids.append(new_event_id())
         db.session.add(WebhookDelivery(
-            user_id=registration.user_id, media_id=media_id, url=registration.url, event=EVENTS[Status(status)],
+            id=event_ids[-1], user_id=registration.user_id, media_id=media_id, url=registration.url,
+            event=EVENTS[Status(status)],
             entry=render_media(row, tuple(registration.roots or ())), next_attempt_at=now, created_at=now,
         ))  # fmt: skip
         registration.done_at = now
-    wake_after_commit(current_app)
+    send_after_commit(current_app, event_ids)
 
 
 def purge_old_deliveries() -> int:
