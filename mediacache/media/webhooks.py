@@ -9,6 +9,7 @@ final is served at once. Every URL passes the network guard here and again when 
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from ..jobs.webhook_sender import send_after_commit
 from ..sources import netguard
 from .render import render_media, snapshot
 
+log = logging.getLogger(__name__)
 MAX_CALLBACK_URL = 2048
 # Finished deliveries, and registrations served, are kept this long for GET /api/webhooks/deliveries.
 KEEP_DAYS = 30
@@ -169,14 +171,19 @@ def write_deliveries(media_id: str, status: str) -> None:
     if media is None:
         return
     row = snapshot(media)
+    try:
+        entries = [render_media(row, tuple(registration.roots or ())) for registration in registrations]
+    except Exception:
+        # A bug here must not keep the entry from its final state (the job would fail, or never end).
+        log.exception("webhooks of entry %s could not be written", media_id)
+        return
     now = utcnow()
     event_ids = []
-    for registration in registrations:
+    for registration, entry in zip(registrations, entries, strict=True):
         event_ids.append(new_event_id())
         db.session.add(WebhookDelivery(
             id=event_ids[-1], user_id=registration.user_id, media_id=media_id, url=registration.url,
-            event=EVENTS[Status(status)],
-            entry=render_media(row, tuple(registration.roots or ())), next_attempt_at=now, created_at=now,
+            event=EVENTS[Status(status)], entry=entry, next_attempt_at=now, created_at=now,
         ))  # fmt: skip
         registration.done_at = now
     send_after_commit(current_app, event_ids)
