@@ -16,6 +16,7 @@ from mediacache.config import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
 from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
 from mediacache.jobs.runner import get_runner
+from mediacache.jobs.webhook_sender import get_sender
 from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
@@ -50,6 +51,7 @@ def main() -> int:
     if problem := guard_self_check():
         log.error("network guard: %s; downloads and look-ups are refused until this is fixed", problem)
     start_scheduler(app)
+    get_sender(app).start()  # webhooks a crash or stop left unsent go out now
     # Out of the collector's way: what start-up built now, and yt-dlp's extractors after the first job.
     freeze_long_lived_objects()
     get_runner(app).freeze_when_warm = True
@@ -92,6 +94,7 @@ def main() -> int:
     finally:
         runner.begin_stop(config["STOP_TIMEOUT"])  # no-op if the loop's end already did
         stop_scheduler(app)
+        get_sender(app).stop()  # a try under way is cut off and stays pending for the next start
         if not runner.wait_stopped():
             # A job stuck where it cannot see its cancel (a read that never returns) must not
             # hold the process: its entry is still downloading or processing, which the next

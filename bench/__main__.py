@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.media_server import MediaServer
 
-from . import jobs, scale, serving
+from . import jobs, notify, scale, serving
 from .tools import Server, make_media, rss_mb
 
 WORKERS = 2
@@ -79,6 +79,10 @@ def main(only: set[str]) -> int:
                     print("5. file serving…", flush=True)
                     rows += serving.file_serving(server, tmp_path / "server", origin)
                     rows += serving.round_start(server, tmp_path / "server", origin)
+                if wanted("10"):
+                    print("10. completion → webhook…", flush=True)
+                    instance = str(tmp_path / "server" / "instance")
+                    rows.append(notify.webhook_row(notify.webhook_latencies(server, origin, instance)))
                 if wanted("9"):
                     after = rss_mb(server.pid)
                     rows.append({"name": "9. memory: resident MiB after the runs (idle in note)", "measured": after,

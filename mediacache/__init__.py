@@ -16,6 +16,8 @@ from .db.database import init_database
 from .db.extensions import db, limiter
 from .db.settings import get_setting
 from .jobs.runner import JobRunner
+from .jobs.webhook_sender import WebhookSender
+from .media import webhooks as media_webhooks
 from .media.hits import AccessCounter
 from .media.lifecycle import cache_gauges
 from .media.pipeline import process_entry
@@ -30,7 +32,7 @@ from .web.cors import Cors
 from .web.errors import register_error_handlers as register_error_handlers_of_web
 from .web.fastpath import Shortcuts, shortcut
 from .web.middleware import RequestCycle
-from .web.routes import admin, auth, files, media, service, system, users, ytdlp
+from .web.routes import admin, auth, files, media, service, system, users, webhooks, ytdlp
 from .web.security import disable_cookie_sessions, trust_proxies
 
 __all__ = ["__version__", "create_app"]
@@ -71,6 +73,8 @@ def register_extensions(app: Flask) -> None:
     register_token_callbacks(app)
     register_limiter(app)
     runner = JobRunner(app, work=process_entry)
+    WebhookSender(app)
+    media_webhooks.init_app(app)
     AuthCache(app)
     RowCache(app)
     AccessCounter(app)
@@ -100,7 +104,7 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md, and the dashboard's pages."""
-    for module in (auth, users, media, ytdlp, files, system, service, admin, dashboard):
+    for module in (auth, users, media, ytdlp, files, system, service, admin, webhooks, dashboard):
         app.register_blueprint(module.bp)
 
 

@@ -315,3 +315,13 @@ SETTINGS.update({
     "CANARY_URLS": Setting([], parse_list),
     "CANARY_INTERVAL": Setting(4 * 3600, positive(parse_int)),
 })  # fmt: skip
+
+# Completion webhooks (issue 18): each try ends after WEBHOOK_TIMEOUT seconds; a failed one is tried again
+# WEBHOOK_RETRY_BASE_DELAY seconds later, then twice as long each time, WEBHOOK_ATTEMPTS tries in all
+# (6 tries from 120 s: the last about an hour after the first); WEBHOOK_SENDERS deliveries at once.
+SETTINGS.update({
+    "WEBHOOK_TIMEOUT": Setting(5.0, lambda value: min(60.0, max(0.1, float(value)))),
+    "WEBHOOK_ATTEMPTS": Setting(6, positive(parse_int)),
+    "WEBHOOK_RETRY_BASE_DELAY": Setting(120.0, lambda value: max(0.0, float(value))),
+    "WEBHOOK_SENDERS": Setting(4, positive(parse_int)),
+})  # fmt: skip

@@ -29,6 +29,7 @@ def app(settings):
     application = create_app(settings)
     yield application
     application.extensions["mediacache.jobs"].shutdown()
+    application.extensions["mediacache.webhooks"].stop()
 
 
 @pytest.fixture
@@ -96,6 +97,7 @@ def configured(tmp_path):
     yield build
     for application in built:
         application.extensions["mediacache.jobs"].shutdown()
+        application.extensions["mediacache.webhooks"].stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Connection, event, inspect, make_url, text
 
-from . import models  # noqa: F401 — the tables must be known before create_all
+from . import models, webhook_models  # noqa: F401 — the tables must be known before create_all
 from .extensions import db
 
 # The users table as of version 3, written out: a released step must not follow later model changes.
@@ -80,6 +80,50 @@ def _retries_outlive_restarts(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE media ADD COLUMN retry_at DATETIME"))
 
 
+# Version 8, written out as released (completion webhooks, issue 18): create_all makes them for any database,
+# and the step keeps a database whose version says 8 from lacking them. IF NOT EXISTS: what is there is skipped.
+_WEBHOOK_TABLES_V8 = [
+    """CREATE TABLE IF NOT EXISTS webhook_accounts (
+        user_id INTEGER NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        secret VARCHAR(80) NOT NULL,
+        secret_shown BOOLEAN NOT NULL,
+        url VARCHAR(2048),
+        created_at DATETIME NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS webhook_registrations (
+        id INTEGER NOT NULL PRIMARY KEY,
+        media_id VARCHAR(36) NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        url VARCHAR(2048) NOT NULL,
+        source VARCHAR(8) NOT NULL,
+        roots JSON NOT NULL,
+        created_at DATETIME NOT NULL,
+        done_at DATETIME
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_registrations_user_id ON webhook_registrations (user_id)",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_registrations_media_done ON webhook_registrations (media_id, done_at)",
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        id VARCHAR(40) NOT NULL PRIMARY KEY,
+        user_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
+        media_id VARCHAR(36) NOT NULL,
+        url VARCHAR(2048) NOT NULL,
+        event VARCHAR(32) NOT NULL,
+        entry JSON NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_status INTEGER,
+        last_error VARCHAR(512),
+        next_attempt_at DATETIME,
+        created_at DATETIME NOT NULL,
+        delivered_at DATETIME
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_user_created ON webhook_deliveries (user_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_media_id ON webhook_deliveries (media_id)",
+]
+
+
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
 MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
@@ -87,6 +131,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
     (5, _retries_outlive_restarts),
+    (8, _WEBHOOK_TABLES_V8),
     (10, ["CREATE TABLE IF NOT EXISTS daily_served (day DATE NOT NULL PRIMARY KEY, hits INTEGER NOT NULL)"]),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)

@@ -6,6 +6,9 @@ functions here: each drops them at once, and once more after the commit (a read 
 write and its commit saw the old row). Owners of caches register with ``on_write``.
 
 "Valid" is defined in core/states.py; ``valid_clause`` is its SQL form (a test holds them equal).
+
+Whoever must act in the same transaction as an entry reaching a final state (the webhook outbox)
+registers with ``on_final``: ``change`` calls it after the row changed and before anyone commits.
 """
 
 from __future__ import annotations
@@ -18,17 +21,23 @@ from flask import Flask, current_app
 from sqlalchemy import and_, delete, event, or_, update
 from sqlalchemy.orm import Session
 
-from ..core.states import VALID_CACHE_STATE, VALID_STATUS
+from ..core.states import FINAL_STATES, VALID_CACHE_STATE, VALID_STATUS
 from .extensions import db
 from .models import Media
 
 WRITE_LISTENERS = "mediacache.media_writes"
+FINAL_LISTENERS = "mediacache.media_final"
 _DROP_AFTER_COMMIT = "mediacache.drop_after_commit"
 
 
 def on_write(app: Flask, drop: Callable[[], None]) -> None:
     """Have ``drop`` called whenever this app writes a media row (and again once that write is committed)."""
     app.extensions.setdefault(WRITE_LISTENERS, []).append(drop)
+
+
+def on_final(app: Flask, listener: Callable[[str, str], None]) -> None:
+    """Have ``listener(media_id, status)`` called when ``change`` sets a final status (inside that transaction)."""
+    app.extensions.setdefault(FINAL_LISTENERS, []).append(listener)
 
 
 def add(media: Media) -> Media:
@@ -40,7 +49,11 @@ def add(media: Media) -> Media:
 
 def change(media_id: str, *conditions: Any, **values: Any) -> bool:
     """Set ``values`` on the row if it still meets ``conditions`` (a conditional update); True if it did."""
-    return change_all(Media.id == media_id, *conditions, **values) == 1
+    changed = change_all(Media.id == media_id, *conditions, **values) == 1
+    if changed and values.get("status") in FINAL_STATES:
+        for listener in current_app.extensions.get(FINAL_LISTENERS, ()):
+            listener(media_id, values["status"])
+    return changed
 
 
 def change_all(*conditions: Any, **values: Any) -> int:

@@ -28,6 +28,7 @@ from ..jobs.scheduler import PeriodicJob
 from ..sources import site_status
 from . import storage
 from .hits import flush_access_counts
+from .webhooks import purge_old_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,7 @@ PERIODIC_JOBS = (
     PeriodicJob("flush-access-counts", flush_access_counts, lambda config: ACCESS_FLUSH_INTERVAL, quiet=True),
     PeriodicJob("run-due-retries", run_due_retries, lambda config: config["SWEEP_INTERVAL"]),
     PeriodicJob("check-canaries", check_canaries, lambda config: config["CANARY_INTERVAL"]),
+    PeriodicJob("purge-webhook-deliveries", purge_old_deliveries, lambda config: 3600),
 )
 
 

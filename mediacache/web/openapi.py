@@ -43,6 +43,8 @@ class RouteDoc:
     # Path parameter → its JSON schema (else a plain string); rule → params, where one view serves rules that differ.
     path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     rule_params: dict[str, Any] = field(default_factory=dict)
+    # OpenAPI callbacks: requests the service makes to a URL the client gave (webhooks).
+    callbacks: dict[str, Any] = field(default_factory=dict)
 
 
 def documented(summary: str, **options: Any) -> Callable:
@@ -227,6 +229,8 @@ def _operation(
         ],
         "responses": {str(doc.status): _success(doc)},
     }
+    if doc.callbacks:
+        operation["callbacks"] = doc.callbacks
     errors = list(doc.errors)
     if params is not None:
         schema = params() if isinstance(params, type) else params

@@ -243,8 +243,15 @@ class QueueSchema(InputSchema):
     resolution = fields.Raw(load_default=None)
     dont_clean_title = Bool(load_default=False)
     extra = JsonObject(load_default=None)
+    # A receiver POSTed to when the entry is completed or failed (web/webhook_schemas.py documents it).
+    callback_url = fields.Raw(
+        load_default=None,
+        metadata=URL_DOC
+        | {"description": "An http(s) URL that gets one signed POST when the entry is completed or failed"},
+    )
     aliases = {"dontcleantitle": "dont_clean_title"}
-    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
+    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA",
+                   "callback_url": "INVALID_CALLBACK_URL"}  # fmt: skip
 
 
 class HardDelete(fields.Field):

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
 from ...core import names
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
-from ...media import entries, storage
+from ...media import entries, storage, webhooks
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
 from ...patches.waitress import ON_MAIN_LOOP
 from ..access import limited_per_account, login_required, me
@@ -19,6 +19,7 @@ from ..fastpath import json_answer
 from ..openapi import documented, page_of
 from ..params import load, render_for_request, request_roots
 from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
+from ..webhook_schemas import QUEUE_CALLBACKS
 from .files import content_disposition
 
 if TYPE_CHECKING:
@@ -37,11 +38,17 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
                      202: ("Failed, purged or lost: queued again.", MediaSchema)},
     errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
             "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED",
-            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "TOO_MANY_PENDING", "STORAGE_FULL"),
+            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "TOO_MANY_PENDING", "STORAGE_FULL",
+            "CALLBACK_URL_NOT_ALLOWED"),
+    callbacks=QUEUE_CALLBACKS,
 )  # fmt: skip
 def queue():
     """Queue a URL for download and conversion (or report, restore or re-run its entry)."""
-    outcome = entries.queue(me(), load(QueueSchema()))
+    args = load(QueueSchema())
+    # Checked before anything is queued: a refused callback must not leave a job behind.
+    callback_url = webhooks.check_callback_url(args["callback_url"]) if args["callback_url"] is not None else None
+    outcome = entries.queue(me(), args)
+    webhooks.register(me(), outcome.media.id, callback_url, request_roots())
     body = render_for_request(outcome.media) | outcome.extras
     if outcome.error is not None:
         body["error"] = error_body(outcome.error.code, outcome.error.message)["error"]
@@ -125,7 +132,9 @@ def delete_media(media_id: str):
 )
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
-    return jsonify(render_for_request(entries.retry(me(), media_id))), 202
+    media = entries.retry(me(), media_id)
+    webhooks.register(me(), media.id, None, request_roots())  # the caller's default webhook hears of the new run
+    return jsonify(render_for_request(media)), 202
 
 
 @bp.get("/<media_id>/download")
