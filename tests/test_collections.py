@@ -289,3 +289,36 @@ def test_the_migration_skips_tables_that_are_already_there(tmp_path, marked):
     with sqlite3.connect(tmp_path / "instance" / "mediacache.db") as connection:
         connection.execute("UPDATE schema_version SET version = ?", (marked,))
     create_app(settings).extensions["mediacache.jobs"].shutdown()  # no "table already exists"
+
+
+def test_an_entry_removed_for_good_shows_as_a_failed_item(client, admin, media_server):
+    body = finished(client, admin, create(client, admin, listing(media_server, "rss", ITEMS[:2])).json)
+    removed = body["items"][0]["entry_id"]
+    assert client.delete(f"/api/media/{removed}?hard=entry", headers=admin).status_code == 204
+    after = client.get(f"/api/collections/{body['id']}", headers=admin).json
+    assert (after["items"][0]["entry_id"], after["items"][0]["status"]) == (None, "failed")
+    assert after["items"][0]["error"]["code"] == "NOT_FOUND"
+    assert after["totals"] == {"completed": 1, "failed": 1, "pending": 0, "total": 2}
+
+
+def test_deleting_an_account_deletes_its_collections_not_their_entries(client, admin, user, media_server):
+    body = create(client, user, listing(media_server, "rss", ITEMS[:1])).json
+    assert client.delete("/api/users/player", headers=admin).status_code == 200
+    assert client.get(f"/api/collections/{body['id']}", headers=admin).status_code == 404
+    assert client.get(f"/api/media/{body['items'][0]['entry_id']}", headers=admin).status_code == 200
+
+
+def test_the_document_describes_the_collection_routes(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    post = paths["/api/collections"]["post"]
+    assert {"url", "profile", "bitrate", "ttl", "extra"} <= {p["name"] for p in post["parameters"]}
+    assert "TOO_MANY_ITEMS" in post["responses"]["400"]["description"]
+    assert "UPSTREAM_TIMEOUT" in post["responses"]["504"]["description"]
+    assert post["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Collection"
+    }
+    assert {"page", "limit"} <= {p["name"] for p in paths["/api/collections"]["get"]["parameters"]}
+    assert "audio/x-mpegurl" in paths["/api/collections/{collection_id}.m3u8"]["get"]["responses"]["200"]["content"]
+    assert {"entries", "force"} <= {
+        p["name"] for p in paths["/api/collections/{collection_id}"]["delete"]["parameters"]
+    }

@@ -8,6 +8,7 @@ passed through as given; the pending cap is applied once for the whole collectio
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from typing import Any
 
@@ -35,6 +36,7 @@ _NOT_OPTIONS = ("url", "extra")
 
 def create(user: Principal, args: dict[str, Any]) -> Collection:
     """List the URL's items once and queue each as an entry, in the source's order."""
+    started = time.monotonic()
     source_url = urls.check_url(args["url"])
     entries.check_options(args)  # a bad profile or ttl is refused before anything is fetched
     netguard.refuse_forbidden_target(source_url, current_app.config)
@@ -55,7 +57,10 @@ def create(user: Principal, args: dict[str, Any]) -> Collection:
             details={"count": count, "max_items": limit},
         )
     page_url = info.get("webpage_url") or source_url
-    items = [_queued(user, args, position, entry, page_url) for position, entry in enumerate(listed, start=1)]
+    # Queueing checks each item's host (a DNS look-up): a listing of hosts whose DNS hangs must not hold the
+    # request for minutes. Items not reached within a second look-up time are kept as failed (TIMEOUT).
+    deadline = started + 2 * current_app.config["LOOKUP_TIMEOUT"]
+    items = [_queued(user, args, position, entry, page_url, deadline) for position, entry in enumerate(listed, 1)]
     collection = Collection(
         user_id=user.id, requested_by=user.username, url=urls.normalize_url(source_url),
         title=_text(info.get("title"), 512),
@@ -94,7 +99,7 @@ def _item_url(entry: dict[str, Any], page_url: str | None) -> str | None:
 
 
 def _queued(
-    user: Principal, args: dict[str, Any], position: int, entry: dict[str, Any], page_url: str
+    user: Principal, args: dict[str, Any], position: int, entry: dict[str, Any], page_url: str, deadline: float
 ) -> CollectionItem:
     """One listed entry queued like a single call; a refusal is kept as the item's error."""
     url = _item_url(entry, page_url)
@@ -104,6 +109,9 @@ def _queued(
     )  # fmt: skip
     if url is None:
         item.error_code, item.error_message = "UNSUPPORTED_URL", "The listing gives this item no http(s) URL."
+        return item
+    if time.monotonic() > deadline:
+        item.error_code, item.error_message = "TIMEOUT", "Not queued: the collection took too long; queue it alone."
         return item
     try:
         item.url = urls.fetch_url(urls.check_url(url))
