@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from mediacache import create_app
+from mediacache.core.principal import Principal
 from mediacache.db.collection_tables import create_collection_tables
-from mediacache.media.collections import _one_line
+from mediacache.media import collections
 from tests.helpers import auth_header, login, make_settings, wait_for_entry
 
 ITEMS = ["/media/tone.mp3", "/media/other.mp3", "/media/tone.mp3", "/status/404"]
@@ -115,7 +116,7 @@ def test_the_m3u8_lists_the_served_files_in_order_with_lengths_and_names(client,
 
 
 def test_an_m3u8_title_cannot_break_a_line():
-    assert _one_line("Song\r\n#EXTINF:1,evil\u2028x\x00") == "Song  #EXTINF:1,evil x "
+    assert collections._one_line("Song\r\n#EXTINF:1,evil\u2028x\x00") == "Song  #EXTINF:1,evil x "
 
 
 def test_more_items_than_the_limit_is_400_with_the_count(configured, media_server):
@@ -125,6 +126,7 @@ def test_more_items_than_the_limit_is_400_with_the_count(configured, media_serve
     assert response.json["error"]["details"] == {"count": 3, "max_items": 2}
     assert "3 items" in response.json["error"]["message"]
     assert client.get("/api/media", headers=headers).json["pagination"]["total"] == 0  # nothing was queued
+    assert client.get("/api").json["limits"]["max_collection_items"] == 2
 
 
 def test_an_empty_feed_is_422(client, admin, media_server):
@@ -322,3 +324,11 @@ def test_the_document_describes_the_collection_routes(client):
     assert {"entries", "force"} <= {
         p["name"] for p in paths["/api/collections/{collection_id}"]["delete"]["parameters"]
     }
+
+
+def test_items_not_reached_by_the_deadline_are_kept_as_timed_out(app):
+    """The bound on queueing (a listing of hosts whose DNS hangs): past it, items are recorded, not queued."""
+    caller = Principal(id=1, username="admin", email=None, role="admin", active=True, token_version=0, token_key="k")
+    with app.app_context():
+        item = collections._queued(caller, {}, 1, {"url": "https://music.example/a.mp3"}, "https://x.example/", 0.0)
+    assert (item.media_id, item.error_code, item.url) == (None, "TIMEOUT", "https://music.example/a.mp3")

@@ -114,8 +114,9 @@ def _queued(
         item.error_code, item.error_message = "TIMEOUT", "Not queued: the collection took too long; queue it alone."
         return item
     try:
+        # The link without its fragment (yt-dlp smuggles data into a feed item's), as a client would queue it.
         item.url = urls.fetch_url(urls.check_url(url))
-        item.media_id = entries.queue(user, args | {"url": url}, check_pending=False).media.id
+        item.media_id = entries.queue(user, args | {"url": item.url}, check_pending=False).media.id
     except DomainError as exc:
         item.error_code, item.error_message = exc.code, exc.message[:1024]
     return item
