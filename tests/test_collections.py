@@ -344,3 +344,26 @@ def test_items_not_reached_by_the_deadline_are_kept_as_timed_out(app):
     with app.app_context():
         item = collections._queued(caller, {}, 1, {"url": "https://music.example/a.mp3"}, "https://x.example/", 0.0)
     assert (item.media_id, item.error_code, item.url) == (None, "TIMEOUT", "https://music.example/a.mp3")
+
+
+def test_delete_with_entries_skips_running_jobs_unless_forced(client, admin, media_server):
+    kept = create(client, admin, listing(media_server, "rss", ["/gated/tone.mp3"])).json
+    running = kept["items"][0]["entry_id"]
+    wait_for_entry(client, running, admin, until=("downloading",))
+    response = client.delete(f"/api/collections/{kept['id']}?entries=true", headers=admin).json
+    assert response["entries_deleted"] == [] and response["entries_skipped"][0]["error"]["code"] == "JOB_RUNNING"
+    forced = create(client, admin, listing(media_server, "rss", ["/gated/tone.mp3"])).json
+    assert forced["items"][0]["entry_id"] == running
+    response = client.delete(f"/api/collections/{forced['id']}?entries=true&force=true", headers=admin).json
+    assert response["entries_deleted"] == [running]
+    release_until_done(client, admin, media_server, [running])
+    assert client.get(f"/api/media/{running}", headers=admin).json["error"]["code"] == "CANCELLED"
+
+
+def test_delete_with_entries_leaves_entries_the_caller_may_not_delete(client, admin, user, media_server):
+    theirs = finished(client, admin, create(client, admin, listing(media_server, "rss", ITEMS[:1])).json)
+    mine = create(client, user, listing(media_server, "rss", ITEMS[:1])).json
+    assert client.delete(f"/api/collections/{theirs['id']}", headers=admin).status_code == 200
+    response = client.delete(f"/api/collections/{mine['id']}?entries=true", headers=user).json
+    assert [skipped["error"]["code"] for skipped in response["entries_skipped"]] == ["FORBIDDEN"]
+    assert client.get(f"/api/media/{mine['items'][0]['entry_id']}", headers=user).json["valid"] is True

@@ -237,18 +237,18 @@ def _one_line(text: str) -> str:
 
 def delete_collection(user: Principal, collection_id: str, *, with_entries: bool, force: bool) -> dict[str, Any]:
     """Remove the collection; with ``with_entries``, soft-delete its entries no other collection holds."""
-    collection = owned(user, collection_id)
+    collection_id = owned(user, collection_id).id  # the row is gone after the commit below
     held_here = list(dict.fromkeys(db.session.scalars(
-        select(CollectionItem.media_id).where(CollectionItem.collection_id == collection.id,
+        select(CollectionItem.media_id).where(CollectionItem.collection_id == collection_id,
                                               CollectionItem.media_id.is_not(None))
     )))  # fmt: skip
     held_elsewhere = set(db.session.scalars(
         select(CollectionItem.media_id).where(CollectionItem.media_id.in_(held_here),
-                                              CollectionItem.collection_id != collection.id)
+                                              CollectionItem.collection_id != collection_id)
     ))  # fmt: skip
-    db.session.execute(delete(CollectionItem).where(CollectionItem.collection_id == collection.id))
-    db.session.execute(delete(Collection).where(Collection.id == collection.id))
-    record_activity("collection_deleted", actor=user.username, target=collection.id, entries=with_entries)
+    db.session.execute(delete(CollectionItem).where(CollectionItem.collection_id == collection_id))
+    db.session.execute(delete(Collection).where(Collection.id == collection_id))
+    record_activity("collection_deleted", actor=user.username, target=collection_id, entries=with_entries)
     db.session.commit()
     deleted, skipped = [], []
     for media_id in held_here if with_entries else ():
@@ -262,4 +262,4 @@ def delete_collection(user: Principal, collection_id: str, *, with_entries: bool
             skipped.append({"id": media_id, "error": {"code": exc.code, "message": exc.message}})
         else:
             deleted.append(media_id)
-    return {"status": "deleted", "id": collection.id, "entries_deleted": deleted, "entries_skipped": skipped}
+    return {"status": "deleted", "id": collection_id, "entries_deleted": deleted, "entries_skipped": skipped}
