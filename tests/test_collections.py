@@ -18,7 +18,7 @@ from mediacache import create_app
 from mediacache.core.principal import Principal
 from mediacache.db.collection_tables import create_collection_tables
 from mediacache.media import collections
-from tests.helpers import auth_header, login, make_settings, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, login, make_settings, wait_for_entry
 
 ITEMS = ["/media/tone.mp3", "/media/other.mp3", "/media/tone.mp3", "/status/404"]
 
@@ -367,3 +367,33 @@ def test_delete_with_entries_leaves_entries_the_caller_may_not_delete(client, ad
     response = client.delete(f"/api/collections/{mine['id']}?entries=true", headers=user).json
     assert [skipped["error"]["code"] for skipped in response["entries_skipped"]] == ["FORBIDDEN"]
     assert client.get(f"/api/media/{mine['items'][0]['entry_id']}", headers=user).json["valid"] is True
+
+
+@pytest.mark.e2e
+def test_a_game_server_plays_a_feed_through_the_real_server(tmp_path, media_server):
+    """Over real HTTP: one call for the feed, poll its entries, hand the M3U's public URLs to players."""
+    server = LiveServer(
+        tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",
+        MEDIACACHE_SCHEDULER="false", MEDIACACHE_PUBLIC_URL="https://media.example.org",
+    ).start()  # fmt: skip
+    try:
+        token = server("POST", "/api/login", body={"username": "admin", "password": ADMIN_PASSWORD})[2]["token"]
+        headers = auth_header(token)
+        status, response_headers, body = server("POST", "/api/collections?url=" + media_server.url("/feed.rss"),
+                                                body=None, headers=headers, timeout=60)  # fmt: skip
+        assert status == 201, body
+        assert response_headers["Location"] == f"/api/collections/{body['id']}"
+        deadline = time.monotonic() + 90
+        while (current := server("GET", f"/api/collections/{body['id']}", headers=headers)[2])["totals"]["pending"]:
+            assert time.monotonic() < deadline, current
+            time.sleep(0.1)
+        assert current["totals"] == {"completed": 3, "failed": 0, "pending": 0, "total": 3}
+        status, response_headers, playlist = server("GET", f"/api/collections/{body['id']}.m3u8", headers=headers)
+        lines = playlist.decode().splitlines()
+        assert status == 200 and response_headers.get_content_type() == "audio/x-mpegurl"
+        files = [line for line in lines if not line.startswith("#")]
+        assert len(files) == 3 and all(line.startswith("https://media.example.org/cache/") for line in files)
+        # The same file at the server's own address (the public URL is a proxy's in production).
+        assert server("GET", files[0].removeprefix("https://media.example.org"))[0] == 200
+    finally:
+        server.stop()
