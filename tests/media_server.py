@@ -1,8 +1,9 @@
 """A loopback origin for the pipeline tests: real media made by ffmpeg, served over real HTTP.
 
 Besides files it serves an HTML page with an <audio> tag, an RSS feed with several
-enclosures, playlists of the items a test names (/list.rss, /list.html), a 302, a URL that hangs, one that trickles, one that stops half-way until the
-test releases it, and 404/500 answers. It records every request so tests can count downloads.
+enclosures, playlists of the items a test names (/list.rss, /list.html), a 302, a URL
+that hangs, one that trickles, one that stops half-way until the test releases it, and
+404/500 answers. It records every request so tests can count downloads.
 """
 
 from __future__ import annotations
