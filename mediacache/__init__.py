@@ -32,7 +32,7 @@ from .web.cors import Cors
 from .web.errors import register_error_handlers as register_error_handlers_of_web
 from .web.fastpath import Shortcuts, shortcut
 from .web.middleware import RequestCycle
-from .web.routes import admin, auth, files, media, service, system, users, webhooks, ytdlp
+from .web.routes import admin, auth, collections, files, media, service, system, users, webhooks, ytdlp
 from .web.security import disable_cookie_sessions, trust_proxies
 
 __all__ = ["__version__", "create_app"]
@@ -104,7 +104,7 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md, and the dashboard's pages."""
-    for module in (auth, users, media, ytdlp, files, system, service, admin, webhooks, dashboard):
+    for module in (auth, users, media, collections, ytdlp, files, system, service, admin, webhooks, dashboard):
         app.register_blueprint(module.bp)
 
 

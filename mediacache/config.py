@@ -137,6 +137,8 @@ SETTINGS: dict[str, Setting] = {
     "QUEUE_RATE_LIMIT": Setting("60 per minute", str),
     "LOOKUP_RATE_LIMIT": Setting("30 per minute", str),
     "MAX_PENDING_PER_USER": Setting(20, non_negative(parse_int)),
+    # Most items one POST /api/collections may queue; a longer playlist or feed is refused (400 TOO_MANY_ITEMS).
+    "MAX_COLLECTION_ITEMS": Setting(100, positive(parse_int)),
     "FFMPEG": Setting(None, parse_optional_str),
     "YTDLP_COOKIES": Setting(None, parse_optional_str),
     "REGISTRATION": Setting("off", parse_choice("off", "approval", "open")),

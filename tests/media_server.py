@@ -1,8 +1,9 @@
 """A loopback origin for the pipeline tests: real media made by ffmpeg, served over real HTTP.
 
 Besides files it serves an HTML page with an <audio> tag, an RSS feed with several
-enclosures, a 302, a URL that hangs, one that trickles, one that stops half-way until the
-test releases it, and 404/500 answers. It records every request so tests can count downloads.
+enclosures, playlists of the items a test names (/list.rss, /list.html), a 302, a URL
+that hangs, one that trickles, one that stops half-way until the test releases it, and
+404/500 answers. It records every request so tests can count downloads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -158,6 +160,13 @@ class MediaServer:
             return self._send(request, 200, html, CONTENT_TYPES[".html"], head)
         if path == "/feed.rss":
             return self._send(request, 200, self._feed(), CONTENT_TYPES[".rss"], head)
+        if path in ("/list.rss", "/list.html"):
+            # A playlist of the items the test names, in its order: /list.rss?item=/media/tone.mp3&item=…
+            items = parse_qs(urlsplit(request.path).query).get("item", [])
+            body, kind = (
+                (self._list_feed(items), ".rss") if path.endswith(".rss") else (self._list_page(items), ".html")
+            )
+            return self._send(request, 200, body, CONTENT_TYPES[kind], head)
         if path == "/hang":
             self.stopping.wait(120)
             return None
@@ -202,6 +211,24 @@ class MediaServer:
             f'<?xml version="1.0"?><rss version="2.0"><channel><title>Test Podcast</title>'
             f"<link>{self.base}/</link><description>fixture</description>{items}</channel></rss>"
         ).encode()
+
+    def _list_feed(self, items: list[str]) -> bytes:
+        """An RSS feed with one enclosure per item (a path on this server), titled Track 1, Track 2, …"""
+        entries = "".join(
+            f"<item><title>Track {i}</title><guid>track{i}</guid><itunes:duration>3</itunes:duration>"
+            f'<enclosure url="{self.base}{escape(item)}" type="audio/mpeg" length="1000"/></item>'
+            for i, item in enumerate(items, start=1)
+        )
+        return (
+            '<?xml version="1.0"?><rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+            f"<channel><title>Test List</title><itunes:author>List Maker</itunes:author><link>{self.base}/</link>"
+            f"<description>fixture</description>{entries}</channel></rss>"
+        ).encode()
+
+    def _list_page(self, items: list[str]) -> bytes:
+        """An HTML page with one <audio> per item (a path on this server)."""
+        players = "".join(f'<audio controls src="{escape(item)}"></audio>' for item in items)
+        return f"<!doctype html><html><head><title>A Page Of Songs</title></head><body>{players}</body></html>".encode()
 
     def _send(
         self,

@@ -36,7 +36,35 @@ def served_entry(tmp_path) -> str:
 
 
 @pytest.fixture
-def fuzzed_server(tmp_path, served_entry):
+def admins_collection(tmp_path, served_entry) -> str:
+    """A collection of the admin's holding that entry twice and an item that could not be queued."""
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Collection, CollectionItem, User
+
+    app = create_app(make_settings(tmp_path))
+    try:
+        with app.app_context():
+            admin = db.session.query(User).filter_by(username="admin").one()
+            collection = Collection(user_id=admin.id, requested_by="admin", url="https://music.example/album",
+                                    title="Album", options={})  # fmt: skip
+            db.session.add(collection)
+            db.session.flush()
+            db.session.add_all([
+                CollectionItem(collection_id=collection.id, position=1, url="https://music.example/song",
+                               media_id=served_entry),
+                CollectionItem(collection_id=collection.id, position=2, url="https://music.example/song",
+                               media_id=served_entry),
+                CollectionItem(collection_id=collection.id, position=3, url="http://10.0.0.1/x",
+                               error_code="URL_NOT_ALLOWED", error_message="private"),
+            ])  # fmt: skip
+            db.session.commit()
+            return collection.id
+    finally:
+        app.extensions["mediacache.jobs"].shutdown()
+
+
+@pytest.fixture
+def fuzzed_server(tmp_path, served_entry, admins_collection):
     """The real server on its own files, with the per-address and per-user limits out of the fuzzer's way."""
     server = LiveServer(
         tmp_path,
@@ -52,10 +80,11 @@ def fuzzed_server(tmp_path, served_entry):
     server.stop()
 
 
-def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry, tmp_path):
+def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry, admins_collection, tmp_path):
     env = {
         **os.environ,
         "MEDIACACHE_FUZZ_MEDIA_ID": served_entry,
+        "MEDIACACHE_FUZZ_COLLECTION_ID": admins_collection,
         "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
         "MEDIACACHE_FUZZ_BASE": fuzzed_server.base,
         "MEDIACACHE_FUZZ_PASSWORD": ADMIN_PASSWORD,
@@ -74,3 +103,4 @@ def test_schemathesis_finds_nothing_with_every_check(fuzzed_server, served_entry
     assert selected and selected[1] == selected[2] == selected[3] and int(selected[1]) > 40, run.stdout[-3000:]
     # The media routes were tried on the real entry too.
     assert f"GET /api/media/{served_entry} 200" in fuzzed_server.log()
+    assert f"GET /api/collections/{admins_collection} 200" in fuzzed_server.log()

@@ -89,12 +89,12 @@ def playlist_shape(url: str) -> bool:
 
 
 def refuse_playlist(url: str) -> None:
-    """A playlist cannot be one cache entry; point the client at /api/ytdlp for its items."""
+    """A playlist cannot be one cache entry; point the client at POST /api/collections, which queues its items."""
     if playlist_shape(url):
         raise DomainError(
             "PLAYLIST_NOT_SUPPORTED",
-            "This URL is a playlist/album; queue its items one by one. "
-            "GET /api/ytdlp?url=… lists the items with their URLs.",
+            "This URL is a playlist/album; POST /api/collections with the same parameters queues every item of it "
+            "(or GET /api/ytdlp?url=… lists the items to queue one by one).",
         )
 
 

@@ -18,6 +18,7 @@ from flask import Flask
 from sqlalchemy import Connection, event, inspect, make_url, text
 
 from . import models, webhook_models  # noqa: F401 — the tables must be known before create_all
+from .collection_tables import create_collection_tables
 from .extensions import db
 
 # The users table as of version 3, written out: a released step must not follow later model changes.
@@ -131,6 +132,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
     (5, _retries_outlive_restarts),
+    (7, create_collection_tables),
     (8, _WEBHOOK_TABLES_V8),
     (10, ["CREATE TABLE IF NOT EXISTS daily_served (day DATE NOT NULL PRIMARY KEY, hits INTEGER NOT NULL)"]),
 ]

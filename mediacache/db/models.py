@@ -163,3 +163,42 @@ class DailyServed(db.Model):
 
     day: Mapped[date] = mapped_column(primary_key=True)
     hits: Mapped[int] = mapped_column(default=0)
+
+
+class Collection(db.Model):
+    """A playlist, album or feed queued in one call: its items are ordinary entries (collection_items)."""
+
+    __tablename__ = "collections"
+    # A caller's listing pages by creation time.
+    __table_args__ = (Index("ix_collections_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    # Owned by the account id (never reused), not the name: a later account of the same name sees nothing.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(2048))
+    title: Mapped[str | None] = mapped_column(String(512))
+    uploader: Mapped[str | None] = mapped_column(String(256))
+    # The queue parameters every item was queued with (profile, bitrate, ttl, …), as given.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectionItem(db.Model):
+    """One item of a collection, in the source's order, and the entry it became (none if it could not be queued)."""
+
+    __tablename__ = "collection_items"
+    __table_args__ = (UniqueConstraint("collection_id", "position", name="uq_collection_items_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    url: Mapped[str] = mapped_column(String(2048))
+    title: Mapped[str | None] = mapped_column(String(512))
+    artist: Mapped[str | None] = mapped_column(String(256))
+    duration: Mapped[float | None]
+    # Indexed: deleting asks whether another collection holds an entry. A removed entry (hard=entry) leaves NULL.
+    media_id: Mapped[str | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"), index=True)
+    # Why the item has no entry: the queue call's refusal (URL_NOT_ALLOWED, STORAGE_FULL, …).
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(1024))

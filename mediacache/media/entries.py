@@ -14,7 +14,7 @@ from ..core import urls
 from ..core.errors import DomainError, shown
 from ..core.locking import entry_lock
 from ..core.principal import Principal
-from ..core.profiles import resolve_variant
+from ..core.profiles import Variant, resolve_variant
 from ..core.states import RETAINED_STATES, RETRYABLE_STATES, RUNNING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
@@ -64,20 +64,29 @@ def media_view(media_id: str, roots: tuple[str, ...]) -> bytes:
     return media_document(current_app, row, roots)
 
 
-def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
-    """Create, restore, re-queue or report the entry for a URL and variant."""
-    source_url = urls.check_url(args["url"])
-    urls.refuse_playlist(source_url)
+def check_options(args: dict[str, Any]) -> tuple[Variant, int]:
+    """The variant and TTL a queue call's parameters ask for (all but the URL), else the 400 naming what is wrong."""
     variant = resolve_variant(
         args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
     )
-    ttl = _settle_ttl(args["ttl"])
+    return variant, _settle_ttl(args["ttl"])
+
+
+def queue(user: Principal, args: dict[str, Any], *, check_pending: bool = True) -> QueueOutcome:
+    """Create, restore, re-queue or report the entry for a URL and variant.
+
+    ``check_pending=False``: the caller has applied the pending cap already (a collection, once for all its items).
+    """
+    source_url = urls.check_url(args["url"])
+    urls.refuse_playlist(source_url)
+    variant, ttl = check_options(args)
     netguard.refuse_forbidden_target(source_url, current_app.config)
     url = urls.normalize_url(source_url)
 
     existing = db.session.scalar(select(Media).where(Media.url == url, Media.variant == variant.key))
     if existing is None:
-        _limit_pending(user)
+        if check_pending:
+            limit_pending(user)
         _require_room()
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
@@ -100,7 +109,7 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
     return _logged(user, args, outcome)
 
 
-def _limit_pending(user: Principal) -> None:
+def limit_pending(user: Principal) -> None:
     """A user may have at most MAX_PENDING_PER_USER jobs waiting or running at once (or the account's own cap)."""
     limit = user.limit("max_pending", current_app.config["MAX_PENDING_PER_USER"])
     if not limit:

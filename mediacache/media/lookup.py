@@ -85,17 +85,22 @@ class LookupCache:
 _cache = LookupCache()
 
 
-def _extract_cached(url: str) -> dict[str, Any]:
-    hit = _cache.get(url)
-    if hit is not None:
-        return hit
+def extract(url: str, *, max_entries: int | None = None) -> dict[str, Any]:
+    """yt-dlp's info for a URL under the look-up's guard and time limit, uncached; failures as DomainError."""
     try:
-        info = ytdlp.extract(url, current_app.config)
+        return ytdlp.extract(url, current_app.config, max_entries=max_entries)
     except JobError as exc:
         raise DomainError(exc.code, exc.message) from None
     except failures.UNUSABLE_REQUEST as exc:
         verdict = failures.request_failure(exc)
         raise DomainError(verdict.code, verdict.message) from None
+
+
+def _extract_cached(url: str) -> dict[str, Any]:
+    hit = _cache.get(url)
+    if hit is not None:
+        return hit
+    info = extract(url)
     _cache.put(url, info, current_app.config["LOOKUP_CACHE_BYTES"])
     return info
 

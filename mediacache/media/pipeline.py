@@ -196,7 +196,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         if info.get("_type") in ("playlist", "multi_video"):
             raise JobError(
                 "PLAYLIST_NOT_SUPPORTED",
-                "This URL is a playlist or feed; GET /api/ytdlp?url=… lists its items to queue one by one.",
+                "This URL is a playlist or feed; POST /api/collections queues every item of it "
+                "(GET /api/ytdlp?url=… lists them).",
             )
         if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
             raise JobError(

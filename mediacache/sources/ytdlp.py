@@ -197,12 +197,18 @@ def new_ydl(options: dict[str, Any]) -> yt_dlp.YoutubeDL:
     return ydl
 
 
-def extract(url: str, config: dict[str, Any]) -> dict[str, Any]:
-    """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved."""
+def extract(url: str, config: dict[str, Any], *, max_entries: int | None = None) -> dict[str, Any]:
+    """yt-dlp's info for a URL, without downloading; playlist entries are left unresolved.
+
+    ``max_entries``: a playlist's entries past this many are not listed (a lazy listing stops
+    fetching there); its ``playlist_count`` still says how many it has, when the source tells.
+    """
     _refuse_if_unguarded()
     policy = AddressPolicy.from_config(config)
     budget = Budget(time.monotonic() + config["LOOKUP_TIMEOUT"], config["MAX_PAGE_BYTES"])
     options = base_options(config)
+    if max_entries is not None:
+        options["playlistend"] = max_entries
     try:
         with private_copy(options, None), netguard.enforced(policy), netguard.bounded(budget), new_ydl(options) as ydl:
             return ydl.sanitize_info(ydl.extract_info(url, download=False))

@@ -49,6 +49,8 @@ ERROR_STATUSES.update({
 })  # fmt: skip
 # Completion webhooks (issue 18): a receiver's URL is the client's own input, refused like any bad parameter.
 ERROR_STATUSES.update({"INVALID_CALLBACK_URL": 400, "CALLBACK_URL_NOT_ALLOWED": 400})
+# Collections (issue 19): a playlist longer than MAX_COLLECTION_ITEMS, one that lists nothing.
+ERROR_STATUSES.update({"TOO_MANY_ITEMS": 400, "EMPTY_COLLECTION": 422})
 # Where one route answers a code with another status: a wrong current password on
 # change-password comes from a caller already known by their token, so it is 403, not 401.
 ROUTE_STATUSES: dict[tuple[str, str], int] = {("auth.change_password", "INVALID_CREDENTIALS"): 403}

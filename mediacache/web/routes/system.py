@@ -96,5 +96,6 @@ def _service_info(stats: dict[str, Any], roots: tuple[str, ...]) -> dict[str, An
             "workers": get_setting("workers"),
             "max_extra_bytes": MAX_EXTRA_BYTES,
             "max_page_size": MAX_LIMIT,
+            "max_collection_items": current_app.config["MAX_COLLECTION_ITEMS"],
         },
     )
