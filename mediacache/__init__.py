@@ -16,6 +16,7 @@ from .db.database import init_database
 from .db.extensions import db, limiter
 from .db.settings import get_setting
 from .jobs.runner import JobRunner
+from .media.events import Notifier
 from .media.hits import AccessCounter
 from .media.lifecycle import cache_gauges
 from .media.pipeline import process_entry
@@ -29,7 +30,7 @@ from .web.cors import Cors
 from .web.errors import register_error_handlers as register_error_handlers_of_web
 from .web.fastpath import Shortcuts, shortcut
 from .web.middleware import RequestCycle
-from .web.routes import admin, auth, files, media, service, system, users, ytdlp
+from .web.routes import admin, auth, events, files, media, service, system, users, ytdlp
 from .web.security import disable_cookie_sessions, trust_proxies
 
 __all__ = ["__version__", "create_app"]
@@ -72,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     runner = JobRunner(app, work=process_entry)
     AuthCache(app)
     RowCache(app)
+    Notifier(app)
     AccessCounter(app)
     Metrics(app, gauges=[*runner.gauges(), *cache_gauges(app), *source_gauges(app)])
     Shortcuts(app, [
@@ -99,7 +101,7 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md."""
-    for module in (auth, users, media, ytdlp, files, system, service, admin):
+    for module in (auth, users, media, events, ytdlp, files, system, service, admin):
         app.register_blueprint(module.bp)
 
 
