@@ -253,7 +253,7 @@ def test_deleting_an_entry_tells_its_stream(app, client, admin):
 
 
 def test_streams_past_the_cap_are_refused_with_503_and_retry_after(configured):
-    app, client, admin = configured(EVENTS_MAX_STREAMS=1)
+    _app, client, admin = configured(EVENTS_MAX_STREAMS=1)
     held = Stream(client, admin)
     try:
         refused = client.get("/api/events", headers=admin)

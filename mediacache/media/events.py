@@ -97,7 +97,7 @@ class EventHub:
             return finals + recent, True
 
     def wait(self, last_id: int, timeout: float) -> bool:
-        """Block until an event newer than ``last_id`` exists, the hub closes, or ``timeout`` passes; True if one does."""
+        """Wait for an event newer than ``last_id``, the hub closes or ``timeout`` passes; True if one came."""
         with self._changed:
             self._changed.wait_for(lambda: self.closed or self.last_id > last_id, timeout)
             return self.last_id > last_id
