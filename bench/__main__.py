@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.media_server import MediaServer
 
-from . import jobs, scale, serving
+from . import jobs, notify, scale, serving
 from .tools import Server, make_media, rss_mb
 
 WORKERS = 2
@@ -71,6 +71,9 @@ def main(only: set[str]) -> int:
                 if wanted("8"):
                     print("8. time to ready…", flush=True)
                     rows.append(jobs.time_to_ready(server, origin))
+                if wanted("10"):
+                    print("10. completion → client knows…", flush=True)
+                    rows += notify.completion_to_client(server, origin)
                 if wanted("4"):
                     print("4. poll path…", flush=True)
                     done = server.wait(server.queue(url=origin.url("/media/song-31.mp3"))[2]["id"])
