@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from mediacache.media.events import get_notifier
+from mediacache.media.events import EventHub, get_notifier
+from mediacache.media.waiting import StreamRequest, open_stream
 from tests.helpers import auth_header, finished_entry, flask_dispatches, login, wait_for_entry
 
 FINAL = ("media.completed", "media.failed", "media.deleted")
@@ -278,4 +279,26 @@ def test_a_stream_ends_when_the_server_stops(app, client, admin):
     get_notifier(app).hub.close()
     with pytest.raises(StopIteration):
         stream.frame()
+    assert get_notifier(app).streams.held == 0
+
+
+def test_a_flood_of_progress_does_not_push_a_final_event_out_of_the_replay():
+    hub = EventHub(capacity=4, replay_seconds=600)
+    start = hub.last_id
+    hub.publish("media.completed", {"id": "done", "requested_by": "a"})
+    for _ in range(10):
+        hub.publish("media.progress", {"id": "busy", "requested_by": "a"})
+    replayed, missed = hub.after(start)
+    assert missed and [event.kind for event in replayed] == ["media.completed"] + ["media.progress"] * 4
+    assert [event.id for event in replayed][1:] == list(range(hub.last_id - 3, hub.last_id + 1))
+
+
+def test_a_reader_too_far_behind_is_closed_rather_than_buffered_for(app, client, admin):
+    media_id = finished_entry(app)
+    asked = StreamRequest(None, None, None, ("http://localhost/cache/",), unsent_bytes=lambda: 10**9)
+    stream = open_stream(app, asked)
+    assert next(stream).startswith(b"retry:")
+    assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
+    with pytest.raises(StopIteration):
+        next(stream)
     assert get_notifier(app).streams.held == 0

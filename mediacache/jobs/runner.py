@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "mediacache.jobs"
 PROGRESS_WRITE_INTERVAL = 1.0
+LET_WAITERS_ANSWER = 0.05  # seconds a worker gone idle waits before it collects garbage
 Work = Callable[[str, "Run", "ProgressReporter", threading.Event], str]
 
 
@@ -304,6 +305,9 @@ class JobRunner:
                     listener(outcome, time.monotonic() - started)
             if self.pending_count() <= 1:
                 # Only when the pool goes idle: a full collection would stall the next job of a burst.
+                # And a moment after the job's end: the collection holds the GIL for tens of ms, and the
+                # long-polls and event streams woken by the final state answer first (issue 18's ≤ 50 ms).
+                time.sleep(LET_WAITERS_ANSWER)
                 release_free_memory()
                 if self.freeze_when_warm:
                     # yt-dlp's extractors are loaded now and stay for the life of the process.

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, request
 
 from ...core.errors import DomainError
 from ...media import waiting
+from ...media.events import KINDS
 from ...patches.waitress import UNSENT_BYTES
 from ..access import login_required, me
 from ..openapi import documented
@@ -15,6 +16,16 @@ from ..params import load, request_roots
 from ..schemas import EventsSchema
 
 bp = Blueprint("events", __name__, url_prefix="/api/events")
+# One event of the stream; its data is the JSON {event, id, at, entry} (README, "Being told when it is ready").
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": list(KINDS)},
+        "data": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # the second: nginx must not buffer it
 
 
@@ -25,6 +36,7 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # the
     "media.deleted; resume with Last-Event-ID; a heartbeat comment while quiet",
     params=EventsSchema,
     content_type="text/event-stream",
+    response=SERVER_SENT_EVENT,
     errors=("STREAMS_FULL",),
 )
 def stream_events():
