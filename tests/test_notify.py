@@ -302,3 +302,9 @@ def test_a_reader_too_far_behind_is_closed_rather_than_buffered_for(app, client,
     with pytest.raises(StopIteration):
         next(stream)
     assert get_notifier(app).streams.held == 0
+
+
+def test_head_of_the_stream_answers_its_headers_and_holds_nothing(app, client, admin):
+    response = client.head("/api/events", headers=admin)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert get_notifier(app).streams.held == 0

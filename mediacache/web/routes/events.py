@@ -56,6 +56,9 @@ def stream_events():
         roots=request_roots(),
         unsent_bytes=request.environ.get(UNSENT_BYTES),
     )
+    if request.method == "HEAD":
+        # The headers only: a HEAD must not hold a thread (of the pool that answers everyone) for a stream's life.
+        return current_app.response_class(b"", mimetype="text/event-stream", headers=STREAM_HEADERS)
     body = waiting.open_stream(current_app._get_current_object(), asked)
     return current_app.response_class(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
 
