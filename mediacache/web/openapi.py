@@ -44,6 +44,8 @@ class RouteDoc:
     # Path parameter → its JSON schema (else a plain string); rule → params, where one view serves rules that differ.
     path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     rule_params: dict[str, Any] = field(default_factory=dict)
+    # Request header → (description, its JSON schema), for a route that reads one (Last-Event-ID).
+    headers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def documented(summary: str, **options: Any) -> Callable:
@@ -225,6 +227,10 @@ def _operation(
         "parameters": [
             {"in": "path", "name": name, "required": True, "schema": doc.path_schemas.get(name, {"type": "string"})}
             for name in path_params
+        ]
+        + [
+            {"in": "header", "name": name, "required": False, "description": description, "schema": schema}
+            for name, (description, schema) in doc.headers.items()
         ],
         "responses": {str(doc.status): _success(doc)},
     }

@@ -279,7 +279,7 @@ class MediaWaitSchema(InputSchema):
 
 
 class EventsSchema(InputSchema):
-    # Entry ids to narrow the stream to, comma-separated; the caller's own (an admin: all) are streamed anyway.
+    # Entry ids to narrow the stream to, comma-separated (about 100 at most: the length bounds them).
     ids = fields.String(load_default=None, validate=validate.Length(max=100 * 37))
     # Resume after this event id (the Last-Event-ID header says the same and wins).
     last_event_id = WholeNumber(load_default=None, validate=validate.Range(min=0, max=2**62))
