@@ -43,10 +43,10 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # the
 )
 def stream_events():
     """Stream events about the caller's entries until the client leaves, the server stops or the lifetime ends."""
-    params = request.args.to_dict()
-    if "Last-Event-ID" in request.headers:
-        params["last_event_id"] = request.headers["Last-Event-ID"].strip()
-    args = load(EventsSchema(), params)
+    args = load(EventsSchema(), request.args.to_dict())
+    if "Last-Event-ID" in request.headers:  # both are checked; the header (what a reconnecting client sends) wins
+        header = {"last_event_id": request.headers["Last-Event-ID"].strip()}
+        args["last_event_id"] = load(EventsSchema(), header)["last_event_id"]
     ids = frozenset(part.strip() for part in args["ids"].split(",") if part.strip()) if args["ids"] else None
     caller = me()
     asked = waiting.StreamRequest(
