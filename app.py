@@ -17,12 +17,14 @@ from mediacache.db.database import database_path, database_problem
 from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
 from mediacache.jobs.runner import get_runner
 from mediacache.jobs.webhook_sender import get_sender
+from mediacache.media.events import get_notifier
 from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
 from mediacache.patches.waitress import raise_open_file_limit, serve
 from mediacache.sources.ytdlp import guard_self_check
 from mediacache.web.fastpath import from_memory_paths
+from mediacache.web.routes.events import waits_for_long
 
 log = logging.getLogger("mediacache")
 # Descriptors kept for what is not a connection: the database, logs, job files, ffmpeg's pipes.
@@ -87,12 +89,16 @@ def main() -> int:
             header_timeout=config["HEADER_TIMEOUT"],
             body_timeout=config["BODY_TIMEOUT"],
             max_connections_per_address=config["MAX_CONNECTIONS_PER_ADDRESS"],
+            # Long-polls and event streams get threads of their own, enough for their caps and a margin
+            # to answer those past the caps at once (media/waiting.py); the THREADS serve everything else.
+            waiting_requests=waits_for_long,
+            waiting_threads=config["LONGPOLL_MAX_WAITERS"] + config["EVENTS_MAX_STREAMS"] + config["THREADS"],
             cleanup_interval=1,  # how often held connections are checked against the timeouts
             # Jobs are cancelled while waitress waits for its request threads, not after.
-            on_shutdown=lambda: runner.begin_stop(config["STOP_TIMEOUT"]),
+            on_shutdown=lambda: stop_serving(app, runner, config["STOP_TIMEOUT"]),
         )
     finally:
-        runner.begin_stop(config["STOP_TIMEOUT"])  # no-op if the loop's end already did
+        stop_serving(app, runner, config["STOP_TIMEOUT"])  # no-op if the loop's end already did
         stop_scheduler(app)
         get_sender(app).stop()  # a try under way is cut off and stays pending for the next start
         if not runner.wait_stopped():
@@ -105,6 +111,12 @@ def main() -> int:
                 handler.flush()  # the writer leaves its last batch buffered; exit would have flushed it
             os._exit(0)
     return 0
+
+
+def stop_serving(app, runner, timeout: float) -> None:
+    """The server stops: waiting clients are answered and streams end, jobs are cancelled (left pending)."""
+    get_notifier(app).hub.close()
+    runner.begin_stop(timeout)
 
 
 def database_start_error(exc: BaseException) -> str:

@@ -71,6 +71,9 @@ def main(only: set[str]) -> int:
                 if wanted("8"):
                     print("8. time to ready…", flush=True)
                     rows.append(jobs.time_to_ready(server, origin))
+                if wanted("10"):
+                    print("10. completion → client knows…", flush=True)
+                    rows += notify.completion_to_client(server, origin)
                 if wanted("4"):
                     print("4. poll path…", flush=True)
                     done = server.wait(server.queue(url=origin.url("/media/song-31.mp3"))[2]["id"])
@@ -79,10 +82,6 @@ def main(only: set[str]) -> int:
                     print("5. file serving…", flush=True)
                     rows += serving.file_serving(server, tmp_path / "server", origin)
                     rows += serving.round_start(server, tmp_path / "server", origin)
-                if wanted("10"):
-                    print("10. completion → webhook…", flush=True)
-                    instance = str(tmp_path / "server" / "instance")
-                    rows.append(notify.webhook_row(notify.webhook_latencies(server, origin, instance)))
                 if wanted("9"):
                     after = rss_mb(server.pid)
                     rows.append({"name": "9. memory: resident MiB after the runs (idle in note)", "measured": after,

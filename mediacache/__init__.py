@@ -18,6 +18,7 @@ from .db.settings import get_setting
 from .jobs.runner import JobRunner
 from .jobs.webhook_sender import WebhookSender
 from .media import webhooks as media_webhooks
+from .media.events import Notifier
 from .media.hits import AccessCounter
 from .media.lifecycle import cache_gauges
 from .media.pipeline import process_entry
@@ -32,7 +33,7 @@ from .web.cors import Cors
 from .web.errors import register_error_handlers as register_error_handlers_of_web
 from .web.fastpath import Shortcuts, shortcut
 from .web.middleware import RequestCycle
-from .web.routes import admin, auth, collections, files, media, service, system, users, webhooks, ytdlp
+from .web.routes import admin, auth, collections, events, files, media, service, system, users, webhooks, ytdlp
 from .web.security import disable_cookie_sessions, trust_proxies
 
 __all__ = ["__version__", "create_app"]
@@ -77,6 +78,7 @@ def register_extensions(app: Flask) -> None:
     media_webhooks.init_app(app)
     AuthCache(app)
     RowCache(app)
+    Notifier(app)
     AccessCounter(app)
     Metrics(app, gauges=[*runner.gauges(), *cache_gauges(app), *source_gauges(app)])
     Shortcuts(app, [
@@ -104,7 +106,7 @@ def register_limiter(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every route of API.md, and the dashboard's pages."""
-    for module in (auth, users, media, collections, ytdlp, files, system, service, admin, webhooks, dashboard):
+    for module in (auth, users, media, events, collections, ytdlp, files, system, service, admin, webhooks, dashboard):
         app.register_blueprint(module.bp)
 
 

@@ -327,3 +327,19 @@ SETTINGS.update({
     "WEBHOOK_RETRY_BASE_DELAY": Setting(120.0, lambda value: max(0.0, float(value))),
     "WEBHOOK_SENDERS": Setting(4, positive(parse_int)),
 })  # fmt: skip
+
+# Clients that wait to be told (issue 18): long-polls (GET /api/media/<id>?wait=N) and event
+# streams (GET /api/events) each have their own cap and their own threads, apart from THREADS.
+# Past a cap a long-poll is answered at once (with Retry-After) and a stream gets 503 STREAMS_FULL.
+SETTINGS["LONGPOLL_MAX_WAITERS"] = Setting(256, positive(parse_int))
+SETTINGS["EVENTS_MAX_STREAMS"] = Setting(64, positive(parse_int))
+# Seconds between heartbeat comments on an otherwise quiet stream (proxies close silent connections).
+SETTINGS["EVENTS_HEARTBEAT"] = Setting(15, positive(parse_int))
+# Recent events kept for readers and for resuming (Last-Event-ID); final events are kept apart, as many,
+# for at most EVENTS_REPLAY_SECONDS, so progress cannot push them out.
+SETTINGS["EVENTS_BUFFER"] = Setting(1024, positive(parse_int))
+SETTINGS["EVENTS_REPLAY_SECONDS"] = Setting(600, positive(parse_int))
+# Seconds a stream stays open before the server ends it (the client resumes with Last-Event-ID); 0: no limit.
+SETTINGS["EVENTS_STREAM_LIFETIME"] = Setting(3600, non_negative(parse_int))
+# A stream whose client leaves more than this unread is closed rather than buffered for.
+SETTINGS["EVENTS_MAX_UNSENT_BYTES"] = Setting(256 * 1024, positive(parse_int))

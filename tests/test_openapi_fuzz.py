@@ -75,6 +75,9 @@ def fuzzed_server(tmp_path, served_entry, admins_collection):
         MEDIACACHE_REGISTER_RATE_LIMIT=FAST,
         MEDIACACHE_QUEUE_RATE_LIMIT=FAST,
         MEDIACACHE_LOOKUP_RATE_LIMIT=FAST,
+        # GET /api/events streams until the client leaves; the fuzzer reads each answer to its end, so here
+        # a stream ends after a second (as it does after an hour by default), and every check still runs on it.
+        MEDIACACHE_EVENTS_STREAM_LIFETIME="1",
     ).start()
     yield server
     server.stop()

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "mediacache.jobs"
 PROGRESS_WRITE_INTERVAL = 1.0
+LET_WAITERS_ANSWER = 0.05  # seconds a worker gone idle waits before it collects garbage
 Work = Callable[[str, "Run", "ProgressReporter", threading.Event], str]
 
 
@@ -79,6 +80,8 @@ class JobRunner:
         self.work = work
         # Called with (outcome, seconds) after every job that ran.
         self.finished_listeners: list[Callable[[str, float], None]] = []
+        # Called with the entry id after each progress write is committed (media/events.py tells readers).
+        self.progress_listeners: list[Callable[[str], None]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # The run of each entry that is running or waiting for a worker; a later one waits in its ``next``.
@@ -281,7 +284,7 @@ class JobRunner:
 
     def _run(self, run: Run) -> None:
         media_id = run.media_id
-        reporter = ProgressReporter(run)
+        reporter = ProgressReporter(run, self.progress_listeners)
         started = time.monotonic()
         outcome = "crashed"
         try:
@@ -302,6 +305,9 @@ class JobRunner:
                     listener(outcome, time.monotonic() - started)
             if self.pending_count() <= 1:
                 # Only when the pool goes idle: a full collection would stall the next job of a burst.
+                # And a moment after the job's end: the collection holds the GIL for tens of ms, and the
+                # long-polls and event streams woken by the final state answer first (issue 18's ≤ 50 ms).
+                time.sleep(LET_WAITERS_ANSWER)
                 release_free_memory()
                 if self.freeze_when_warm:
                     # yt-dlp's extractors are loaded now and stay for the life of the process.
@@ -317,8 +323,9 @@ class JobRunner:
 class ProgressReporter:
     """Keeps a job's progress in memory and writes it to the row at most once a second."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, listeners: list[Callable[[str], None]] | None = None) -> None:
         self.run = run
+        self.listeners = listeners or []
         self._last_write = 0.0
 
     def __call__(self, progress: dict[str, Any]) -> None:
@@ -331,8 +338,10 @@ class ProgressReporter:
         if now - self._last_write >= PROGRESS_WRITE_INTERVAL and not self.run.cancel.is_set():
             self._last_write = now
             # Only while the row is still this run's: once cancelled it may be pending for the next run.
-            media_repo.change(self.run.media_id, Media.status.in_(WORKING_STATES), progress=progress)
+            changed = media_repo.change(self.run.media_id, Media.status.in_(WORKING_STATES), progress=progress)
             db.session.commit()
+            for listener in self.listeners if changed else ():
+                listener(self.run.media_id)
 
 
 def get_runner(app: Flask) -> JobRunner:

@@ -25,9 +25,9 @@ from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..db.settings import get_setting
 from ..jobs.runner import get_runner
 from ..sources import netguard
-from . import storage
+from . import events, storage
 from .lifecycle import make_room, typical_file_size
-from .render import is_valid_row, media_document, row_cache
+from .render import is_valid_row, media_document, row_cache, snapshot
 
 
 @dataclass
@@ -56,12 +56,12 @@ def find_servable(app: Flask, media_id: str, file_name: str) -> dict[str, Any] |
     return row
 
 
-def media_view(media_id: str, roots: tuple[str, ...]) -> bytes:
-    """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent)."""
+def media_view(media_id: str, roots: tuple[str, ...]) -> tuple[bytes, bool]:
+    """The media object of one entry as JSON, else 404 (from the row cache: polls are frequent); and whether it runs."""
     row = row_cache().get(media_id) if len(media_id) <= 36 else None
     if row is None:
         raise DomainError("NOT_FOUND", f"No media entry {shown(media_id)}.")
-    return media_document(current_app, row, roots)
+    return media_document(current_app, row, roots), row["status"] in RUNNING_STATES
 
 
 def check_options(args: dict[str, Any]) -> tuple[Variant, int]:
@@ -239,7 +239,10 @@ def _retry(user: Principal, media: Media) -> Media:
 def delete(user: Principal, media_id: str, *, hard: bool, force: bool, remove_row: bool = False) -> None:
     """Stop serving an entry's file: keep it privately (soft) or remove it (hard), and the row too if asked."""
     with entry_lock(media_id):
-        _delete(user, get_entry(media_id), hard=hard or remove_row, force=force, remove_row=remove_row)
+        media = get_entry(media_id)
+        before = snapshot(media)
+        _delete(user, media, hard=hard or remove_row, force=force, remove_row=remove_row)
+        events.publish_entry_deleted(media_id, before)  # after the commit: long-polls and event streams hear of it
 
 
 def _delete(user: Principal, media: Media, *, hard: bool, force: bool, remove_row: bool) -> None:

@@ -33,7 +33,7 @@ from ..sources.containers import matroska, mpegaudio, oggopus
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
 from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
-from . import storage
+from . import events, storage
 from .lifecycle import make_room
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> b
     """A conditional update: succeeds only if the row is still in one of ``from_states``."""
     changed = media_repo.change(media_id, Media.status.in_(from_states), updated_at=utcnow(), **values)
     db.session.commit()
+    if changed:
+        events.publish_entry_change(media_id)  # after the commit: long-polls and event streams hear of it
     return changed
 
 
@@ -93,6 +95,8 @@ def _claim(media_id: str) -> bool:
         status=Status.DOWNLOADING, error_code=None, error_message=None, retry_at=None, progress=None, updated_at=now,
     )  # fmt: skip
     db.session.commit()
+    if claimed:
+        events.publish_entry_change(media_id)  # after the commit: long-polls and event streams hear of it
     return claimed
 
 

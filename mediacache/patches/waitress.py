@@ -61,7 +61,7 @@ from waitress.adjustments import Adjustments
 from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from . import declare
 
@@ -71,14 +71,30 @@ PATCH = declare("waitress main loop", "waitress", ">=3.0.2,<3.1")
 _DISCONNECTED = wasyncore._DISCONNECTED  # the errors waitress's send() takes for a client gone
 
 ON_MAIN_LOOP = "mediacache.on_main_loop"  # in the environ of a request offered to the main loop
+# In every request's environ: a callable giving how many bytes of the connection's answer are not sent yet
+# (an event stream closes a reader that falls this far behind, rather than buffer for it).
+UNSENT_BYTES = "mediacache.unsent_bytes"
 
 
 class NeedsThread(Exception):  # a signal, not an error
     """Raised by an app offered a request on the main loop, before answering, when memory cannot answer it."""
 
 
+class Task(WSGITask):
+    """waitress's request task, whose environ also says how much of the answer is still unsent."""
+
+    def get_environment(self) -> dict:
+        environ = super().get_environment()  # built once per task, then reused
+        if UNSENT_BYTES not in environ:
+            channel = self.channel
+            environ[UNSENT_BYTES] = lambda: channel.total_outbufs_len
+        return environ
+
+
 class Channel(HTTPChannel):
     """An HTTP connection whose socket is watched for writing only when the loop has work."""
+
+    task_class = Task
 
     _reader: int | None = None  # the thread reading this connection (the main loop's), while it reads
     _answer_after_read = False  # the request just read is to be offered to the main loop
@@ -195,6 +211,16 @@ class Channel(HTTPChannel):
             self._answer_after_read = False
             self._answer_on_main_loop()
 
+    def request_waits(self, waits: Callable[[str, str], bool]) -> bool:
+        """Whether the request to serve next may wait for long (``waits(path, query)``): it goes to the held pool."""
+        request = self.requests[0] if self.requests else None
+        return (
+            request is not None
+            and request.error is None
+            and request.command == "GET"
+            and waits(request.path, request.query)
+        )
+
     def offer_to_main_loop(self, paths: re.Pattern) -> bool:
         """Take the request just read to the main loop, if it is one to try there (called by the dispatcher)."""
         if self._reader != threading.get_ident():  # a request thread dispatching a pipelined request
@@ -245,23 +271,61 @@ class Channel(HTTPChannel):
         self.last_activity = time.time()
 
 
-class Dispatcher(ThreadedTaskDispatcher):
-    """waitress's thread pool, except for requests the main loop answers itself."""
+class HeldPool(ThreadedTaskDispatcher):
+    """Threads for requests that wait (long-polls, event streams), apart from the pool that answers the rest.
 
-    def __init__(self, main_loop_paths: re.Pattern | None, on_shutdown: Callable[[], None] | None = None) -> None:
+    Started as they are needed, up to ``limit``: a hundred clients waiting must not take the
+    threads that answer polls, queue calls and files. The app caps its waiters below ``limit``
+    and answers past its caps at once, so a request here never waits long for a thread.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def start_new_thread(self, target, thread_no) -> None:
+        threading.Thread(target=target, name=f"waitress-held-{thread_no}", args=(thread_no,), daemon=True).start()
+
+    def add_task(self, task) -> None:
+        with self.lock:
+            idle = len(self.threads) - self.stop_count - self.active_count
+            grow = idle <= len(self.queue) and len(self.threads) < self.limit
+            count = len(self.threads) + 1
+        if grow:
+            self.set_thread_count(count)
+        super().add_task(task)
+
+
+class Dispatcher(ThreadedTaskDispatcher):
+    """waitress's thread pool, except for requests the main loop answers itself and requests that wait."""
+
+    def __init__(
+        self,
+        main_loop_paths: re.Pattern | None,
+        on_shutdown: Callable[[], None] | None = None,
+        waiting_requests: Callable[[str, str], bool] | None = None,
+        waiting_threads: int = 0,
+    ) -> None:
         super().__init__()
         self.main_loop_paths = main_loop_paths
         self.on_shutdown = on_shutdown
+        self.waiting_requests = waiting_requests
+        self.held = HeldPool(waiting_threads) if waiting_requests is not None and waiting_threads > 0 else None
 
     def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
         # waitress calls this when its loop ends (SIGTERM, Ctrl-C) and then waits up to
-        # ``timeout`` for the request threads: the hook lets the server's own stop run meanwhile.
+        # ``timeout`` for the request threads: the hook lets the server's own stop run meanwhile
+        # (it wakes the waiting requests, which then end at once).
         hook, self.on_shutdown = self.on_shutdown, None
         if hook is not None:
             hook()
-        return super().shutdown(cancel_pending, timeout)
+        held_stopped = self.held.shutdown(cancel_pending, timeout) if self.held is not None else True
+        return super().shutdown(cancel_pending, timeout) and held_stopped
 
     def add_task(self, channel) -> None:
+        if self.held is not None and isinstance(channel, Channel) and channel.request_waits(self.waiting_requests):
+            self.held.add_task(channel)
+            return
         paths = self.main_loop_paths
         if paths is not None and isinstance(channel, Channel) and channel.offer_to_main_loop(paths):
             return  # the channel answers it once the read is parsed
@@ -275,6 +339,8 @@ def make_server(
     on_shutdown: Callable[[], None] | None = None,
     body_timeout: float | None = None,
     max_connections_per_address: int = 0,
+    waiting_requests: Callable[[str, str], bool] | None = None,
+    waiting_threads: int = 0,
     **options,
 ):
     """A waitress server (any of ``waitress.serve``'s options) whose connections are ``Channel``s.
@@ -285,10 +351,12 @@ def make_server(
     A connection from a client address that already holds ``max_connections_per_address`` is
     closed unanswered (0: no such limit).
     ``on_shutdown`` runs when the loop stops, before waitress waits for its request threads.
+    GET requests for which ``waiting_requests(path, query)`` is true (they may wait for long) are
+    served by up to ``waiting_threads`` threads of their own, never by the ``threads`` of the rest.
     The loop uses ``poll`` unless ``asyncore_use_poll=False`` is passed.
     """
     options.setdefault("asyncore_use_poll", True)  # select() fails on descriptors past 1,024
-    dispatcher = Dispatcher(main_loop_paths, on_shutdown)
+    dispatcher = Dispatcher(main_loop_paths, on_shutdown, waiting_requests, waiting_threads)
     dispatcher.set_thread_count(Adjustments(**options).threads)
     # create_server's _dispatcher is marked a test shim, but it is its only way in (tests guard it).
     listeners: dict = {}  # waitress's socket map: one listener per address, then the connections
@@ -371,9 +439,16 @@ def _serve_as_released(
     on_shutdown=None,
     body_timeout=None,
     max_connections_per_address=0,
+    waiting_requests=None,
+    waiting_threads=0,
     **options,
 ) -> None:
-    """waitress's own server and loop: no main-loop answers, timeouts or per-address limit; ``on_shutdown`` runs."""
+    """waitress's own server and loop: no main-loop answers, timeouts or per-address limit; ``on_shutdown`` runs.
+
+    Requests that wait share the one pool, so it grows by ``waiting_threads`` to leave the others theirs.
+    """
+    if waiting_requests is not None:
+        options["threads"] = options.get("threads", Adjustments.threads) + waiting_threads
     try:
         create_server(app, **options).run()
     finally:

@@ -92,11 +92,11 @@ def from_memory_paths(app: Flask) -> re.Pattern:
     return app.extensions[EXTENSION_KEY].from_memory_paths
 
 
-def json_answer(document: bytes, mimetype: str) -> WSGIApplication:
-    """A 200 carrying ``document`` (no body for HEAD), as Flask's ``Response`` would send it."""
+def json_answer(document: bytes, mimetype: str, extra_headers: tuple[tuple[str, str], ...] = ()) -> WSGIApplication:
+    """A 200 carrying ``document`` (no body for HEAD), as Flask's ``Response`` would send it, plus ``extra_headers``."""
 
     def answer(environ: dict, start_response):
-        start_response("200 OK", [("Content-Type", mimetype), ("Content-Length", str(len(document)))])
+        start_response("200 OK", [("Content-Type", mimetype), ("Content-Length", str(len(document))), *extra_headers])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [document]
 
     return answer

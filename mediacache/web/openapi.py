@@ -24,6 +24,7 @@ from .schemas import Bool, HardDelete, JsonObject, UtcDateTime, WholeNumber
 AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
 # What any route that reads or writes the database may answer (every route with a token or parameters does).
 DATABASE_ERRORS = ("DATABASE_BUSY", "DATABASE_DAMAGED")
+STRUCTURED = ("application/json", "text/event-stream")  # content types whose success answer has a schema
 
 
 @dataclass
@@ -45,6 +46,8 @@ class RouteDoc:
     rule_params: dict[str, Any] = field(default_factory=dict)
     # OpenAPI callbacks: requests the service makes to a URL the client gave (webhooks).
     callbacks: dict[str, Any] = field(default_factory=dict)
+    # Request header → (description, its JSON schema), for a route that reads one (Last-Event-ID).
+    headers: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def documented(summary: str, **options: Any) -> Callable:
@@ -226,6 +229,10 @@ def _operation(
         "parameters": [
             {"in": "path", "name": name, "required": True, "schema": doc.path_schemas.get(name, {"type": "string"})}
             for name in path_params
+        ]
+        + [
+            {"in": "header", "name": name, "required": False, "description": description, "schema": schema}
+            for name, (description, schema) in doc.headers.items()
         ],
         "responses": {str(doc.status): _success(doc)},
     }
@@ -275,7 +282,8 @@ def _success(doc: RouteDoc) -> dict[str, Any]:
     else:
         schema = doc.response or {"type": "object"}
     types = (doc.content_type,) if isinstance(doc.content_type, str) else doc.content_type
-    content = {kind: {"schema": schema if kind == "application/json" else {"type": "string"}} for kind in types}
+    # A stream's schema is that of one event (id, event, data), as OpenAPI 3.2's itemSchema has it.
+    content = {kind: {"schema": schema if kind in STRUCTURED else {"type": "string"}} for kind in types}
     return {"description": "Success." if types == ("application/json",) else "The content.", "content": content}
 
 

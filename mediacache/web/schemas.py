@@ -280,6 +280,18 @@ class DeleteSchema(InputSchema):
     force = Bool(load_default=False)
 
 
+class MediaWaitSchema(InputSchema):
+    # Seconds to hold the answer until the entry is completed or failed (issue 18's long-poll).
+    wait = WholeNumber(load_default=None, validate=validate.Range(min=0, max=30))
+
+
+class EventsSchema(InputSchema):
+    # Entry ids to narrow the stream to, comma-separated (about 100 at most: the length bounds them).
+    ids = fields.String(load_default=None, validate=validate.Length(max=100 * 37))
+    # Resume after this event id (the Last-Event-ID header says the same and wins).
+    last_event_id = WholeNumber(load_default=None, validate=validate.Range(min=0, max=2**62))
+
+
 class MediaFilterSchema(PageSchema):
     valid = Bool()
     status = fields.String(validate=validate.OneOf(STATUS_FILTERS))

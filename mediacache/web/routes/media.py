@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, send_file
+from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 
 from ...core import names
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
-from ...media import entries, storage, webhooks
+from ...core.states import RUNNING_STATES
+from ...media import entries, storage, waiting, webhooks
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
 from ...patches.waitress import ON_MAIN_LOOP
 from ..access import limited_per_account, login_required, me
@@ -18,7 +19,7 @@ from ..errors import error_body
 from ..fastpath import json_answer
 from ..openapi import documented, page_of
 from ..params import load, render_for_request, request_roots
-from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, QueueSchema
+from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, MediaWaitSchema, QueueSchema
 from ..webhook_schemas import QUEUE_CALLBACKS
 from .files import content_disposition
 
@@ -75,13 +76,27 @@ def list_media():
 
 @bp.get("/<media_id>")
 @login_required
-@documented("One entry; poll it until completed or failed", response=MediaSchema, errors=("NOT_FOUND",))
+@documented(
+    "One entry; poll it until completed or failed (Retry-After: 1 while it runs), or long-poll it with wait=N",
+    params=MediaWaitSchema, response=MediaSchema, errors=("NOT_FOUND",),
+)  # fmt: skip
 def get_media(media_id: str):
-    """One entry; poll this until status is completed or failed."""
-    return _media_response(media_id)
+    """One entry; poll this until status is completed or failed, or pass wait=N (≤ 30 s) to be answered when it is."""
+    # From the query string only: a poll's body (a game library's ``null``, or junk) never mattered and must not now.
+    wait = load(MediaWaitSchema(), request.args.to_dict())["wait"] if "wait" in request.args else None
+    if wait is None:
+        document, running = entries.media_view(media_id, request_roots())
+    else:
+        document, running = waiting.wait_for_final(current_app._get_current_object(), media_id, wait, request_roots())
+    response = current_app.response_class(document, mimetype=current_app.json.mimetype)
+    if running:
+        response.headers.extend(RUNNING_HEADERS)
+    return response
 
 
 POLL_RULE = "/api/media/<media_id>"
+# A running entry's answer tells a polite client the cadence: the fast path and the view send the same.
+RUNNING_HEADERS = (("Retry-After", "1"),)
 
 
 def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication | None:
@@ -92,17 +107,17 @@ def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication |
     main loop (``patches/waitress.py``). Anything else returns None, and Flask's view answers,
     reading what it must, which refreshes the memory for the polls after it. On the main
     loop, memory gone stale will do while one poll has gone to Flask to read it afresh.
+    A long-poll (``wait``) always goes to the view.
     """
+    if "wait" in environ.get("QUERY_STRING", ""):
+        return None
     or_stale = environ.get(ON_MAIN_LOOP, False)
     caller = caller_from_memory(app, environ, or_stale=or_stale)
     row = row_cache(app).fresh(media_id, or_stale=or_stale) if caller is not None else None
     if row is None:
         return None
-    return json_answer(media_document(app, row, public_roots(environ, app)), app.json.mimetype)
-
-
-def _media_response(media_id: str) -> Response:
-    return current_app.response_class(entries.media_view(media_id, request_roots()), mimetype=current_app.json.mimetype)
+    headers = RUNNING_HEADERS if row["status"] in RUNNING_STATES else ()
+    return json_answer(media_document(app, row, public_roots(environ, app)), app.json.mimetype, headers)
 
 
 @bp.delete("/<media_id>")

@@ -1,0 +1,71 @@
+"""The event stream (issue 18): Server-Sent Events about the caller's entries."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, request
+
+from ...media import waiting
+from ...media.events import KINDS
+from ...patches.waitress import UNSENT_BYTES
+from ..access import login_required, me
+from ..openapi import documented
+from ..params import load, request_roots
+from ..schemas import EventsSchema
+
+bp = Blueprint("events", __name__, url_prefix="/api/events")
+# One event of the stream; its data is the JSON {event, id, at, entry} (README, "Being told when it is ready").
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": list(KINDS)},
+        "data": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # the second: nginx must not buffer it
+
+
+@bp.get("")
+@login_required
+@documented(
+    "Server-Sent Events about your entries (an admin: all): media.progress, media.completed, media.failed, "
+    "media.deleted; resume with Last-Event-ID; a heartbeat comment while quiet",
+    params=EventsSchema,
+    content_type="text/event-stream",
+    response=SERVER_SENT_EVENT,
+    headers={
+        "Last-Event-ID": ("Resume after this event id (as last_event_id).", {"type": "string", "pattern": "^[0-9]+$"})
+    },
+    errors=("STREAMS_FULL",),
+)
+def stream_events():
+    """Stream events about the caller's entries until the client leaves, the server stops or the lifetime ends."""
+    args = load(EventsSchema(), request.args.to_dict())
+    if "Last-Event-ID" in request.headers:  # both are checked; the header (what a reconnecting client sends) wins
+        header = {"last_event_id": request.headers["Last-Event-ID"].strip()}
+        args["last_event_id"] = load(EventsSchema(), header)["last_event_id"]
+    ids = frozenset(part.strip() for part in args["ids"].split(",") if part.strip()) if args["ids"] else None
+    caller = me()
+    asked = waiting.StreamRequest(
+        username=None if caller.is_admin else caller.username,
+        ids=ids,
+        last_event_id=args["last_event_id"],
+        roots=request_roots(),
+        unsent_bytes=request.environ.get(UNSENT_BYTES),
+    )
+    if request.method == "HEAD":
+        # The headers only: a HEAD must not hold a thread (of the pool that answers everyone) for a stream's life.
+        return current_app.response_class(b"", mimetype="text/event-stream", headers=STREAM_HEADERS)
+    body = waiting.open_stream(current_app._get_current_object(), asked)
+    return current_app.response_class(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
+
+
+LONG_POLL_PATH = re.compile(r"/api/media/[^/]+\Z")
+
+
+def waits_for_long(path: str, query: str) -> bool:
+    """Whether a GET may wait for long (an event stream, a long-poll): the server gives those threads of their own."""
+    return path == "/api/events" or ("wait" in query and LONG_POLL_PATH.match(path) is not None)
