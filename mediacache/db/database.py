@@ -80,6 +80,15 @@ def _retries_outlive_restarts(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE media ADD COLUMN retry_at DATETIME"))
 
 
+def _variants_carry_edits(connection: Connection) -> None:
+    """Version 6: a variant may be normalized (a loudness target) or clipped (start/end), kept beside its key."""
+    # Each column is skipped when already there: a database marked older than its shape still starts.
+    present = {column["name"] for column in inspect(connection).get_columns("media")}
+    for column, kind in (("normalize_lufs", "FLOAT"), ("clip_start_ms", "INTEGER"), ("clip_end_ms", "INTEGER")):
+        if column not in present:
+            connection.execute(text(f"ALTER TABLE media ADD COLUMN {column} {kind}"))
+
+
 # Append only; never edit a released step. Example:
 #   (2, ["ALTER TABLE media ADD COLUMN source_site VARCHAR(64)"]),
 MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
@@ -87,6 +96,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
     (5, _retries_outlive_restarts),
+    (6, _variants_carry_edits),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 

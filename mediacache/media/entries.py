@@ -11,10 +11,11 @@ from sqlalchemy import func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import urls
+from ..core.edits import settle_edits
 from ..core.errors import DomainError, shown
 from ..core.locking import entry_lock
 from ..core.principal import Principal
-from ..core.profiles import resolve_variant
+from ..core.profiles import Variant, resolve_variant
 from ..core.states import RETAINED_STATES, RETRYABLE_STATES, RUNNING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
@@ -68,9 +69,7 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
     """Create, restore, re-queue or report the entry for a URL and variant."""
     source_url = urls.check_url(args["url"])
     urls.refuse_playlist(source_url)
-    variant = resolve_variant(
-        args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
-    )
+    variant = queue_variant(args)
     ttl = _settle_ttl(args["ttl"])
     netguard.refuse_forbidden_target(source_url, current_app.config)
     url = urls.normalize_url(source_url)
@@ -82,6 +81,8 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
             bitrate=variant.bitrate, resolution=variant.resolution, dont_clean_title=args["dont_clean_title"],
+            normalize_lufs=variant.edits.normalize, clip_start_ms=variant.edits.start_ms,
+            clip_end_ms=variant.edits.end_ms,
             ttl=ttl, requested_by=user.username, status=Status.PENDING, cache_state=CacheState.NONE,
         )  # fmt: skip
         media_repo.add(media)
@@ -98,6 +99,19 @@ def queue(user: Principal, args: dict[str, Any]) -> QueueOutcome:
         db.session.refresh(existing)  # the state as it is now that no one else is deciding about it
         outcome = _reuse(existing, ttl, args["dont_clean_title"])
     return _logged(user, args, outcome)
+
+
+def queue_variant(args: dict[str, Any]) -> Variant:
+    """The variant a queue call's parameters ask for (profile, bitrate, resolution, normalize, start, end), checked.
+
+    Every route that queues entries (the queue route, collections) settles them here.
+    """
+    edits = settle_edits(
+        args.get("normalize"), args.get("start"), args.get("end"), current_app.config["LOUDNESS_TARGET"]
+    )
+    return resolve_variant(
+        args.get("profile"), args.get("bitrate"), args.get("resolution"), current_app.config["DEFAULT_PROFILE"], edits
+    )
 
 
 def _limit_pending(user: Principal) -> None:

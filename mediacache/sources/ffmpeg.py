@@ -249,14 +249,20 @@ def convert(
     duration: float | None,
     on_progress: ProgressCallback,
     control: Control,
-) -> None:
-    """Run ffmpeg once, reporting progress; killed at once on cancel or timeout."""
+    *,
+    keep_log: bool = False,
+) -> str:
+    """Run ffmpeg once, reporting progress; killed at once on cancel or timeout.
+
+    ``keep_log``: log at level info (a meter's summary is printed there) and return the log;
+    otherwise only errors are logged, and "" is returned.
+    """
     metadata_args: list[str] = ["-map_metadata", "0"]
     for key, value in tags.items():
         if value:
             metadata_args += ["-metadata", f"{key}={value}"]
     command = [
-        ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(source),
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "level+info" if keep_log else "error", "-i", str(source),
         *output_args, *metadata_args, "-progress", "pipe:1", "-nostats", str(target),
     ]  # fmt: skip
     errors_path = target.with_suffix(".ffmpeg.log")
@@ -264,7 +270,7 @@ def convert(
         # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
         watchdog = threading.Thread(
-            target=_kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
+            target=kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
         )
         watchdog.start()
         try:
@@ -277,27 +283,33 @@ def convert(
             process.wait()
         finally:
             if process.poll() is None:
-                _kill_group(process)
+                kill_group(process)
             process.wait()
     control.check()
+    log = errors_path.read_text(errors="replace")
     if process.returncode != 0:
-        detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        lines = log.strip().splitlines()
+        # At level info the error is not the last line: the lines marked as errors are what went wrong.
+        errors_only = [line for line in lines if "[error]" in line or "[fatal]" in line] if keep_log else lines
+        detail = (errors_only or lines)[-1:] or ["unknown error"]
         # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
         if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < DISK_FULL_BYTES:
             raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
+    return log if keep_log else ""
 
 
-def _kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
+def kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
+    """Watch a running ffmpeg and kill it (its whole group) on cancel or deadline."""
     while process.poll() is None:
         if control.cancel.is_set() or time.monotonic() > control.deadline:
-            _kill_group(process)
+            kill_group(process)
             return
         time.sleep(0.1)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen) -> None:
     """Kill ffmpeg and anything it started (it leads its own process group)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -47,6 +47,8 @@ ERROR_STATUSES.update({
     "UPSTREAM_RATE_LIMITED": 503, "UPSTREAM_FORBIDDEN": 502, "NETWORK_ERROR": 502, "JS_RUNTIME_MISSING": 503,
     "CHALLENGE_FAILED": 503, "POT_PROVIDER_UNAVAILABLE": 503, "YTDLP_OUTDATED": 503, "INVALID_COOKIES": 400,
 })  # fmt: skip
+# Loudness and clips (issue 19): a bad normalize or start/end, and a clip that starts past the source's end.
+ERROR_STATUSES.update({"INVALID_NORMALIZE": 400, "INVALID_CLIP": 400, "CLIP_OUT_OF_RANGE": 422})
 # Where one route answers a code with another status: a wrong current password on
 # change-password comes from a caller already known by their token, so it is 403, not 401.
 ROUTE_STATUSES: dict[tuple[str, str], int] = {("auth.change_password", "INVALID_CREDENTIALS"): 403}

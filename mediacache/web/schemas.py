@@ -234,6 +234,15 @@ URL_DOC = {
 }
 
 
+NORMALIZE_DOC = {
+    "type": "string",
+    "description": "Loudness normalization: true (to MEDIACACHE_LOUDNESS_TARGET, -16 LUFS by default), false, or a "
+    "target in LUFS from -30 to -5 (e.g. -14); part of the variant",
+    "examples": ["true", "-14"],
+}
+CLIP_DOC = {"type": "number", "minimum": 0, "maximum": 10**7}
+
+
 class QueueSchema(InputSchema):
     url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
         "; required, in the query string or the body")})  # fmt: skip
@@ -242,6 +251,10 @@ class QueueSchema(InputSchema):
     bitrate = fields.Raw(load_default=None)
     resolution = fields.Raw(load_default=None)
     dont_clean_title = Bool(load_default=False)
+    # Checked in core/edits.py (the same for every route that queues): here only documented.
+    normalize = fields.Raw(load_default=None, metadata=NORMALIZE_DOC)
+    start = fields.Raw(load_default=None, metadata=CLIP_DOC | {"description": "Clip: keep from this second on"})
+    end = fields.Raw(load_default=None, metadata=CLIP_DOC | {"description": "Clip: keep up to this second"})
     extra = JsonObject(load_default=None)
     aliases = {"dontcleantitle": "dont_clean_title"}
     error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
@@ -310,6 +323,9 @@ class MediaSchema(Schema):
     profile = fields.String()
     bitrate = fields.Integer(allow_none=True)
     resolution = fields.String(allow_none=True)
+    normalize = fields.Float(allow_none=True, metadata={"description": "Loudness target in LUFS; null: not normalized"})
+    start = fields.Float(allow_none=True, metadata={"description": "Clip start, seconds; null: from the beginning"})
+    end = fields.Float(allow_none=True, metadata={"description": "Clip end, seconds; null: to the end"})
     extension = fields.String(allow_none=True)
     mime_type = fields.String(allow_none=True)
     size_bytes = fields.Integer(allow_none=True)

@@ -1,0 +1,87 @@
+"""A job's encode with the variant's edits: the clip, the loudness gain in two passes, the meter riding along.
+
+Plain encodes measure what they encode in the same ffmpeg pass (the meter on a branch of the
+audio, core/encoding.py). A normalized one first measures the source (its clip) in a
+decode-only pass, then encodes with a linear gain; only if that gain would push peaks past
+the ceiling does a limiter take them (and ``metadata.loudness.normalized.limited`` says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.encoding import encode_args
+from ..core.loudness import GainPlan, Measured, ceiling_db, plan_gain
+from ..core.profiles import Variant
+from ..sources import ffmpeg as ffmpeg_tool
+from ..sources import loudness
+from ..sources.ffmpeg import Control
+
+log = logging.getLogger(__name__)
+# A limited file whose loudness ends up further than this from its target is encoded once more, its gain corrected.
+LIMITED_TOLERANCE_LU = 0.5
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What an encode measured and what gain it applied (None: not measured / not normalized)."""
+
+    measured: Measured | None
+    plan: GainPlan | None
+
+    def document(self) -> dict | None:
+        """``metadata.loudness``."""
+        if self.measured is None:
+            return None
+        document = self.measured.document()
+        if self.plan is not None:
+            document["normalized"] = self.plan.document()
+        return document
+
+
+def encode(
+    ffmpeg: str, source: Path, output: Path, variant: Variant, *, has_audio: bool, tags: dict[str, str],
+    duration: float | None, read_bound: float | None, report, control: Control,
+) -> Encoded:  # fmt: skip
+    """Encode ``source`` into ``output`` as ``variant`` says, measuring its loudness on the way."""
+    edits = variant.edits
+    normalize = has_audio and edits.normalize is not None
+    # Every audio file is measured; a video's sound only when it is normalized.
+    measure = has_audio and (normalize or not variant.profile.is_video)
+    ceiling = ceiling_db(variant.profile.is_lossless)
+    plan = None
+    if normalize:
+        first = loudness.measure(ffmpeg, source, control, edits=edits, true_peak=False)
+        plan = plan_gain(first, edits.normalize, ceiling, true_peak=False)
+    if edits.clipped and duration:
+        duration = max(0.0, min(duration, edits.end or duration) - edits.start)
+    bound = ["-t", str(read_bound)] if read_bound else []
+    measured = None
+    for attempt in (1, 2):
+        args = encode_args(variant, has_audio=has_audio, plan=plan, measure=measure) + bound
+        ffmpeg_log = ffmpeg_tool.convert(
+            ffmpeg, source, output, args, tags, duration, report, control, keep_log=measure
+        )
+        measured = loudness.parse_summary(ffmpeg_log) if measure else None
+        retry = _corrected(plan, measured, ceiling) if attempt == 1 else None
+        if retry is None:
+            break
+        log.info("normalize %s: %s, encoding again with %s", output.name, measured, retry)
+        plan = retry
+    return Encoded(measured, plan)
+
+
+def _corrected(plan: GainPlan | None, measured: Measured | None, ceiling: float) -> GainPlan | None:
+    """A better plan if the encode missed: true peaks over the ceiling (limit them), or a limited file too quiet."""
+    if plan is None or measured is None or measured.integrated_lufs is None:
+        return None
+    if plan.limit_db is None:
+        # The first pass read sample peaks; the encode's meter reads true peaks. Over the ceiling: limit.
+        over = measured.peak_db is not None and measured.peak_db > ceiling
+        return GainPlan(plan.target, plan.gain_db, ceiling) if over else None
+    shortfall = plan.target - measured.integrated_lufs
+    if abs(shortfall) <= LIMITED_TOLERANCE_LU:
+        return None
+    return GainPlan(plan.target, plan.gain_db + shortfall, plan.limit_db)
