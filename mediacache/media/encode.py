@@ -22,6 +22,8 @@ from ..sources.ffmpeg import Control
 log = logging.getLogger(__name__)
 # A limited file whose loudness ends up further than this from its target is encoded once more, its gain corrected.
 LIMITED_TOLERANCE_LU = 0.5
+# Taken off a limiter's ceiling beyond what its peaks passed it by, so the second encode lands under it.
+PEAK_CORRECTION_MARGIN_DB = 0.2
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,16 @@ def encode(
 
 
 def _corrected(plan: GainPlan | None, measured: Measured | None, ceiling: float) -> GainPlan | None:
-    """A better plan if the encode missed: true peaks over the ceiling (limit them), or a limited file too quiet."""
+    """A better plan if the encode missed: true peaks over the ceiling, or a limited file off its target."""
     if plan is None or measured is None or measured.integrated_lufs is None:
         return None
+    over = 0.0 if measured.peak_db is None else measured.peak_db - ceiling
     if plan.limit_db is None:
         # The first pass read sample peaks; the encode's meter reads true peaks. Over the ceiling: limit.
-        over = measured.peak_db is not None and measured.peak_db > ceiling
-        return GainPlan(plan.target, plan.gain_db, ceiling) if over else None
+        return GainPlan(plan.target, plan.gain_db, ceiling) if over > 0 else None
     shortfall = plan.target - measured.integrated_lufs
-    if abs(shortfall) <= LIMITED_TOLERANCE_LU:
+    if abs(shortfall) <= LIMITED_TOLERANCE_LU and over <= 0:
         return None
-    return GainPlan(plan.target, plan.gain_db + shortfall, plan.limit_db)
+    # The limiter holds sample peaks; what passed between them is taken off its ceiling.
+    limit = plan.limit_db - (over + PEAK_CORRECTION_MARGIN_DB if over > 0 else 0.0)
+    return GainPlan(plan.target, plan.gain_db + shortfall, limit)
