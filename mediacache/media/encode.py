@@ -32,6 +32,7 @@ class Encoded:
 
     measured: Measured | None
     plan: GainPlan | None
+    seconds: float | None = None  # what the encoder was given, exactly (file headers may add its padding)
 
     def document(self) -> dict | None:
         """``metadata.loudness``."""
@@ -60,19 +61,17 @@ def encode(
     if edits.clipped and duration:
         duration = max(0.0, min(duration, edits.end or duration) - edits.start)
     bound = ["-t", str(read_bound)] if read_bound else []
-    measured = None
+    measured = converted = None
     for attempt in (1, 2):
         args = encode_args(variant, has_audio=has_audio, plan=plan, measure=measure) + bound
-        ffmpeg_log = ffmpeg_tool.convert(
-            ffmpeg, source, output, args, tags, duration, report, control, keep_log=measure
-        )
-        measured = loudness.parse_summary(ffmpeg_log) if measure else None
+        converted = ffmpeg_tool.convert(ffmpeg, source, output, args, tags, duration, report, control, keep_log=measure)
+        measured = loudness.parse_summary(converted.log) if measure else None
         retry = _corrected(plan, measured, ceiling) if attempt == 1 else None
         if retry is None:
             break
         log.info("normalize %s: %s, encoding again with %s", output.name, measured, retry)
         plan = retry
-    return Encoded(measured, plan)
+    return Encoded(measured, plan, converted.seconds)
 
 
 def _corrected(plan: GainPlan | None, measured: Measured | None, ceiling: float) -> GainPlan | None:

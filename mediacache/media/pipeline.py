@@ -255,6 +255,9 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         ffmpeg_tool.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
+    if encoded.seconds and not variant.profile.is_video:
+        # Headers of MP3 and M4A count the encoder's padding (tens of ms); the encoder's own count does not.
+        facts["duration"] = round(encoded.seconds, 3)
     if variant.edits.clipped and not facts.get("duration"):
         raise JobError("CLIP_OUT_OF_RANGE", "The clip holds no audio: it starts at or past the end of the source.")
     _check_length(facts["duration"], max_duration)

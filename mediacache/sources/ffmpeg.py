@@ -240,6 +240,14 @@ def demux_audio(ffmpeg: str, path: Path, bound: float | None, control: Control) 
     return Demuxed(codec, int(times[-1]) / 1e6 if times else 0.0)
 
 
+@dataclass(frozen=True)
+class Converted:
+    """What an ffmpeg run left besides its file: its log (if kept) and how many seconds it wrote."""
+
+    log: str
+    seconds: float | None  # the last out_time ffmpeg reported: the encoder's own count, padding excluded
+
+
 def convert(
     ffmpeg: str,
     source: Path,
@@ -251,11 +259,11 @@ def convert(
     control: Control,
     *,
     keep_log: bool = False,
-) -> str:
+) -> Converted:
     """Run ffmpeg once, reporting progress; killed at once on cancel or timeout.
 
     ``keep_log``: log at level info (a meter's summary is printed there) and return the log;
-    otherwise only errors are logged, and "" is returned.
+    otherwise only errors are logged. The output's length is what ffmpeg last reported writing.
     """
     metadata_args: list[str] = ["-map_metadata", "0"]
     for key, value in tags.items():
@@ -266,6 +274,7 @@ def convert(
         *output_args, *metadata_args, "-progress", "pipe:1", "-nostats", str(target),
     ]  # fmt: skip
     errors_path = target.with_suffix(".ffmpeg.log")
+    written_us = None
     with open(errors_path, "wb") as errors:
         # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
@@ -276,6 +285,8 @@ def convert(
         try:
             for line in process.stdout:
                 key, _, value = line.decode(errors="replace").strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    written_us = int(value)
                 if key == "out_time_us" and value.isdigit() and duration:
                     percent = min(100.0, int(value) / 1e6 / duration * 100)
                     on_progress({"stage": "transcode", "percent": percent, "downloaded_bytes": None,
@@ -297,7 +308,7 @@ def convert(
             raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
-    return log if keep_log else ""
+    return Converted(log if keep_log else "", written_us / 1e6 if written_us else None)
 
 
 def kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
