@@ -238,7 +238,7 @@ NORMALIZE_DOC = {
     "type": "string",
     "description": "Loudness normalization: true (to MEDIACACHE_LOUDNESS_TARGET, -16 LUFS by default), false, or a "
     "target in LUFS from -30 to -5 (e.g. -14); part of the variant",
-    "examples": ["true", "-14"],
+    "example": "-14",
 }
 CLIP_DOC = {"type": "number", "minimum": 0, "maximum": 10**7}
 
