@@ -71,6 +71,9 @@ def main(only: set[str]) -> int:
                 if wanted("8"):
                     print("8. time to ready…", flush=True)
                     rows.append(jobs.time_to_ready(server, origin))
+                if wanted("10"):
+                    print("10. normalized job…", flush=True)
+                    rows.append(jobs.normalized_job(server, origin))
                 if wanted("4"):
                     print("4. poll path…", flush=True)
                     done = server.wait(server.queue(url=origin.url("/media/song-31.mp3"))[2]["id"])
