@@ -204,38 +204,15 @@ def can_remux(variant: Variant, source: SourceStreams) -> bool:
     return source.bitrate is not None and source.bitrate <= variant.bitrate * REMUX_TOLERANCE
 
 
-def ffmpeg_output_args(variant: Variant, remux: bool) -> list[str]:
-    """Stream selection, codec and muxer arguments for this variant."""
+def remux_args(variant: Variant) -> list[str]:
+    """Stream selection and muxer arguments that copy a source's streams into this variant's container.
+
+    Encodes build theirs with the variant's edits and the loudness meter (core/encoding.py).
+    """
     profile = variant.profile
     if not profile.is_video:
-        args = ["-map", "0:a:0", "-vn", "-sn", "-dn"]
-        args += ["-c:a", "copy"] if remux else ["-c:a", profile.audio_encoder]
-        if not remux and variant.bitrate:
-            args += ["-b:a", str(variant.bitrate)]
-        if not remux and profile.audio_encoder == "libopus":
-            # Opus only runs at 48 kHz; resample explicitly for sources at 44.1 kHz.
-            args += ["-ar", "48000"]
-        return args + list(profile.muxer_args)
-    args = ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]
-    if remux:
-        args += ["-c", "copy"]
-    else:
-        scale = f"scale=-2:'min({variant.height},ih)'"
-        args += [
-            "-vf",
-            scale,
-            "-c:v",
-            profile.video_encoder,
-            "-c:a",
-            profile.audio_encoder,
-            "-b:a",
-            str(VIDEO_AUDIO_BITRATE),
-        ]
-        if profile.video_encoder == "libx264":
-            args += ["-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
-        else:
-            args += ["-b:v", "0", "-crf", "33", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"]
-    return args + list(profile.muxer_args)
+        return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy", *profile.muxer_args]
+    return ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-c", "copy", *profile.muxer_args]
 
 
 # Every type a cached file is served as (the OpenAPI document lists them for /download and /cache).

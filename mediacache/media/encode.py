@@ -4,6 +4,7 @@ Plain encodes measure what they encode in the same ffmpeg pass (the meter on a b
 audio, core/encoding.py). A normalized one first measures the source (its clip) in a
 decode-only pass, then encodes with a linear gain; only if that gain would push peaks past
 the ceiling does a limiter take them (and ``metadata.loudness.normalized.limited`` says so).
+A file copied without an encode is measured once it is served (``measure_published``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.edits import Edits
 from ..core.encoding import encode_args
 from ..core.loudness import GainPlan, Measured, ceiling_db, plan_gain
 from ..core.profiles import Variant
+from ..core.states import Status
+from ..core.timeutil import utcnow
+from ..db import media_repo
+from ..db.extensions import db
+from ..db.models import Media
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import loudness
-from ..sources.ffmpeg import Control
+from ..sources.ffmpeg import Control, JobCancelled, JobError
+from . import storage
 
 log = logging.getLogger(__name__)
 # A limited file whose loudness ends up further than this from its target is encoded once more, its gain corrected.
@@ -88,3 +96,32 @@ def _corrected(plan: GainPlan | None, measured: Measured | None, ceiling: float)
     # The limiter holds sample peaks; what passed between them is taken off its ceiling.
     limit = plan.limit_db - (over + PEAK_CORRECTION_MARGIN_DB if over > 0 else 0.0)
     return GainPlan(plan.target, plan.gain_db + shortfall, limit)
+
+
+def check_clip(edits: Edits, source_seconds: float | None) -> None:
+    """A clip must start inside the source (once its length is known)."""
+    if edits.start_ms and source_seconds and edits.start >= source_seconds:
+        raise JobError(
+            "CLIP_OUT_OF_RANGE",
+            f"The clip starts at {edits.start:g} s but the source is only {source_seconds:.3f} s long.",
+        )
+
+
+def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata: dict, control: Control) -> None:
+    """Measure the loudness of a file that was copied, not encoded, once it is served.
+
+    A copy decodes nothing, so there is no pass to ride along on, and a decode of the whole
+    file would cost many times the copy: the entry is served at once and its
+    ``metadata.loudness`` follows a moment later. Such a file carries no gain tags (a file
+    being served is never rewritten).
+    """
+    path = storage.live_file(media_id, file_name)
+    try:
+        measured = loudness.measure(ffmpeg, path, control) if path is not None else None
+    except (JobError, JobCancelled, OSError) as exc:
+        log.warning("job %s: the loudness of the copied file could not be measured: %s", media_id, exc)
+        return
+    if measured is not None:
+        loudness_now = file_metadata | {"loudness": measured.document()}
+        media_repo.change(media_id, Media.status == Status.COMPLETED, media_metadata=loudness_now, updated_at=utcnow())
+        db.session.commit()

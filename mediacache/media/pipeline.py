@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 
 from ..core import names
 from ..core.edits import Edits
-from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
+from ..core.profiles import PROFILES, Variant, can_remux, remux_args
 from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import isoformat, utcnow
 from ..db import media_repo
@@ -29,14 +29,14 @@ from ..db.settings import get_setting
 from ..jobs.extractorlimits import get_gate
 from ..jobs.runner import get_runner
 from ..sources import ffmpeg as ffmpeg_tool
-from ..sources import loudness, metadata, ytdlp
+from ..sources import metadata, ytdlp
 from ..sources.containers import matroska, mpegaudio, oggopus
 from ..sources.containers.gaintags import write_gain_tags
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
 from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import storage
-from .encode import Encoded, encode
+from .encode import Encoded, check_clip, encode, measure_published
 from .lifecycle import make_room
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         raise JobError("TOO_LONG", f"The source is {int(streams.duration)} s long; the limit is {max_duration} s.")
     if variant.profile.is_video and streams.video_codec is None:
         raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.")
-    _check_clip(variant.edits, streams.duration)
+    check_clip(variant.edits, streams.duration)
 
     source_tags = metadata.read_tags(source) or streams.tags
     described = metadata.describe_info(info, clean=not media.dont_clean_title, file_tags=source_tags)
@@ -251,7 +251,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         encoded = encode(ffmpeg, source, output, variant, has_audio=streams.audio_codec is not None, tags=tags,
                          duration=duration, read_bound=bound, report=report, control=control)  # fmt: skip
     elif not _copy_in_process(ffmpeg, source, output, variant, tags, max_duration, control):
-        output_args = ffmpeg_output_args(variant, remux) + (["-t", str(bound)] if bound else [])
+        output_args = remux_args(variant) + (["-t", str(bound)] if bound else [])
         ffmpeg_tool.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
@@ -285,35 +285,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
     elif encoded.measured is None and not variant.profile.is_video:
-        _measure_published(ffmpeg, media.id, file_name, file_metadata, control)
+        measure_published(ffmpeg, media.id, file_name, file_metadata, control)
     return site_of(info.get("extractor"))
-
-
-def _check_clip(edits: Edits, source_seconds: float | None) -> None:
-    """A clip must start inside the source (once its length is known)."""
-    if edits.start_ms and source_seconds and edits.start >= source_seconds:
-        raise JobError(
-            "CLIP_OUT_OF_RANGE",
-            f"The clip starts at {edits.start:g} s but the source is only {source_seconds:.3f} s long.",
-        )
-
-
-def _measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata: dict, control: Control) -> None:
-    """Measure the loudness of a file that was copied, not encoded, once it is served.
-
-    A copy decodes nothing, so there is no pass to ride along on, and a decode of the whole
-    file would cost many times the copy: the entry is served at once and its
-    ``metadata.loudness`` follows a moment later. Such a file carries no gain tags (a file
-    being served is never rewritten).
-    """
-    path = storage.live_file(media_id, file_name)
-    try:
-        measured = loudness.measure(ffmpeg, path, control) if path is not None else None
-    except (JobError, JobCancelled, OSError) as exc:
-        log.warning("job %s: the loudness of the copied file could not be measured: %s", media_id, exc)
-        return
-    if measured is not None:
-        _transition(media_id, (Status.COMPLETED,), media_metadata=file_metadata | {"loudness": measured.document()})
 
 
 def _read_bound(max_duration: int) -> float | None:

@@ -330,7 +330,9 @@ class MediaSchema(Schema):
     mime_type = fields.String(allow_none=True)
     size_bytes = fields.Integer(allow_none=True)
     length_ms = fields.Integer(allow_none=True)
-    metadata = fields.Dict(allow_none=True)
+    metadata = fields.Dict(allow_none=True, metadata={"description": (
+        "title, artist, album, …; loudness: {integrated_lufs, true_peak_dbtp, range_lu, normalized?: "
+        "{target, gain_db, limited}} (EBU R128; null until measured, or for video not normalized)")})  # fmt: skip
     progress = fields.Dict(allow_none=True)
     error = fields.Dict(allow_none=True)
     ttl = fields.Integer()
