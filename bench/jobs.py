@@ -152,7 +152,7 @@ def storage_root(workdir: Path) -> Path:
     return workdir / "static_cache"
 
 
-def normalized_job(server: Server, origin, reps: int = 3) -> dict:
+def normalized_job(server: Server, origin, reps: int = 5) -> dict:
     """A normalized job (measure, then encode with the gain) against the plain one, same 180 s source, ogg-opus.
 
     Interleaved, each on its own copy of the file: the plain job already measures its loudness on
