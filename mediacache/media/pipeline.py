@@ -116,8 +116,10 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping:
     error: JobError | None = None
     cancelled = False
     try:
-        extractor = _produce(media, workdir, control, report)
+        extractor, follow_up = _produce(media, workdir, control, report)
         get_source_health().succeeded(extractor or site or "generic")
+        if follow_up is not None:
+            follow_up()  # after the bookkeeping of the success: the entry is already served
         return "completed"
     except JobCancelled:
         cancelled = True
@@ -190,8 +192,12 @@ def _fail(media_id: str, code: str, message: str) -> str:
     return "failed"
 
 
-def _produce(media: Media, workdir: Path, control: Control, report) -> str | None:
-    """Make and publish the entry's file; returns the site whose extractor took the URL (for health)."""
+def _produce(media: Media, workdir: Path, control: Control, report) -> tuple[str | None, Callable[[], None] | None]:
+    """Make and publish the entry's file.
+
+    Returns the site whose extractor took the URL (for health), and what remains to be done
+    once the entry is served (the loudness of a file that was copied, not encoded), if anything.
+    """
     config = current_app.config
     variant = variant_of(media)
     max_duration = get_setting("max_duration")
@@ -281,12 +287,13 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         completed_at=now, expires_at=now + timedelta(seconds=media.ttl),
         deleted_at=None, retained_until=None,
     )  # fmt: skip
+    follow_up = None
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
     elif encoded.measured is None and not variant.profile.is_video:
-        measure_published(ffmpeg, media.id, file_name, file_metadata, control)
-    return site_of(info.get("extractor"))
+        follow_up = partial(measure_published, ffmpeg, media.id, file_name, file_metadata, control)
+    return site_of(info.get("extractor")), follow_up
 
 
 def _read_bound(max_duration: int) -> float | None:

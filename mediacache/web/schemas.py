@@ -243,9 +243,12 @@ NORMALIZE_DOC = {
 CLIP_DOC = {"type": "number", "minimum": 0, "maximum": 10**7}
 
 
-class QueueSchema(InputSchema):
-    url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
-        "; required, in the query string or the body")})  # fmt: skip
+class QueueParamsSchema(InputSchema):
+    """The parameters of every call that queues entries (one URL, or each item of a collection), without the URL.
+
+    ``media.entries.queue_variant`` settles profile/bitrate/resolution/normalize/start/end from what this loads.
+    """
+
     ttl = WholeNumber(load_default=None, metadata={"minimum": 1, "description": "Seconds, at most max_ttl (GET /api)"})
     profile = fields.String(load_default=None)
     bitrate = fields.Raw(load_default=None)
@@ -257,7 +260,13 @@ class QueueSchema(InputSchema):
     end = fields.Raw(load_default=None, metadata=CLIP_DOC | {"description": "Clip: keep up to this second"})
     extra = JsonObject(load_default=None)
     aliases = {"dontcleantitle": "dont_clean_title"}
-    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
+    error_codes = {"ttl": "INVALID_TTL", "extra": "INVALID_EXTRA"}
+
+
+class QueueSchema(QueueParamsSchema):
+    url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
+        "; required, in the query string or the body")})  # fmt: skip
+    error_codes = {"url": "INVALID_URL", **QueueParamsSchema.error_codes}
 
 
 class HardDelete(fields.Field):
