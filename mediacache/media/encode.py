@@ -117,7 +117,7 @@ def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata:
     """
     path = storage.live_file(media_id, file_name)
     try:
-        measured = loudness.measure(ffmpeg, path, control) if path is not None else None
+        measured = loudness.measure(ffmpeg, path, control, background=True) if path is not None else None
     except (JobError, JobCancelled, OSError) as exc:
         log.warning("job %s: the loudness of the copied file could not be measured: %s", media_id, exc)
         return

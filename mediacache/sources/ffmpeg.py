@@ -88,23 +88,27 @@ def _load_prctl():
 _prctl = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
 
 
-def _die_with_server(server_pid: int) -> None:
+def _die_with_server(server_pid: int, niceness: int = 0) -> None:
     # In the child before exec (the setting survives exec): the kernel sends SIGKILL when the
     # thread that started it ends, i.e. when the server dies, even by SIGKILL.
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if niceness:
+        os.nice(niceness)  # before exec, so every thread ffmpeg starts has it too
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != server_pid:  # the server died before the setting took hold
         os._exit(1)
 
 
-def tool_process_options() -> dict[str, Any]:
+def tool_process_options(niceness: int = 0) -> dict[str, Any]:
     """Popen options for ffmpeg: its own session (a kill reaches all it starts), killed when the server dies.
 
     The session keeps it out of the server's signals, so without the death signal an ffmpeg
-    outlived a killed server and ran its transcode to the end.
+    outlived a killed server and ran its transcode to the end. ``niceness`` lowers the
+    priority of background work, which must not slow the jobs clients wait for.
     """
     options: dict[str, Any] = {"start_new_session": True}
-    if _prctl is not None:
-        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid())
+    if _prctl is not None or niceness:
+        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid(), niceness)
     return options
 
 

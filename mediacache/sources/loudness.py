@@ -24,6 +24,8 @@ _SUMMARY = re.compile(
     re.DOTALL,
 )
 LOG_TAIL_BYTES = 64 * 1024
+# The priority of a measurement nobody waits for, below the jobs clients poll for (nice(1): 0 is normal, 19 lowest).
+BACKGROUND_NICENESS = 10
 # The meter reports silence as -70 LUFS (its absolute gate): no loudness at all.
 SILENCE_LUFS = -70.0
 
@@ -48,11 +50,14 @@ def parse_summary(log: str) -> Measured | None:
     return Measured(integrated, _number(match.group("peak")), _number(match.group("lra")))
 
 
-def measure(ffmpeg: str, path: Path, control: Control, *, edits: Edits = NO_EDITS, true_peak: bool = True) -> Measured:
+def measure(
+    ffmpeg: str, path: Path, control: Control, *, edits: Edits = NO_EDITS, true_peak: bool = True,
+    background: bool = False,
+) -> Measured:  # fmt: skip
     """Decode the first audio stream of ``path`` (clipped as ``edits`` say) and measure it; nothing is written.
 
     ``true_peak=False`` reads sample peaks instead: half the cost, for a first pass that
-    only needs to know whether a gain fits.
+    only needs to know whether a gain fits. ``background``: at low CPU priority (nobody waits for it).
     """
     chain = ",".join([*trim_filters(edits), meter("true" if true_peak else "sample")])
     command = [
@@ -60,7 +65,8 @@ def measure(ffmpeg: str, path: Path, control: Control, *, edits: Edits = NO_EDIT
         "-map", "0:a:0", "-vn", "-sn", "-dn", "-af", chain, "-f", "null", "-",
     ]  # fmt: skip
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **tool_process_options()
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        **tool_process_options(BACKGROUND_NICENESS if background else 0)
     )  # fmt: skip
     watchdog = threading.Thread(target=kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-meter")
     watchdog.start()
