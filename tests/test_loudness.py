@@ -153,3 +153,10 @@ def test_the_default_target_is_a_setting(configured, media_server, sources):
     body = queue_and_wait(client, admin, media_server.url("/media/loud.flac"), profile="flac", normalize=True)
     assert integrated_lufs(served_file(app, body)) == pytest.approx(-20, abs=1)
     assert body["normalize"] == -20
+
+
+def test_a_video_can_be_normalized_too(app, client, admin, media_server):
+    body = queue_and_wait(client, admin, media_server.url("/media/clip.mp4"), profile="mp4-h264", resolution="240p",
+                          normalize=True)  # fmt: skip
+    assert integrated_lufs(served_file(app, body)) == pytest.approx(-16, abs=1)
+    assert body["metadata"]["loudness"]["normalized"]["target"] == -16
