@@ -74,6 +74,8 @@ def main(only: set[str]) -> int:
                 if wanted("10"):
                     print("10. completion → client knows…", flush=True)
                     rows += notify.completion_to_client(server, origin)
+                    print("11. normalized job…", flush=True)
+                    rows.append(jobs.normalized_job(server, origin))
                 if wanted("4"):
                     print("4. poll path…", flush=True)
                     done = server.wait(server.queue(url=origin.url("/media/song-31.mp3"))[2]["id"])

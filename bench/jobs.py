@@ -150,3 +150,19 @@ def time_to_ready(server: Server, origin, reps: int = 3) -> dict:
 def storage_root(workdir: Path) -> Path:
     """The server's static cache folder."""
     return workdir / "static_cache"
+
+
+def normalized_job(server: Server, origin, reps: int = 5) -> dict:
+    """A normalized job (measure, then encode with the gain) against the plain one, same 180 s source, ogg-opus.
+
+    Interleaved, each on its own copy of the file: the plain job already measures its loudness on
+    the way (the meter rides on its encode), so the ratio is the price of the first pass.
+    """
+    plain, normalized = [], []
+    for index in range(reps):
+        plain.append(server.time_job(url=origin.url(f"/media/song-{32 + index}.mp3"), profile="ogg-opus"))
+        normalized.append(server.time_job(url=origin.url(f"/media/song-{32 + reps + index}.mp3"), profile="ogg-opus",
+                                          normalize="true"))  # fmt: skip
+    ratio = median(normalized) / median(plain)
+    return {"name": "11. normalized job vs plain, 180 s mp3 → ogg-opus 128k", "measured": median(normalized),
+            "floor": median(plain), "ratio": ratio, "target": "≤ 1.35", "ok": ratio <= 1.35}  # fmt: skip

@@ -35,7 +35,7 @@ def ensure_debian_tool(binary: str, package: str) -> str | None:
     return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin")
 
 
-def make_media(folder: Path, seconds: int = 180, copies: int = 40) -> None:
+def make_media(folder: Path, seconds: int = 180, copies: int = 42) -> None:
     """Long tagged sources: mp3 copies for jobs, a webm/opus, and a 192k mp3 of about 4 MiB."""
     ffmpeg = find_ffmpeg(None)
     folder.mkdir(parents=True, exist_ok=True)

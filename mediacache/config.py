@@ -189,6 +189,20 @@ SETTINGS["BODY_TIMEOUT"] = Setting(30, positive(parse_int))
 SETTINGS["MAX_CONNECTIONS_PER_ADDRESS"] = Setting(0, non_negative(parse_int))
 
 
+def parse_loudness_target(value: Any) -> float:
+    """A loudness target in LUFS, from -30 to -5 (what a client's normalize=<target> may ask too)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of LUFS")
+    target = float(value)
+    if not -30 <= target <= -5:
+        raise ValueError(f"must be from -30 to -5 LUFS, got {target:g}")
+    return target
+
+
+# The loudness normalize=true brings a file to (issue 19), in LUFS.
+SETTINGS["LOUDNESS_TARGET"] = Setting(-16.0, parse_loudness_target)
+
+
 def load_config(instance_config: dict[str, Any], test_config: dict[str, Any] | None) -> dict[str, Any]:
     """Merge the layers for every declared setting and validate each value."""
     load_dotenv(override=False)

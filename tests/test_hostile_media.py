@@ -105,8 +105,9 @@ def test_a_transcode_of_a_lying_source_stops_just_past_the_limit(configured, med
     convert = ffmpeg.convert
 
     def measured_convert(ffmpeg, source, target, *args, **kwargs):
-        convert(ffmpeg, source, target, *args, **kwargs)
+        converted = convert(ffmpeg, source, target, *args, **kwargs)
         produced.append(mutagen.File(target).info.length)
+        return converted
 
     monkeypatch.setattr(ffmpeg, "convert", measured_convert)
     _app, client, headers = configured(MAX_DURATION=LIMIT)

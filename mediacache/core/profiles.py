@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..core.errors import DomainError, shown
+from .edits import NO_EDITS, Edits
 
 RESOLUTIONS = {"144p": 144, "240p": 240, "360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
 DEFAULT_RESOLUTION = "720p"
@@ -93,11 +94,12 @@ class Variant:
     profile: Profile
     bitrate: int | None
     resolution: str | None
+    edits: Edits = NO_EDITS
 
     @property
     def key(self) -> str:
-        """The part of the entry's unique key beside the URL."""
-        return f"{self.profile.name}:{self.bitrate or ''}:{self.resolution or ''}"
+        """The part of the entry's unique key beside the URL (edits add a suffix; none, the key as before)."""
+        return f"{self.profile.name}:{self.bitrate or ''}:{self.resolution or ''}{self.edits.key}"
 
     @property
     def height(self) -> int | None:
@@ -117,8 +119,10 @@ def parse_bitrate(value: object) -> int:
     return int(min(number, MAX_PARSED_BITRATE))
 
 
-def resolve_variant(profile_name: str | None, bitrate: object, resolution: object, default_profile: str) -> Variant:
-    """Check a client's profile/bitrate/resolution and fill in the defaults."""
+def resolve_variant(
+    profile_name: str | None, bitrate: object, resolution: object, default_profile: str, edits: Edits = NO_EDITS
+) -> Variant:
+    """Check a client's profile/bitrate/resolution and fill in the defaults (``edits`` come settled)."""
     if bitrate not in (None, "") and profile_name in (None, ""):
         raise DomainError(
             "BITRATE_REQUIRES_PROFILE", "A bitrate needs a profile; pass profile too (e.g. profile=mp3&bitrate=192k)."
@@ -129,7 +133,7 @@ def resolve_variant(profile_name: str | None, bitrate: object, resolution: objec
         raise DomainError(
             "INVALID_PROFILE", f"Profile {shown(name)} is not supported; use one of: {', '.join(PROFILES)}."
         )
-    return Variant(profile, _settle_bitrate(profile, bitrate), _settle_resolution(profile, resolution))
+    return Variant(profile, _settle_bitrate(profile, bitrate), _settle_resolution(profile, resolution), edits)
 
 
 def _settle_bitrate(profile: Profile, bitrate: object) -> int | None:
@@ -187,8 +191,8 @@ REMUX_TOLERANCE = 1.05
 def can_remux(variant: Variant, source: SourceStreams) -> bool:
     """The source already has the target codecs within the requested limits: copy, don't re-encode."""
     profile = variant.profile
-    if source.audio_codec != profile.audio_codec:
-        return False
+    if source.audio_codec != profile.audio_codec or variant.edits.changes_audio:
+        return False  # a clip or a gain changes the samples: those are encoded
     if profile.is_video:
         return (
             source.video_codec == profile.video_codec
@@ -200,38 +204,15 @@ def can_remux(variant: Variant, source: SourceStreams) -> bool:
     return source.bitrate is not None and source.bitrate <= variant.bitrate * REMUX_TOLERANCE
 
 
-def ffmpeg_output_args(variant: Variant, remux: bool) -> list[str]:
-    """Stream selection, codec and muxer arguments for this variant."""
+def remux_args(variant: Variant) -> list[str]:
+    """Stream selection and muxer arguments that copy a source's streams into this variant's container.
+
+    Encodes build theirs with the variant's edits and the loudness meter (core/encoding.py).
+    """
     profile = variant.profile
     if not profile.is_video:
-        args = ["-map", "0:a:0", "-vn", "-sn", "-dn"]
-        args += ["-c:a", "copy"] if remux else ["-c:a", profile.audio_encoder]
-        if not remux and variant.bitrate:
-            args += ["-b:a", str(variant.bitrate)]
-        if not remux and profile.audio_encoder == "libopus":
-            # Opus only runs at 48 kHz; resample explicitly for sources at 44.1 kHz.
-            args += ["-ar", "48000"]
-        return args + list(profile.muxer_args)
-    args = ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]
-    if remux:
-        args += ["-c", "copy"]
-    else:
-        scale = f"scale=-2:'min({variant.height},ih)'"
-        args += [
-            "-vf",
-            scale,
-            "-c:v",
-            profile.video_encoder,
-            "-c:a",
-            profile.audio_encoder,
-            "-b:a",
-            str(VIDEO_AUDIO_BITRATE),
-        ]
-        if profile.video_encoder == "libx264":
-            args += ["-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
-        else:
-            args += ["-b:v", "0", "-crf", "33", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"]
-    return args + list(profile.muxer_args)
+        return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "copy", *profile.muxer_args]
+    return ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-c", "copy", *profile.muxer_args]
 
 
 # Every type a cached file is served as (the OpenAPI document lists them for /download and /cache).

@@ -81,6 +81,15 @@ def _retries_outlive_restarts(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE media ADD COLUMN retry_at DATETIME"))
 
 
+def _variants_carry_edits(connection: Connection) -> None:
+    """Version 6: a variant may be normalized (a loudness target) or clipped (start/end), kept beside its key."""
+    # Each column is skipped when already there: a database marked older than its shape still starts.
+    present = {column["name"] for column in inspect(connection).get_columns("media")}
+    for column, kind in (("normalize_lufs", "FLOAT"), ("clip_start_ms", "INTEGER"), ("clip_end_ms", "INTEGER")):
+        if column not in present:
+            connection.execute(text(f"ALTER TABLE media ADD COLUMN {column} {kind}"))
+
+
 # Version 8, written out as released (completion webhooks, issue 18): create_all makes them for any database,
 # and the step keeps a database whose version says 8 from lacking them. IF NOT EXISTS: what is there is skipped.
 _WEBHOOK_TABLES_V8 = [
@@ -132,6 +141,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (3, _accounts_never_share_an_identity),
     (4, _accounts_carry_their_own_limits),
     (5, _retries_outlive_restarts),
+    (6, _variants_carry_edits),
     (7, create_collection_tables),
     (8, _WEBHOOK_TABLES_V8),
     (10, ["CREATE TABLE IF NOT EXISTS daily_served (day DATE NOT NULL PRIMARY KEY, hits INTEGER NOT NULL)"]),

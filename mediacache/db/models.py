@@ -111,6 +111,10 @@ class Media(db.Model):
     bitrate: Mapped[int | None]
     resolution: Mapped[str | None] = mapped_column(String(8))
     dont_clean_title: Mapped[bool] = mapped_column(default=False)
+    # The variant's edits (core/edits.py; also in ``variant``, the key): loudness target in LUFS, clip in ms.
+    normalize_lufs: Mapped[float | None]
+    clip_start_ms: Mapped[int | None]
+    clip_end_ms: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     cache_state: Mapped[str] = mapped_column(String(16), default="none")
     file_name: Mapped[str | None] = mapped_column(String(255))

@@ -11,6 +11,7 @@ from sqlalchemy import func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import urls
+from ..core.edits import settle_edits
 from ..core.errors import DomainError, shown
 from ..core.locking import entry_lock
 from ..core.principal import Principal
@@ -66,10 +67,7 @@ def media_view(media_id: str, roots: tuple[str, ...]) -> tuple[bytes, bool]:
 
 def check_options(args: dict[str, Any]) -> tuple[Variant, int]:
     """The variant and TTL a queue call's parameters ask for (all but the URL), else the 400 naming what is wrong."""
-    variant = resolve_variant(
-        args["profile"], args["bitrate"], args["resolution"], current_app.config["DEFAULT_PROFILE"]
-    )
-    return variant, _settle_ttl(args["ttl"])
+    return queue_variant(args), _settle_ttl(args["ttl"])
 
 
 def queue(user: Principal, args: dict[str, Any], *, check_pending: bool = True) -> QueueOutcome:
@@ -91,6 +89,8 @@ def queue(user: Principal, args: dict[str, Any], *, check_pending: bool = True) 
         media = Media(
             url=url, source_url=urls.fetch_url(source_url), variant=variant.key, profile=variant.profile.name,
             bitrate=variant.bitrate, resolution=variant.resolution, dont_clean_title=args["dont_clean_title"],
+            normalize_lufs=variant.edits.normalize, clip_start_ms=variant.edits.start_ms,
+            clip_end_ms=variant.edits.end_ms,
             ttl=ttl, requested_by=user.username, status=Status.PENDING, cache_state=CacheState.NONE,
         )  # fmt: skip
         media_repo.add(media)
@@ -107,6 +107,19 @@ def queue(user: Principal, args: dict[str, Any], *, check_pending: bool = True) 
         db.session.refresh(existing)  # the state as it is now that no one else is deciding about it
         outcome = _reuse(existing, ttl, args["dont_clean_title"])
     return _logged(user, args, outcome)
+
+
+def queue_variant(args: dict[str, Any]) -> Variant:
+    """The variant a queue call's parameters ask for (profile, bitrate, resolution, normalize, start, end), checked.
+
+    Every route that queues entries (the queue route, collections) settles them here.
+    """
+    edits = settle_edits(
+        args.get("normalize"), args.get("start"), args.get("end"), current_app.config["LOUDNESS_TARGET"]
+    )
+    return resolve_variant(
+        args.get("profile"), args.get("bitrate"), args.get("resolution"), current_app.config["DEFAULT_PROFILE"], edits
+    )
 
 
 def limit_pending(user: Principal) -> None:

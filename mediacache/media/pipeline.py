@@ -18,7 +18,8 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from ..core import names
-from ..core.profiles import PROFILES, Variant, can_remux, ffmpeg_output_args
+from ..core.edits import Edits
+from ..core.profiles import PROFILES, Variant, can_remux, remux_args
 from ..core.states import WORKING_STATES, CacheState, Status
 from ..core.timeutil import isoformat, utcnow
 from ..db import media_repo
@@ -30,10 +31,12 @@ from ..jobs.runner import get_runner
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import metadata, ytdlp
 from ..sources.containers import matroska, mpegaudio, oggopus
+from ..sources.containers.gaintags import write_gain_tags
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
 from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import events, storage
+from .encode import Encoded, check_clip, encode, measure_published
 from .lifecycle import make_room
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,8 @@ class JobRun(Protocol):
 
 def variant_of(media: Media) -> Variant:
     """The variant an entry was queued with."""
-    return Variant(PROFILES[media.profile], media.bitrate, media.resolution)
+    edits = Edits(media.normalize_lufs, media.clip_start_ms, media.clip_end_ms)
+    return Variant(PROFILES[media.profile], media.bitrate, media.resolution, edits)
 
 
 def _transition(media_id: str, from_states: tuple[str, ...], **values: Any) -> bool:
@@ -116,8 +120,10 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping:
     error: JobError | None = None
     cancelled = False
     try:
-        extractor = _produce(media, workdir, control, report)
+        extractor, follow_up = _produce(media, workdir, control, report)
         get_source_health().succeeded(extractor or site or "generic")
+        if follow_up is not None:
+            follow_up()  # after the bookkeeping of the success: the entry is already served
         return "completed"
     except JobCancelled:
         cancelled = True
@@ -190,8 +196,12 @@ def _fail(media_id: str, code: str, message: str) -> str:
     return "failed"
 
 
-def _produce(media: Media, workdir: Path, control: Control, report) -> str | None:
-    """Make and publish the entry's file; returns the site whose extractor took the URL (for health)."""
+def _produce(media: Media, workdir: Path, control: Control, report) -> tuple[str | None, Callable[[], None] | None]:
+    """Make and publish the entry's file.
+
+    Returns the site whose extractor took the URL (for health), and what remains to be done
+    once the entry is served (the loudness of a file that was copied, not encoded), if anything.
+    """
     config = current_app.config
     variant = variant_of(media)
     max_duration = get_setting("max_duration")
@@ -229,6 +239,7 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         raise JobError("TOO_LONG", f"The source is {int(streams.duration)} s long; the limit is {max_duration} s.")
     if variant.profile.is_video and streams.video_codec is None:
         raise JobError("NO_VIDEO", f"The source has no video; choose an audio profile instead of {media.profile}.")
+    check_clip(variant.edits, streams.duration)
 
     source_tags = metadata.read_tags(source) or streams.tags
     described = metadata.describe_info(info, clean=not media.dont_clean_title, file_tags=source_tags)
@@ -244,15 +255,26 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         "genre": ", ".join(described["genre"]),
     }
     duration = streams.duration or info.get("duration")
-    if not (remux and _copy_in_process(ffmpeg, source, output, variant, tags, max_duration, control)):
-        # Headers may lie about length: ffmpeg stops a little past the limit, and the output's own length decides.
-        bound = _read_bound(max_duration)
-        output_args = ffmpeg_output_args(variant, remux) + (["-t", str(bound)] if bound else [])
+    # Headers may lie about length: ffmpeg stops a little past the limit, and the output's own length decides.
+    bound = _read_bound(max_duration)
+    encoded = Encoded(None, None)
+    if not remux:
+        encoded = encode(ffmpeg, source, output, variant, has_audio=streams.audio_codec is not None, tags=tags,
+                         duration=duration, read_bound=bound, report=report, control=control)  # fmt: skip
+    elif not _copy_in_process(ffmpeg, source, output, variant, tags, max_duration, control):
+        output_args = remux_args(variant) + (["-t", str(bound)] if bound else [])
         ffmpeg_tool.convert(ffmpeg, source, output, output_args, tags, duration, report, control)
 
     facts = _file_facts(ffmpeg, output, variant)
+    if encoded.seconds and not variant.profile.is_video:
+        # Headers of MP3 and M4A count the encoder's padding (tens of ms); the encoder's own count does not.
+        facts["duration"] = round(encoded.seconds, 3)
+    if variant.edits.clipped and not facts.get("duration"):
+        raise JobError("CLIP_OUT_OF_RANGE", "The clip holds no audio: it starts at or past the end of the source.")
     _check_length(facts["duration"], max_duration)
-    file_metadata = described | facts | {"tags": metadata.read_tags(output)}
+    if encoded.measured is not None:
+        write_gain_tags(output, encoded.measured)
+    file_metadata = described | facts | {"tags": metadata.read_tags(output), "loudness": encoded.document()}
     file_name = names.safe_file_name(described["artist"], described["title"], extension)
     size = output.stat().st_size
     control.check()
@@ -270,10 +292,13 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> str | Non
         completed_at=now, expires_at=now + timedelta(seconds=media.ttl),
         deleted_at=None, retained_until=None,
     )  # fmt: skip
+    follow_up = None
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
-    return site_of(info.get("extractor"))
+    elif encoded.measured is None and not variant.profile.is_video:
+        follow_up = partial(measure_published, ffmpeg, media.id, file_name, file_metadata, control)
+    return site_of(info.get("extractor")), follow_up
 
 
 def _read_bound(max_duration: int) -> float | None:

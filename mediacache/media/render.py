@@ -123,6 +123,10 @@ def render_media(row: dict[str, Any] | Media, roots: tuple[str, ...]) -> dict[st
         "profile": row["profile"],
         "bitrate": row["bitrate"],
         "resolution": row["resolution"],
+        # The variant's edits (issue 19): the loudness target and the clip, in seconds.
+        "normalize": row.get("normalize_lufs"),
+        "start": None if row.get("clip_start_ms") is None else row["clip_start_ms"] / 1000,
+        "end": None if row.get("clip_end_ms") is None else row["clip_end_ms"] / 1000,
         "extension": row["extension"],
         "mime_type": row["mime_type"],
         "size_bytes": row["size_bytes"],

@@ -88,23 +88,27 @@ def _load_prctl():
 _prctl = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
 
 
-def _die_with_server(server_pid: int) -> None:
+def _die_with_server(server_pid: int, niceness: int = 0) -> None:
     # In the child before exec (the setting survives exec): the kernel sends SIGKILL when the
     # thread that started it ends, i.e. when the server dies, even by SIGKILL.
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if niceness:
+        os.nice(niceness)  # before exec, so every thread ffmpeg starts has it too
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != server_pid:  # the server died before the setting took hold
         os._exit(1)
 
 
-def tool_process_options() -> dict[str, Any]:
+def tool_process_options(niceness: int = 0) -> dict[str, Any]:
     """Popen options for ffmpeg: its own session (a kill reaches all it starts), killed when the server dies.
 
     The session keeps it out of the server's signals, so without the death signal an ffmpeg
-    outlived a killed server and ran its transcode to the end.
+    outlived a killed server and ran its transcode to the end. ``niceness`` lowers the
+    priority of background work, which must not slow the jobs clients wait for.
     """
     options: dict[str, Any] = {"start_new_session": True}
-    if _prctl is not None:
-        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid())
+    if _prctl is not None or niceness:
+        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid(), niceness)
     return options
 
 
@@ -240,6 +244,14 @@ def demux_audio(ffmpeg: str, path: Path, bound: float | None, control: Control) 
     return Demuxed(codec, int(times[-1]) / 1e6 if times else 0.0)
 
 
+@dataclass(frozen=True)
+class Converted:
+    """What an ffmpeg run left besides its file: its log (if kept) and how many seconds it wrote."""
+
+    log: str
+    seconds: float | None  # the last out_time ffmpeg reported: the encoder's own count, padding excluded
+
+
 def convert(
     ffmpeg: str,
     source: Path,
@@ -249,27 +261,36 @@ def convert(
     duration: float | None,
     on_progress: ProgressCallback,
     control: Control,
-) -> None:
-    """Run ffmpeg once, reporting progress; killed at once on cancel or timeout."""
+    *,
+    keep_log: bool = False,
+) -> Converted:
+    """Run ffmpeg once, reporting progress; killed at once on cancel or timeout.
+
+    ``keep_log``: log at level info (a meter's summary is printed there) and return the log;
+    otherwise only errors are logged. The output's length is what ffmpeg last reported writing.
+    """
     metadata_args: list[str] = ["-map_metadata", "0"]
     for key, value in tags.items():
         if value:
             metadata_args += ["-metadata", f"{key}={value}"]
     command = [
-        ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(source),
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "level+info" if keep_log else "error", "-i", str(source),
         *output_args, *metadata_args, "-progress", "pipe:1", "-nostats", str(target),
     ]  # fmt: skip
     errors_path = target.with_suffix(".ffmpeg.log")
+    written_us = None
     with open(errors_path, "wb") as errors:
         # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
         watchdog = threading.Thread(
-            target=_kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
+            target=kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
         )
         watchdog.start()
         try:
             for line in process.stdout:
                 key, _, value = line.decode(errors="replace").strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    written_us = int(value)
                 if key == "out_time_us" and value.isdigit() and duration:
                     percent = min(100.0, int(value) / 1e6 / duration * 100)
                     on_progress({"stage": "transcode", "percent": percent, "downloaded_bytes": None,
@@ -277,27 +298,33 @@ def convert(
             process.wait()
         finally:
             if process.poll() is None:
-                _kill_group(process)
+                kill_group(process)
             process.wait()
     control.check()
+    log = errors_path.read_text(errors="replace")
     if process.returncode != 0:
-        detail = errors_path.read_text(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        lines = log.strip().splitlines()
+        # At level info the error is not the last line: the lines marked as errors are what went wrong.
+        errors_only = [line for line in lines if "[error]" in line or "[fatal]" in line] if keep_log else lines
+        detail = (errors_only or lines)[-1:] or ["unknown error"]
         # A full disk may leave ffmpeg unable to write even its error report: check the disk too.
         if "No space left" in detail[0] or shutil.disk_usage(target.parent).free < DISK_FULL_BYTES:
             raise JobError("STORAGE_FULL", "The disk filled up while converting this file.")
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
+    return Converted(log if keep_log else "", written_us / 1e6 if written_us else None)
 
 
-def _kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
+def kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
+    """Watch a running ffmpeg and kill it (its whole group) on cancel or deadline."""
     while process.poll() is None:
         if control.cancel.is_set() or time.monotonic() > control.deadline:
-            _kill_group(process)
+            kill_group(process)
             return
         time.sleep(0.1)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen) -> None:
     """Kill ffmpeg and anything it started (it leads its own process group)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -51,6 +51,8 @@ ERROR_STATUSES.update({
 ERROR_STATUSES.update({"INVALID_CALLBACK_URL": 400, "CALLBACK_URL_NOT_ALLOWED": 400})
 # Collections (issue 19): a playlist longer than MAX_COLLECTION_ITEMS, one that lists nothing.
 ERROR_STATUSES.update({"TOO_MANY_ITEMS": 400, "EMPTY_COLLECTION": 422})
+# Loudness and clips (issue 19): a bad normalize or start/end, and a clip that starts past the source's end.
+ERROR_STATUSES.update({"INVALID_NORMALIZE": 400, "INVALID_CLIP": 400, "CLIP_OUT_OF_RANGE": 422})
 # Where one route answers a code with another status: a wrong current password on
 # change-password comes from a caller already known by their token, so it is 403, not 401.
 ROUTE_STATUSES: dict[tuple[str, str], int] = {("auth.change_password", "INVALID_CREDENTIALS"): 403}

@@ -234,14 +234,30 @@ URL_DOC = {
 }
 
 
-class QueueSchema(InputSchema):
-    url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
-        "; required, in the query string or the body")})  # fmt: skip
+NORMALIZE_DOC = {
+    "type": "string",
+    "description": "Loudness normalization: true (to MEDIACACHE_LOUDNESS_TARGET, -16 LUFS by default), false, or a "
+    "target in LUFS from -30 to -5 (e.g. -14); part of the variant",
+    "example": "-14",
+}
+CLIP_DOC = {"type": "number", "minimum": 0, "maximum": 10**7}
+
+
+class QueueParamsSchema(InputSchema):
+    """The parameters of every call that queues entries (one URL, or each item of a collection), without the URL.
+
+    ``media.entries.queue_variant`` settles profile/bitrate/resolution/normalize/start/end from what this loads.
+    """
+
     ttl = WholeNumber(load_default=None, metadata={"minimum": 1, "description": "Seconds, at most max_ttl (GET /api)"})
     profile = fields.String(load_default=None)
     bitrate = fields.Raw(load_default=None)
     resolution = fields.Raw(load_default=None)
     dont_clean_title = Bool(load_default=False)
+    # Checked in core/edits.py (the same for every route that queues): here only documented.
+    normalize = fields.Raw(load_default=None, metadata=NORMALIZE_DOC)
+    start = fields.Raw(load_default=None, metadata=CLIP_DOC | {"description": "Clip: keep from this second on"})
+    end = fields.Raw(load_default=None, metadata=CLIP_DOC | {"description": "Clip: keep up to this second"})
     extra = JsonObject(load_default=None)
     # A receiver POSTed to when the entry is completed or failed (web/webhook_schemas.py documents it).
     callback_url = fields.Raw(
@@ -250,8 +266,13 @@ class QueueSchema(InputSchema):
         | {"description": "An http(s) URL that gets one signed POST when the entry is completed or failed"},
     )
     aliases = {"dontcleantitle": "dont_clean_title"}
-    error_codes = {"url": "INVALID_URL", "ttl": "INVALID_TTL", "extra": "INVALID_EXTRA",
-                   "callback_url": "INVALID_CALLBACK_URL"}  # fmt: skip
+    error_codes = {"ttl": "INVALID_TTL", "extra": "INVALID_EXTRA", "callback_url": "INVALID_CALLBACK_URL"}
+
+
+class QueueSchema(QueueParamsSchema):
+    url = fields.Raw(required=True, metadata=URL_DOC | {"description": URL_DOC["description"] + (
+        "; required, in the query string or the body")})  # fmt: skip
+    error_codes = {"url": "INVALID_URL", **QueueParamsSchema.error_codes}
 
 
 class HardDelete(fields.Field):
@@ -329,11 +350,16 @@ class MediaSchema(Schema):
     profile = fields.String()
     bitrate = fields.Integer(allow_none=True)
     resolution = fields.String(allow_none=True)
+    normalize = fields.Float(allow_none=True, metadata={"description": "Loudness target in LUFS; null: not normalized"})
+    start = fields.Float(allow_none=True, metadata={"description": "Clip start, seconds; null: from the beginning"})
+    end = fields.Float(allow_none=True, metadata={"description": "Clip end, seconds; null: to the end"})
     extension = fields.String(allow_none=True)
     mime_type = fields.String(allow_none=True)
     size_bytes = fields.Integer(allow_none=True)
     length_ms = fields.Integer(allow_none=True)
-    metadata = fields.Dict(allow_none=True)
+    metadata = fields.Dict(allow_none=True, metadata={"description": (
+        "title, artist, album, …; loudness: {integrated_lufs, true_peak_dbtp, range_lu, normalized?: "
+        "{target, gain_db, limited}} (EBU R128; null until measured, or for video not normalized)")})  # fmt: skip
     progress = fields.Dict(allow_none=True)
     error = fields.Dict(allow_none=True)
     ttl = fields.Integer()

@@ -38,9 +38,9 @@ bp = Blueprint("media", __name__, url_prefix="/api/media")
     extra_responses={200: ("Restored from the private cache (restored: true).", MediaSchema),
                      202: ("Failed, purged or lost: queued again.", MediaSchema)},
     errors=("INVALID_URL", "UNSUPPORTED_SCHEME", "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE",
-            "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED",
-            "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED", "TOO_MANY_PENDING", "STORAGE_FULL",
-            "CALLBACK_URL_NOT_ALLOWED"),
+            "INVALID_RESOLUTION", "INVALID_TTL", "INVALID_EXTRA", "INVALID_NORMALIZE", "INVALID_CLIP",
+            "PLAYLIST_NOT_SUPPORTED", "URL_NOT_ALLOWED", "ALREADY_CACHED", "ALREADY_QUEUED", "RATE_LIMITED",
+            "TOO_MANY_PENDING", "STORAGE_FULL", "INVALID_CALLBACK_URL", "CALLBACK_URL_NOT_ALLOWED"),
     callbacks=QUEUE_CALLBACKS,
 )  # fmt: skip
 def queue():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
+from ...core.edits import MAX_TARGET_LUFS, MIN_TARGET_LUFS
 from ...core.profiles import PROFILES
 from ...core.timeutil import isoformat, utcnow
 from ...db.pagination import MAX_LIMIT
@@ -97,5 +98,8 @@ def _service_info(stats: dict[str, Any], roots: tuple[str, ...]) -> dict[str, An
             "max_extra_bytes": MAX_EXTRA_BYTES,
             "max_page_size": MAX_LIMIT,
             "max_collection_items": current_app.config["MAX_COLLECTION_ITEMS"],
+            # What normalize=true brings a file to, and the range a client's own target must be in (LUFS).
+            "loudness_target": current_app.config["LOUDNESS_TARGET"],
+            "loudness_targets": {"min": MIN_TARGET_LUFS, "max": MAX_TARGET_LUFS},
         },
     )
