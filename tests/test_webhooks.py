@@ -102,6 +102,23 @@ def test_completion_reaches_every_registered_callback_signed_as_the_readme_verif
     assert len(receiver.received) == 3
 
 
+def test_a_collection_callback_gets_one_post_per_entry_it_queued(client, admin, media_server, receiver):
+    items = ("/media/tone.mp3", "/media/other.mp3", "/media/tone.mp3")
+    listing = media_server.url("/list.rss?" + "&".join(f"item={path}" for path in items))
+    created = client.post(
+        "/api/collections", json={"url": listing, "callback_url": receiver.url("/album")}, headers=admin
+    )
+    assert created.status_code == 201, created.json
+    entry_ids = {item["entry_id"] for item in created.json["items"]}
+    assert len(entry_ids) == 2  # the duplicate item shares its entry, and its one POST
+
+    received = receiver.wait_for(2)
+    assert {request.payload["entry"]["id"] for request in received} == entry_ids
+    assert {request.payload["event"] for request in received} == {"media.completed"}
+    private = client.post("/api/collections", json={"url": listing, "callback_url": "http://10.0.0.1/"}, headers=admin)
+    assert private.status_code == 400 and private.json["error"]["code"] == "CALLBACK_URL_NOT_ALLOWED"
+
+
 def test_receiver_answering_500_twice_then_200_gets_exactly_three_tries_with_one_event_id(
     configured, media_server, receiver
 ):

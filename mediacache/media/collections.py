@@ -142,6 +142,16 @@ def owned(user: Principal, collection_id: str) -> Collection:
     return collection
 
 
+def entry_ids(collection: Collection) -> list[str]:
+    """The distinct entries the collection's items became, in the source's order."""
+    query = (
+        select(CollectionItem.media_id)
+        .where(CollectionItem.collection_id == collection.id, CollectionItem.media_id.is_not(None))
+        .order_by(CollectionItem.position)
+    )
+    return list(dict.fromkeys(db.session.scalars(query)))
+
+
 def _items_of(collection_ids: list[str]) -> list[tuple[CollectionItem, Media | None]]:
     """The items of these collections in order, each with its entry's row (None if it has none)."""
     query = (

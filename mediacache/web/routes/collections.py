@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from ...media import collections
+from ...media import collections, webhooks
 from ..access import limited_per_account, login_required, me
 from ..collection_schemas import (
     CollectionCreateSchema,
@@ -31,12 +31,18 @@ _UNKNOWN = ("NOT_FOUND",)
     "takes the queue's parameters",
     params=CollectionCreateSchema, query=True, response=CollectionSchema, status=201,
     errors=(*LOOKUP_ERRORS, "INVALID_PROFILE", "INVALID_BITRATE", "BITRATE_REQUIRES_PROFILE", "INVALID_RESOLUTION",
-            "INVALID_TTL", "INVALID_EXTRA", "TOO_MANY_ITEMS", "EMPTY_COLLECTION", "TOO_MANY_PENDING",
+            "INVALID_TTL", "INVALID_EXTRA", "INVALID_NORMALIZE", "INVALID_CLIP", "INVALID_CALLBACK_URL",
+            "CALLBACK_URL_NOT_ALLOWED", "TOO_MANY_ITEMS", "EMPTY_COLLECTION", "TOO_MANY_PENDING",
             "NETWORK_GUARD_FAILED"),
 )  # fmt: skip
 def create_collection():
     """List a playlist's items and queue each one; 201 with the collection."""
-    collection = collections.create(me(), load(CollectionCreateSchema()))
+    args = load(CollectionCreateSchema())
+    # As on the queue route: checked before anything is fetched, then registered for every item's entry.
+    callback_url = webhooks.check_callback_url(args["callback_url"]) if args["callback_url"] is not None else None
+    collection = collections.create(me(), args)
+    for media_id in collections.entry_ids(collection):
+        webhooks.register(me(), media_id, callback_url, request_roots())
     response = jsonify(collections.document(collection, request_roots()))
     response.status_code = 201
     response.headers["Location"] = f"/api/collections/{collection.id}"
