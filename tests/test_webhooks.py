@@ -115,8 +115,8 @@ def test_a_collection_callback_gets_one_post_per_entry_it_queued(client, admin, 
     received = receiver.wait_for(2)
     assert {request.payload["entry"]["id"] for request in received} == entry_ids
     assert {request.payload["event"] for request in received} == {"media.completed"}
-    private = client.post("/api/collections", json={"url": listing, "callback_url": "http://10.0.0.1/"}, headers=admin)
-    assert private.status_code == 400 and private.json["error"]["code"] == "CALLBACK_URL_NOT_ALLOWED"
+    refused = client.post("/api/collections", json={"url": listing, "callback_url": "ftp://x/"}, headers=admin)
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "INVALID_CALLBACK_URL"
 
 
 def test_receiver_answering_500_twice_then_200_gets_exactly_three_tries_with_one_event_id(
