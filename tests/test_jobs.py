@@ -104,13 +104,14 @@ def test_an_entry_submitted_twice_runs_once(app, client, admin, media_server):
 
 def test_worker_threads_are_named(app, client, admin, media_server):
     seen = []
-    original = app.extensions["mediacache.jobs"]._run
+    runner = get_runner(app)
+    original = runner.work  # the work function create_app hands the runner
 
-    def spy(media_id):
+    def spy(*args):
         seen.append(threading.current_thread().name)
-        return original(media_id)
+        return original(*args)
 
-    app.extensions["mediacache.jobs"]._run = spy
+    runner.work = spy
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     wait_for_entry(client, body["id"], admin)
     assert seen and seen[0].startswith("mediacache-job")
