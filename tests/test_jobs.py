@@ -176,7 +176,9 @@ def test_a_cancelled_job_queued_again_at_once_completes_in_a_run_of_its_own(conf
         assert client.delete(f"/api/media/{media_id}?force=true", headers=headers).status_code == 204
         again = client.post("/api/media/queue", json={"url": url}, headers=headers)
         assert again.status_code == 202 and again.json["id"] == media_id, again.json
-        assert again.json["status"] == "pending"
+        # The old run stops within moments of its cancel (its sockets are cut), so on a busy machine the
+        # new run may have started before this answer was written.
+        assert again.json["status"] in ("pending", "downloading"), again.json
         media_server.release_gated()  # the old run gets its next bytes, sees its cancel and ends
     seen.add(wait_for_run_in_download(app, media_id, seen))
     media_server.release_gated()
