@@ -16,12 +16,16 @@ $(STAMP): requirements.txt
 run: setup
 	$(BIN)/python app.py
 
+# Two pytest-xdist workers: most tests wait on a subprocess, a socket or a job, so two share two cores
+# well (1 runs them in this process, as plain pytest does).
+TEST_WORKERS ?= 2
+
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Everything but the end-to-end tests (a real server process, long media jobs): the quick loop while editing.
 test-fast: setup lint
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e" -n $(TEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check .

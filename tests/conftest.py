@@ -17,6 +17,12 @@ from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings
 from tests.media_server import MediaServer, generate_media
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``longest`` run first: under ``make test``'s two workers one worker takes each while the
+    other works through the rest, instead of one of them starting last and leaving the other idle."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)  # stable: the rest keep their order
+
+
 @pytest.fixture
 def settings(tmp_path) -> dict[str, Any]:
     """The configuration mapping for an app rooted in this test's tmp_path."""

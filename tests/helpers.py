@@ -76,9 +76,8 @@ class LiveServer:
     """``python app.py`` in a subprocess on a free port, as a user would start it."""
 
     def __init__(self, tmp_path: Path, **env: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.tmp_path = tmp_path
+        self._use_port(free_port())
         self.env = {
             **os.environ,
             "MEDIACACHE_PORT": str(self.port),
@@ -90,8 +89,17 @@ class LiveServer:
         }
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> LiveServer:
-        """Start the server and wait until /health answers."""
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = self.tmp_path / f"server-{port}.log"
+
+    def start(self, timeout: float = 30, tries: int = 3) -> LiveServer:
+        """Start the server and wait until /health answers.
+
+        The free port was free when chosen; another test process (pytest-xdist's other worker)
+        may take it before the server binds it: then the server starts again on another port.
+        """
         log = open(self.log_path, "ab")  # noqa: SIM115 — the child keeps writing after we return
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -99,6 +107,10 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if tries > 1 and "Address already in use" in self.log():
+                    self._use_port(free_port())
+                    self.env["MEDIACACHE_PORT"] = str(self.port)
+                    return self.start(timeout, tries - 1)
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if http("GET", self.base + "/health", timeout=1)[0] == 200:

@@ -16,6 +16,7 @@ DURATION = 30.0
 
 
 @pytest.mark.e2e
+@pytest.mark.longest
 def test_sixteen_clients_for_thirty_seconds_get_no_server_errors(tmp_path, media_server):
     server = LiveServer(
         tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",

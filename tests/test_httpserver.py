@@ -88,9 +88,17 @@ def test_an_answer_larger_than_the_high_watermark_reaches_a_slow_client_whole(ru
     block = bytes(range(256)) * 256  # 64 KiB
     body = block * 64  # 4 MiB
 
+    at_watermark = threading.Event()
+
+    def blocks():
+        for number in range(64):
+            if number * len(block) >= 256 * 1024:
+                at_watermark.set()  # the blocks written so far fill the outbuf to the watermark
+            yield block
+
     def stream(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
-        return (block for _ in range(64))
+        return blocks()
 
     server = running(stream, host="127.0.0.1", port=0, outbuf_high_watermark=256 * 1024)
     with socket.socket() as client:
@@ -98,7 +106,9 @@ def test_an_answer_larger_than_the_high_watermark_reaches_a_slow_client_whole(ru
         client.settimeout(20)
         client.connect(server.socket.getsockname())
         client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        time.sleep(0.3)  # not reading yet: the thread fills the socket, then the outbuf past the watermark
+        # Not reading yet: the thread fills the socket, then the outbuf up to the watermark, and the next
+        # block takes it past (then the thread waits for the loop to send).
+        assert at_watermark.wait(20)
         received = bytearray()
         while chunk := client.recv(1 << 16):
             received += chunk

@@ -104,13 +104,14 @@ def test_an_entry_submitted_twice_runs_once(app, client, admin, media_server):
 
 def test_worker_threads_are_named(app, client, admin, media_server):
     seen = []
-    original = app.extensions["mediacache.jobs"]._run
+    runner = get_runner(app)
+    original = runner.work  # the work function create_app hands the runner
 
-    def spy(media_id):
+    def spy(*args):
         seen.append(threading.current_thread().name)
-        return original(media_id)
+        return original(*args)
 
-    app.extensions["mediacache.jobs"]._run = spy
+    runner.work = spy
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     wait_for_entry(client, body["id"], admin)
     assert seen and seen[0].startswith("mediacache-job")
@@ -175,7 +176,9 @@ def test_a_cancelled_job_queued_again_at_once_completes_in_a_run_of_its_own(conf
         assert client.delete(f"/api/media/{media_id}?force=true", headers=headers).status_code == 204
         again = client.post("/api/media/queue", json={"url": url}, headers=headers)
         assert again.status_code == 202 and again.json["id"] == media_id, again.json
-        assert again.json["status"] == "pending"
+        # The old run stops within moments of its cancel (its sockets are cut), so on a busy machine the
+        # new run may have started before this answer was written.
+        assert again.json["status"] in ("pending", "downloading"), again.json
         media_server.release_gated()  # the old run gets its next bytes, sees its cancel and ends
     seen.add(wait_for_run_in_download(app, media_id, seen))
     media_server.release_gated()

@@ -20,7 +20,7 @@ import pytest
 from mediacache import create_app
 from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, finished_entry, make_settings
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.longest]
 
 FAST = "100000 per minute"
 

@@ -16,7 +16,7 @@ from mutagen.oggvorbis import OggVorbis
 
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
-from mediacache.jobs.runner import PROGRESS_WRITE_INTERVAL
+from mediacache.jobs.run import PROGRESS_WRITE_INTERVAL
 from mediacache.sources.ffmpeg import find_ffmpeg, probe
 from tests.helpers import queue_and_wait, wait_for_entry
 

@@ -181,7 +181,7 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
     """Each second the entry is read again (a change made by another process shows), but by one poll, not all."""
     import sqlite3
 
-    from mediacache.media.render import row_cache
+    from mediacache.media.render import SNAPSHOT_LIFETIME, row_cache
     from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
@@ -192,8 +192,7 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
         cache = row_cache(app)
     with sqlite3.connect(database) as other_process:  # a write this process cannot see happen
         other_process.execute("UPDATE media SET size_bytes = 2000 WHERE id = ?", (media_id,))
-    _deadline, row = cache._rows[media_id]
-    cache._rows[media_id] = (time.monotonic() - 0.01, row)  # the snapshot's second is over
+    cache.clock = lambda: time.monotonic() + SNAPSHOT_LIFETIME  # the snapshot's second is over
     with pytest.raises(NeedsThread):
         _offered_on_main_loop(app, poll, admin)  # this poll goes to a thread to read the entry again…
     for _ in range(3):  # …and meanwhile the others are answered from the old snapshot
@@ -203,32 +202,39 @@ def test_a_stale_snapshot_is_read_afresh_by_one_poll_while_the_others_answer_fro
 
 
 def test_a_stale_account_is_read_afresh_by_one_poll_while_the_others_answer_from_memory(app, client, admin):
-    from mediacache.accounts.authcache import auth_cache
+    from flask_jwt_extended import decode_token
+
+    from mediacache.accounts.authcache import LIFETIME, auth_cache
     from mediacache.patches.waitress import NeedsThread
 
     media_id = finished_entry(app)
     poll = f"/api/media/{media_id}"
     assert client.get(poll, headers=admin).status_code == 200
     cache = auth_cache(app)
-    for user_id, (_deadline, principal) in list(cache._principals.items()):
-        cache._principals[user_id] = (time.monotonic() - 0.01, principal)  # the account's seconds are over
+    cache.clock = lambda: time.monotonic() + LIFETIME  # the account's seconds are over…
+    with app.app_context():
+        token = decode_token(admin["Authorization"].removeprefix("Bearer "))
+        assert not cache.is_revoked(token["jti"])  # …the revoked tokens' too, but they are read afresh here
+    assert cache.vouches_for(token) is None  # memory alone no longer vouches for the account…
     with pytest.raises(NeedsThread):
         _offered_on_main_loop(app, poll, admin)  # this poll goes to a thread to read the account again…
     assert _offered_on_main_loop(app, poll, admin)[0] == "200 OK"  # …the others go on from memory meanwhile
     assert client.get(poll, headers=admin).status_code == 200  # the thread's answer reads the account
-    assert all(deadline > time.monotonic() for deadline, _ in cache._principals.values())
+    assert cache.vouches_for(token) is not None  # …and now it does again: the account was read afresh
 
 
 def test_a_claim_to_read_a_stale_entry_afresh_lapses_if_its_reader_never_does():
     from mediacache.core.refreshing import Refreshing
 
-    refreshing = Refreshing(patience=0.05)
+    now = [0.0]
+    refreshing = Refreshing(patience=1.0, clock=lambda: now[0])
     assert refreshing.may_use("entry", fresh=True, or_stale=False)
     assert not refreshing.may_use("entry", fresh=False, or_stale=False)  # without or_stale: always read
     assert not refreshing.may_use("entry", fresh=False, or_stale=True)  # the first caller reads it…
     assert refreshing.may_use("entry", fresh=False, or_stale=True)  # …the others keep the stale value
     assert refreshing.may_use("other", fresh=False, or_stale=True) is False  # claims are per entry
-    time.sleep(0.1)  # the reader failed: after its patience, the next caller reads instead
+    assert refreshing.may_use("entry", fresh=False, or_stale=True)  # within its patience the claim holds…
+    now[0] += 1.01  # …the reader failed: after its patience, the next caller reads instead
     assert not refreshing.may_use("entry", fresh=False, or_stale=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import jwt as pyjwt
@@ -149,8 +150,12 @@ def test_requests_is_among_the_handlers_tested():
 def test_only_the_chosen_handler_fetches(guarded_with_trusted_origin, handler):
     from mediacache.sources.ytdlp import base_options, new_ydl
 
-    with new_ydl(base_options({})) as ydl:
-        assert [key for key in ydl._request_director.handlers if key != "Websockets"] == [handler]
+    debug: list[str] = []
+    logger = SimpleNamespace(debug=debug.append, info=debug.append, warning=debug.append, error=debug.append)
+    with new_ydl({**base_options({}), "verbose": True, "logger": logger}) as ydl:
+        ydl.print_debug_header()  # what `yt-dlp --verbose` prints, the request handlers in use among it
+    (in_use,) = [line.partition("Request Handlers: ")[2] for line in debug if "Request Handlers: " in line]
+    assert [name for name in in_use.split(", ") if name != "websockets"] == [handler.lower()]
 
 
 @pytest.mark.e2e

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mediacache.sources import netguard
-from mediacache.sources.netguard import AddressPolicy
+from mediacache.sources.addresspolicy import AddressPolicy
 from mediacache.sources.ytdlp import base_options, new_ydl
 
 GUARD_SETTINGS = {"ALLOW_PRIVATE_URLS": False, "ALLOWED_NETWORKS": [], "ALLOWED_DOMAINS": [], "BLOCKED_DOMAINS": []}

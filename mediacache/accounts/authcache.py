@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -34,12 +35,14 @@ class AuthCache:
         self._principals: dict[int, tuple[float, Principal | None]] = {}
         self._revoked: set[str] = set()
         self._revoked_loaded_at = float("-inf")
-        self._refreshing = Refreshing()
+        # What LIFETIME is measured on; a test moves it on to let every account and revocation lapse.
+        self.clock: Callable[[], float] = time.monotonic
+        self._refreshing = Refreshing(clock=lambda: self.clock())
         app.extensions[EXTENSION_KEY] = self
 
     def principal(self, user_id: int) -> Principal | None:
         """The account, or None if it no longer exists."""
-        now = time.monotonic()
+        now = self.clock()
         cached = self._principals.get(user_id)
         if cached is not None and cached[0] > now:
             return cached[1]
@@ -61,7 +64,7 @@ class AuthCache:
         loop): a stale or missing entry sends the request down the path that reads it.
         ``or_stale``: stale memory will do while another caller reads it afresh (refreshing.py).
         """
-        now = time.monotonic()
+        now = self.clock()
         user_id = int(payload["sub"])
         cached = self._principals.get(user_id)
         if cached is None:
@@ -84,7 +87,7 @@ class AuthCache:
 
     def is_revoked(self, jti: str) -> bool:
         """Whether a token was logged out."""
-        now = time.monotonic()
+        now = self.clock()
         if now - self._revoked_loaded_at > LIFETIME:
             rows = db.session.scalars(select(RevokedToken.jti).where(RevokedToken.expires_at > utcnow())).all()
             with self._lock:

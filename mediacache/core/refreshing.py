@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 
 class Refreshing:
     """Which stale entries a caller is reading afresh; a claim lapses after ``patience`` seconds."""
 
-    def __init__(self, patience: float = 1.0) -> None:
+    def __init__(self, patience: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.patience = patience  # how long the others wait on a reader that may have failed
+        self.clock = clock  # what claims lapse on (a test may give a clock it moves on itself)
         self._until: dict[Hashable, float] = {}
         self._lock = threading.Lock()
 
@@ -27,7 +28,7 @@ class Refreshing:
         """
         if fresh or not or_stale:
             return fresh
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if self._until.get(key, 0.0) > now:
                 return True

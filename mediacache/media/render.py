@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
 from functools import lru_cache
@@ -186,7 +187,9 @@ class RowCache:
         self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every write, so a read that raced one is not kept
-        self._refreshing = Refreshing()
+        # What snapshot lifetimes are measured on; a test moves it on to let every snapshot lapse.
+        self.clock: Callable[[], float] = time.monotonic
+        self._refreshing = Refreshing(clock=lambda: self.clock())
         # Rendered documents, each tied to the snapshot it came from (see media_document).
         self.documents: dict[tuple, tuple[dict[str, Any], datetime, bytes]] = {}
         app.extensions[EXTENSION_KEY] = self
@@ -203,7 +206,7 @@ class RowCache:
 
         Outside an app context, give the app: a context is pushed only to read the database.
         """
-        now = time.monotonic()
+        now = self.clock()
         cached = self._rows.get(media_id)
         if cached is not None and cached[0] > now:
             return cached[1]
@@ -223,7 +226,7 @@ class RowCache:
         cached = self._rows.get(media_id)
         if cached is None:
             return None
-        fresh = cached[0] > time.monotonic()
+        fresh = cached[0] > self.clock()
         if self._refreshing.may_use(media_id, fresh=fresh, or_stale=or_stale) and self._rows.get(media_id) is cached:
             return cached[1]  # fresh, or being read afresh by another caller (and not replaced since)
         return None

@@ -2,7 +2,7 @@
 
 Both wait on the hub of media/events.py, never on the database: while one waits it holds
 no database connection, only its thread (a thread of the pool for waiting requests, see
-patches/waitress.py) and a slot under its cap. Past the cap a long-poll is answered at once
+patches/waitress/waiting.py) and a slot under its cap. Past the cap a long-poll is answered at once
 with the entry as it is, and a stream is refused with 503 and Retry-After: either way the
 client knows what to do next.
 """

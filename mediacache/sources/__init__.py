@@ -1,7 +1,8 @@
 """The outside world: yt-dlp, ffmpeg, the network guard, in-process container work.
 
-ytdlp.py (the one yt-dlp configuration: extract, download, failures mapped to codes), ffmpeg.py
-(probe, convert, remux; process groups, cancellation, time limits), netguard.py (which hosts may be
-reached, enforced at connect time), budget.py (a fetch's deadline and page-size limit, its sockets cut
-when spent), jsruntime.py (the JavaScript runtime yt-dlp is given), metadata.py, containers/.
+ytdlp.py (the one yt-dlp configuration: extract, download, failures mapped to codes),
+ffmpeg.py (probe, convert, remux; process groups, cancellation, time limits), addresspolicy.py
+(which hosts and addresses may be reached), netguard.py (that policy enforced up front and at
+connect time), budget.py (a fetch's deadline and page-size limit, its sockets cut when spent),
+jsruntime.py (the JavaScript runtime yt-dlp is given), metadata.py, containers/.
 """

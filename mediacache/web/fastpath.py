@@ -8,7 +8,7 @@ file, a 416, other methods, odd paths) goes on to Flask, which answers it as usu
 Inside the request cycle, so ids, common headers, metrics and the log line still apply.
 
 Answers that come from memory alone (polls) may also be given on the server's main loop,
-without handing the request to a thread (``patches/waitress.py``). There, a request no shortcut
+without handing the request to a thread (``patches/waitress/``). There, a request no shortcut
 can answer from memory raises ``NeedsThread`` before anything is sent.
 """
 

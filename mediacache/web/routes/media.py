@@ -104,7 +104,7 @@ def poll_response(app: Flask, environ: dict, media_id: str) -> WSGIApplication |
 
     The poll loop's case: a token and an entry this process has fresh in memory. The
     answer reads no database and needs no app context, so the server may give it from its
-    main loop (``patches/waitress.py``). Anything else returns None, and Flask's view answers,
+    main loop (``patches/waitress/``). Anything else returns None, and Flask's view answers,
     reading what it must, which refreshes the memory for the polls after it. On the main
     loop, memory gone stale will do while one poll has gone to Flask to read it afresh.
     A long-poll (``wait``) always goes to the view.

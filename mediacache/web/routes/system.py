@@ -68,7 +68,7 @@ def service_info():
 def service_info_response(app: Flask, environ: dict) -> WSGIApplication | None:
     """The last ``GET /api`` answer for these file roots, as a WSGI app, while still true; else None (Flask renders).
 
-    Needs no app context, so the server may give it from its main loop (``patches/waitress.py``).
+    Needs no app context, so the server may give it from its main loop (``patches/waitress/mainloop.py``).
     """
     cached = app.extensions.get(_DOCUMENTS, {}).get(public_roots(environ, app))
     if cached is None:
