@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.media_server import MediaServer
 
 pytestmark = pytest.mark.e2e
 
+FINAL = ("completed", "failed")
 SHOTS = ROOT / "test-output" / "dashboard"
 
 
@@ -133,6 +135,7 @@ def test_admin_creates_a_user_who_then_signs_in(tab, server, browser):
 
 def test_a_revoked_token_sends_the_user_back_to_sign_in_with_a_message(tab, server):
     sign_in(tab, then="/library")
+    tab.page.locator("#collection-list tbody tr").first.wait_for()  # the page has made its first calls
     token = tab.page.evaluate("() => sessionStorage.getItem('mediacache.token')")
     assert server("POST", "/api/auth/logout", headers=auth_header(token))[0] == 204
     tab.page.get_by_role("button", name="Apply").click()
@@ -177,38 +180,94 @@ def test_readable_at_360_px_in_the_dark_and_swagger_ui_from_this_origin(browser,
         narrow.page.context.close()
 
 
-def test_progress_comes_from_the_event_stream_where_the_server_has_one(tab, server, origin):
-    """A server whose document lists GET /api/events: the page reads the stream with its token, not a poll.
+def release_until_final(server, origin, media_id: str, headers, timeout: float = 90) -> dict:
+    """Let /gated/ downloads go on (yt-dlp may fetch the URL more than once, each held) until the entry ends."""
+    deadline = time.monotonic() + timeout
+    while (entry := server("GET", f"/api/media/{media_id}", headers=headers)[2])["status"] not in FINAL:
+        assert time.monotonic() < deadline, entry
+        origin.release_gated()
+        time.sleep(0.05)
+    return entry
 
-    This branch's server has no stream yet, so the browser is shown one: the document gains the route,
-    and the stream says the held download completed, which no poll could have said.
+
+def test_progress_comes_from_the_real_event_stream(tab, server, origin):
+    """The page follows a held job through the server's GET /api/events, read with its token.
+
+    Every poll answer is made to say the job still runs, so only the stream can tell the page it completed.
     """
     headers = admin_headers(server)
-    seen = {}
 
-    def document_with_events(route):
+    def stale_poll(route):
+        if route.request.method != "GET":
+            return route.fallback()
         response = route.fetch()
-        document = response.json()
-        document["paths"]["/api/events"] = {"get": {"summary": "Server-sent events"}}
-        route.fulfill(response=response, json=document)
+        entry = response.json()
+        if entry.get("status") == "completed":
+            entry |= {"status": "downloading", "progress": None}
+        return route.fulfill(response=response, json=entry)
 
-    def stream(route):
-        seen["authorization"] = route.request.headers.get("authorization", "")
-        _, _, page = server("GET", "/api/media?sort=-created_at&limit=1", headers=headers)
-        entry = page["items"][0] | {"status": "completed", "progress": None, "valid": False, "path": None}
-        body = f": hello\n\nevent: media.completed\ndata: {json.dumps(entry)}\n\n"
-        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
-
-    tab.page.route("**/api/openapi.json", document_with_events)
-    tab.page.route("**/api/events", stream)
+    tab.page.route("**/api/media/*", stale_poll)
     sign_in(tab)
-    queue_through_the_page(tab, origin.url("/gated/tone.webm"), profile="ogg-opus")
-    tab.page.locator("#job-detail").filter(has_text="Done, but not served right now").wait_for()
+    with tab.page.expect_response(lambda response: "/api/events" in response.url) as streamed:
+        queue_through_the_page(tab, origin.url("/gated/tone.webm"), profile="ogg-opus")
+    stream = streamed.value
+    assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.request.headers["authorization"].startswith("Bearer ")
+    media_id = tab.page.locator("#job-name a").get_attribute("href").rsplit("/", 1)[1]
+    release_until_final(server, origin, media_id, headers)
+    tab.page.locator("#job-detail").filter(has_text="Done.").wait_for()
     assert tab.page.evaluate("() => document.getElementById('job-progress').value") == 100
-    assert seen["authorization"].startswith("Bearer ")
-    _, _, entry = server("GET", "/api/media?sort=-created_at&limit=1", headers=headers)
-    assert entry["items"][0]["status"] != "completed"  # the server's job is still held: the stream said it
-    origin.release_gated()
+    tab.page.locator("#job-player audio").wait_for()
+    tab.assert_clean()
+
+
+def test_a_normalized_entry_shows_its_loudness(tab, server, origin):
+    sign_in(tab)
+    tab.page.get_by_label("Normalize loudness").check()
+    tab.page.get_by_label("Target (LUFS)").fill("-18")
+    tab.page.get_by_label("Clip from (s)").fill("0.5")
+    queue_through_the_page(tab, origin.url("/media/tone.mp3"))
+    tab.page.locator("#job-detail").filter(has_text="Done.").wait_for(timeout=60_000)
+    tab.page.locator("#job-name a").click()
+    tab.page.wait_for_url("**/entries/*")
+    loudness = tab.page.locator("#entry-loudness")
+    loudness.filter(has_text="Normalized to").wait_for()
+    text = loudness.inner_text()
+    assert "-18.0 LUFS" in text and "True peak" in text and "Gain" in text, text
+    assert "to -18 LUFS" in tab.page.locator("#entry-meta").inner_text()
+    assert "0.5 s to the end" in tab.page.locator("#entry-meta").inner_text()
+    tab.screenshot("entry-loudness")
+    tab.assert_clean()
+
+
+def test_a_collection_queued_from_the_page_fills_up_then_is_deleted_from_the_library(tab, server, origin):
+    sign_in(tab)
+    tab.page.get_by_label("Queue as a collection").check()
+    queue_through_the_page(tab, origin.url("/list.rss?item=/media/tone.mp3&item=/media/other.mp3"), profile="ogg-opus")
+    view = tab.page.locator("#collection-view .collection")
+    view.locator(".collection-totals").filter(has_text="2/2 completed").wait_for(timeout=90_000)
+    assert view.locator("tbody tr .state-completed").count() == 2
+    assert view.locator("h2").inner_text() == "Collection: Test List"
+    tab.screenshot("collection")
+    view.get_by_role("button", name="Show .m3u8").click()
+    listing = view.locator("pre.m3u")
+    listing.filter(has_text="#EXTM3U").wait_for()
+    assert listing.inner_text().count("#EXTINF:") == 2
+    with tab.page.expect_download() as saved:
+        view.get_by_role("button", name="Download .m3u8").click()
+    assert saved.value.suggested_filename == "Test List.m3u8"
+    assert "#EXTM3U" in Path(saved.value.path()).read_text(encoding="utf-8")
+    collection_id = view.get_attribute("data-collection-id")
+    # The library lists it; deleting it with its entries removes both.
+    tab.goto("/library")
+    row = tab.page.locator(f"#collection-list tr[data-collection-id='{collection_id}']")
+    row.filter(has_text="2/2 completed").wait_for()
+    row.get_by_role("button", name="Show: Test List").click()
+    tab.page.locator("#collection-view .collection-totals").filter(has_text="2/2 completed").wait_for()
+    row.get_by_role("button", name="Delete with entries: Test List").click()
+    tab.page.locator("#status").filter(has_text="2 entries deleted").wait_for()
+    row.wait_for(state="detached")
+    assert server("GET", f"/api/collections/{collection_id}", headers=admin_headers(server))[0] == 404
     tab.assert_clean()
 
 

@@ -13,6 +13,10 @@ export async function restore(entry) {
   if (entry.bitrate) body.bitrate = entry.bitrate;
   if (entry.resolution) body.resolution = entry.resolution;
   if (entry.ttl) body.ttl = entry.ttl;
+  // Loudness target and clip are part of the variant too.
+  for (const name of ["normalize", "start", "end"]) {
+    if (entry[name] !== null && entry[name] !== undefined) body[name] = entry[name];
+  }
   return (await api("/api/media/queue", { method: "POST", body })).data;
 }
 

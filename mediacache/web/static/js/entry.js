@@ -14,6 +14,23 @@ function pairs(target, list) {
     .flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, String(value))]));
 }
 
+const given = (value) => value !== null && value !== undefined;
+const number = (value, unit, signed = false) =>
+  value === null || value === undefined ? null : `${signed && value > 0 ? "+" : ""}${Number(value).toFixed(1)} ${unit}`;
+
+/** metadata.loudness: the EBU R128 measurement, and what normalization did where it was asked for. */
+function loudnessPairs(loudness) {
+  const done = loudness.normalized;
+  return [
+    ["Integrated", loudness.integrated_lufs === null ? "silence" : number(loudness.integrated_lufs, "LUFS")],
+    ["True peak", number(loudness.true_peak_dbtp, "dBTP")],
+    ["Range", number(loudness.range_lu, "LU")],
+    ["Normalized to", done && number(done.target, "LUFS")],
+    ["Gain", done && number(done.gain_db, "dB", true)],
+    ["Limited", done && (done.limited ? "yes (peaks limited)" : "no")],
+  ];
+}
+
 function button(text, handler, className = "secondary") {
   const node = el("button", { type: "button", className }, text);
   node.addEventListener("click", handler);
@@ -39,15 +56,18 @@ function show(entry) {
     ["Title", meta.title], ["Artist", meta.artist], ["Album", meta.album], ["Year", meta.year],
     ["Genre", (meta.genre || []).join(", ")], ["Length", format.length(entry)], ["Source", entry.url],
     ["Profile", entry.profile], ["Bitrate", entry.bitrate ? entry.bitrate / 1000 + "k" : null],
-    ["Resolution", entry.resolution], ["Codec", meta.codec], ["Sample rate", meta.sample_rate],
+    ["Resolution", entry.resolution],
+    ["Normalize", given(entry.normalize) ? `to ${entry.normalize} LUFS` : null],
+    ["Clip", given(entry.start) || given(entry.end) ? `${entry.start ?? 0} s to ${given(entry.end) ? entry.end + " s" : "the end"}` : null],
+    ["Codec", meta.codec], ["Sample rate", meta.sample_rate],
     ["Size", format.bytes(entry.size_bytes)], ["Requested by", entry.requested_by], ["Hits", entry.hits],
     ["Created", format.when(entry.created_at)], ["Completed", entry.completed_at && format.when(entry.completed_at)],
     ["Expires", entry.expires_at && format.when(entry.expires_at)],
     ["Retained until", entry.retained_until && format.when(entry.retained_until)], ["Id", entry.id],
   ]);
-  const loudness = entry.loudness || meta.loudness;
+  const loudness = meta.loudness;
   document.getElementById("loudness").hidden = !loudness;
-  if (loudness) pairs(document.getElementById("entry-loudness"), Object.entries(loudness));
+  if (loudness) pairs(document.getElementById("entry-loudness"), loudnessPairs(loudness));
   document.getElementById("entry-error").hidden = !entry.error;
   document.getElementById("entry-error-text").textContent = entry.error ? `${entry.error.code}: ${entry.error.message}` : "";
   showActions(entry);

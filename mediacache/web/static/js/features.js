@@ -7,19 +7,25 @@ export function apiDocument() {
   return documentPromise;
 }
 
-function queryNames(operation) {
-  return new Set((operation?.parameters || []).filter((p) => p.in === "query").map((p) => p.name));
+/** The names an operation takes: its query parameters and the properties of its JSON body (refs resolved). */
+function parameterNames(document, operation) {
+  const names = new Set((operation?.parameters || []).filter((p) => p.in === "query").map((p) => p.name));
+  let schema = operation?.requestBody?.content?.["application/json"]?.schema;
+  if (schema?.$ref) schema = document.components?.schemas?.[schema.$ref.split("/").pop()];
+  for (const name of Object.keys(schema?.properties || {})) names.add(name);
+  return names;
 }
 
 export async function features() {
-  const paths = (await apiDocument()).paths || {};
-  const queue = queryNames(paths["/api/media/queue"]?.post);
+  const document = await apiDocument();
+  const paths = document.paths || {};
+  const queue = parameterNames(document, paths["/api/media/queue"]?.post);
   return {
     events: Boolean(paths["/api/events"]?.get),
-    longPoll: queryNames(paths["/api/media/{media_id}"]?.get).has("wait"),
+    longPoll: parameterNames(document, paths["/api/media/{media_id}"]?.get).has("wait"),
     normalize: queue.has("normalize"),
     clip: queue.has("start") && queue.has("end"),
-    // The queue parameter naming a collection, if the server has collections.
-    collectionParam: paths["/api/collections"]?.get ? [...queue].find((name) => name.startsWith("collection")) : undefined,
+    // POST /api/collections takes the queue's parameters with a playlist, album or feed URL.
+    collections: Boolean(paths["/api/collections"]?.post && paths["/api/collections/{collection_id}"]?.get),
   };
 }

@@ -2,7 +2,9 @@
 import { api, service } from "./api.js";
 import * as format from "./format.js";
 import { fitting, remove, restore, retry } from "./actions.js";
-import { attempt, el, signedInPage } from "./layout.js";
+import { collectionName, showCollection, totalsText } from "./collection.js";
+import { features } from "./features.js";
+import { attempt, el, say, signedInPage } from "./layout.js";
 import { player } from "./player.js";
 
 const form = document.getElementById("filters");
@@ -10,6 +12,8 @@ const rows = document.querySelector("#entries tbody");
 const PAGE_SIZE = 20;
 let user;
 let page = 1;
+let stopCollection = () => {};
+const COLLECTIONS_SHOWN = 50;
 
 function filters() {
   const data = Object.fromEntries(new FormData(form));
@@ -73,6 +77,51 @@ async function load() {
   document.getElementById("next").disabled = !pagination.has_next;
 }
 
+function openCollection(collection) {
+  stopCollection();
+  const view = document.getElementById("collection-view");
+  stopCollection = showCollection(view, collection);
+  view.querySelector("h2").tabIndex = -1;
+  view.querySelector("h2").focus();
+}
+
+async function deleteCollection(collection, withEntries) {
+  const name = collectionName(collection);
+  if (!confirm(withEntries ? `Delete “${name}” and its entries?` : `Delete the collection “${name}” (its entries stay)?`)) return;
+  const query = withEntries ? { entries: "true", force: "true" } : undefined;
+  const answer = await attempt(() => api(`/api/collections/${encodeURIComponent(collection.id)}`, { method: "DELETE", query }));
+  if (!answer) return;
+  const { entries_deleted: deleted = [], entries_skipped: skipped = [] } = answer.data;
+  say(withEntries ? `Deleted “${name}”: ${deleted.length} entries deleted, ${skipped.length} kept (${[...new Set(skipped.map((s) => s.error.code))].join(", ") || "none"}).`
+    : `Deleted the collection “${name}”; its entries stay.`);
+  if (document.querySelector(`#collection-view [data-collection-id="${collection.id}"]`)) {
+    stopCollection();
+    document.getElementById("collection-view").replaceChildren();
+  }
+  await Promise.all([loadCollections(), load()]);
+}
+
+function collectionRow(collection) {
+  const name = collectionName(collection);
+  const actions = el("div", { className: "row-actions" },
+    button("Show", () => attempt(async () => openCollection((await api(`/api/collections/${encodeURIComponent(collection.id)}`)).data))),
+    button("Delete", () => deleteCollection(collection, false), "danger"),
+    button("Delete with entries", () => deleteCollection(collection, true), "danger"));
+  for (const node of actions.querySelectorAll("button")) node.setAttribute("aria-label", `${node.textContent}: ${name}`);
+  return el("tr", { dataset: { collectionId: collection.id } },
+    cell("Title", name), cell("Items", totalsText(collection.totals)), cell("Created", format.when(collection.created_at)),
+    cell("Actions", actions));
+}
+
+async function loadCollections() {
+  const { data } = await api("/api/collections", { query: { limit: COLLECTIONS_SHOWN } });
+  const body = document.querySelector("#collection-list tbody");
+  body.replaceChildren(...data.items.map(collectionRow));
+  if (!data.items.length) body.append(el("tr", {}, el("td", { colSpan: 4 }, "No collections. Queue one from the queue page.")));
+  const total = data.pagination.total;
+  document.getElementById("collections-info").textContent = total > data.items.length ? `The newest ${data.items.length} of ${total}.` : "";
+}
+
 async function setUp() {
   user = await signedInPage();
   const info = await service();
@@ -87,6 +136,10 @@ async function setUp() {
   document.getElementById("prev").addEventListener("click", () => { page -= 1; attempt(load); });
   document.getElementById("next").addEventListener("click", () => { page += 1; attempt(load); });
   await load();
+  if ((await features()).collections) {
+    document.getElementById("collections").hidden = false;
+    await loadCollections();
+  }
 }
 
 attempt(setUp);

@@ -1,5 +1,6 @@
 // The queue page: the form (profiles and limits from GET /api), then the job's progress, then the player.
 import { api, service } from "./api.js";
+import { collectionName, showCollection } from "./collection.js";
 import { features } from "./features.js";
 import { overallPercent, progressText, title } from "./format.js";
 import { attempt, el, say, signedInPage } from "./layout.js";
@@ -11,6 +12,7 @@ const profile = document.getElementById("profile");
 const resolution = document.getElementById("resolution");
 let info;
 let stopWatching = () => {};
+let stopCollection = () => {};
 
 function describeProfile() {
   const chosen = info.media_profiles[profile.value];
@@ -39,13 +41,13 @@ async function setUp() {
   const offered = await features();
   document.getElementById("normalize-field").hidden = !offered.normalize;
   document.getElementById("clip-field").hidden = !offered.clip;
-  if (offered.collectionParam) {
-    const { data } = await api("/api/collections");
-    const select = document.getElementById("collection");
-    select.name = offered.collectionParam;
-    for (const collection of data.items || []) select.append(el("option", { value: collection.id }, collection.name || collection.id));
-    document.getElementById("collection-field").hidden = false;
-  }
+  document.getElementById("collection-field").hidden = !offered.collections;
+  const target = info.limits.loudness_target;
+  const targets = info.limits.loudness_targets;
+  if (targets) [form.target.min, form.target.max] = [targets.min ?? -30, targets.max ?? -5];
+  document.getElementById("target-range").textContent =
+    `default ${target ?? -16}, ${form.target.min} to ${form.target.max}`;
+  form.normalize.addEventListener("change", () => { form.target.disabled = !form.normalize.checked; });
 }
 
 function parameters() {
@@ -53,13 +55,13 @@ function parameters() {
   if (form.bitrate.value.trim() && !form.bitrate.disabled) body.bitrate = form.bitrate.value.trim();
   if (!document.getElementById("resolution-field").hidden) body.resolution = resolution.value;
   if (form.ttl.value) body.ttl = Number(form.ttl.value);
-  if (!document.getElementById("normalize-field").hidden && form.normalize.checked) body.normalize = true;
+  if (!document.getElementById("normalize-field").hidden && form.normalize.checked) {
+    body.normalize = form.target.value.trim() ? Number(form.target.value) : true;
+  }
   if (!document.getElementById("clip-field").hidden) {
     if (form.start.value) body.start = Number(form.start.value);
     if (form.end.value) body.end = Number(form.end.value);
   }
-  const collection = document.getElementById("collection");
-  if (!document.getElementById("collection-field").hidden && collection.value) body[collection.name] = collection.value;
   return body;
 }
 
@@ -81,15 +83,34 @@ function show(entry) {
 
 const ANSWERS = { 201: "Queued.", 202: "Queued again.", 200: "Restored from the private cache.", 409: "Already in the cache." };
 
+function asCollection() {
+  return !document.getElementById("collection-field").hidden && form.collection.checked;
+}
+
+async function queueCollection(button) {
+  say("Listing the collection and queueing its items…");
+  const answer = await attempt(() => api("/api/collections", { method: "POST", body: parameters() }));
+  button.disabled = false;
+  if (!answer) return;
+  const collection = answer.data;
+  say(`Queued “${collectionName(collection)}”: ${collection.totals.total} items.`);
+  stopCollection();
+  document.getElementById("job").hidden = true;
+  stopCollection = showCollection(document.getElementById("collection-view"), collection);
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const button = document.getElementById("queue-button");
   button.disabled = true;
+  if (asCollection()) return queueCollection(button);
   const answer = await attempt(() => api("/api/media/queue", { method: "POST", body: parameters() }));
   button.disabled = false;
   if (!answer) return;
   say(ANSWERS[answer.status] || "Queued.");
   stopWatching();
+  stopCollection();
+  document.getElementById("collection-view").replaceChildren();
   document.getElementById("job").hidden = false;
   document.getElementById("job-player").replaceChildren();
   show(answer.data);

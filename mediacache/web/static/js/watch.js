@@ -30,7 +30,9 @@ async function readStream(response) {
       if (line === "") {
         if (data.length && event.startsWith("media.")) {
           try {
-            deliver(JSON.parse(data.join("\n")));
+            // {"event", "id", "at", "entry"}: the entry as GET /api/media/<id> renders it.
+            const frame = JSON.parse(data.join("\n"));
+            if (frame?.entry?.id) deliver(frame.entry);
           } catch {
             // not an entry: ignore
           }
