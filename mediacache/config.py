@@ -347,6 +347,8 @@ SETTINGS.update({
 # Past a cap a long-poll is answered at once (with Retry-After) and a stream gets 503 STREAMS_FULL.
 SETTINGS["LONGPOLL_MAX_WAITERS"] = Setting(256, positive(parse_int))
 SETTINGS["EVENTS_MAX_STREAMS"] = Setting(64, positive(parse_int))
+# Streams one account may hold open at once, so one account (or its leaked tabs) cannot take every slot.
+SETTINGS["EVENTS_MAX_STREAMS_PER_USER"] = Setting(8, positive(parse_int))
 # Seconds between heartbeat comments on an otherwise quiet stream (proxies close silent connections).
 SETTINGS["EVENTS_HEARTBEAT"] = Setting(15, positive(parse_int))
 # Recent events kept for readers and for resuming (Last-Event-ID); final events are kept apart, as many,

@@ -132,6 +132,12 @@ def test_an_m3u8_title_cannot_break_a_line():
     assert collections._one_line("Song\r\n#EXTINF:1,evil\u2028x\x00") == "Song  #EXTINF:1,evil x "
 
 
+def test_a_listing_title_reaches_the_api_on_one_line():
+    assert (
+        collections._text(" one\n#EXTINF:-1,pwn\r\nhttp://evil/x.mp3\r", 100) == "one #EXTINF:-1,pwn  http://evil/x.mp3"
+    )
+
+
 def test_more_items_than_the_limit_is_400_with_the_count(configured, media_server):
     _app, client, headers = configured(MAX_COLLECTION_ITEMS=2)
     response = create(client, headers, media_server.url("/feed.rss"))

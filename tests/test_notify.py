@@ -266,6 +266,62 @@ def test_streams_past_the_cap_are_refused_with_503_and_retry_after(configured):
     again.close()
 
 
+def test_one_account_cannot_take_every_stream(configured):
+    _app, client, admin = configured(EVENTS_MAX_STREAMS_PER_USER=1)
+    held = Stream(client, admin)
+    try:
+        refused = client.get("/api/events", headers=admin)
+        assert refused.status_code == 503 and refused.json["error"]["code"] == "STREAMS_FULL"
+        assert "This account" in refused.json["error"]["message"] and refused.headers["Retry-After"] == "5"
+        client.post("/api/users", json={"username": "other", "password": "other-pass-1"}, headers=admin)
+        other = Stream(client, auth_header(login(client, "other", "other-pass-1")["token"]))
+        assert other.frame()["comment"].startswith("connected")  # another account still gets one
+        other.close()
+    finally:
+        held.close()
+
+
+def _ends(stream: Stream) -> None:
+    """Read the stream (heartbeats every second here) until the server ends it."""
+    with pytest.raises(StopIteration):
+        while True:
+            stream.frame()
+
+
+def test_a_stream_ends_when_its_login_is_logged_out(app, client, admin):
+    client.post("/api/users", json={"username": "leaver", "password": "leaver-pass-1"}, headers=admin)
+    session = login(client, "leaver", "leaver-pass-1")
+    refreshed = client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"])).json["token"]
+    stream = Stream(client, auth_header(refreshed))
+    assert stream.frame()["comment"].startswith("connected")
+    assert client.post("/api/auth/logout", headers=auth_header(session["token"])).status_code == 204
+    _ends(stream)
+    assert get_notifier(app).streams.held == 0
+
+
+@pytest.mark.parametrize("change", [{"role": "user"}, {"active": False}])
+def test_a_stream_ends_when_its_account_is_demoted_or_disabled(app, client, admin, change):
+    client.post("/api/users", json={"username": "second", "password": "second-pass-1", "role": "admin"}, headers=admin)
+    stream = Stream(client, auth_header(login(client, "second", "second-pass-1")["token"]))
+    assert stream.frame()["comment"].startswith("connected")
+    assert client.patch("/api/users/second", json=change, headers=admin).status_code == 200
+    _ends(stream)
+
+
+def test_a_last_event_id_ahead_of_the_newest_resumes_from_now(app, client, admin):
+    media_id = finished_entry(app)
+    stream = Stream(client, admin)
+    ahead = Stream(client, {**admin, "Last-Event-ID": str(2**62)})
+    try:
+        newest = stream.frame()["comment"]
+        assert ahead.frame()["comment"] == newest  # "connected; events after <the newest id>"
+        assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
+        assert ahead.events_until(lambda frame: frame["event"] == "media.deleted")[-1]["data"]["id"] == media_id
+    finally:
+        stream.close()
+        ahead.close()
+
+
 @pytest.mark.parametrize("header", [{}, {"Last-Event-ID": "not-a-number"}])
 def test_streams_need_a_token_and_a_valid_last_event_id(client, admin, header):
     response = client.get("/api/events", headers=header if not header else {**admin, **header})
@@ -296,7 +352,7 @@ def test_a_flood_of_progress_does_not_push_a_final_event_out_of_the_replay():
 def test_a_reader_too_far_behind_is_closed_rather_than_buffered_for(app, client, admin):
     media_id = finished_entry(app)
     asked = StreamRequest(None, None, None, ("http://localhost/cache/",), unsent_bytes=lambda: 10**9)
-    stream = open_stream(app, asked)
+    stream = open_stream(app, asked, account="1")
     assert next(stream).startswith(b"retry:")
     assert client.delete(f"/api/media/{media_id}", headers=admin).status_code == 204
     with pytest.raises(StopIteration):

@@ -102,3 +102,35 @@ def test_held_long_polls_and_streams_starve_no_one_and_a_stop_ends_them(tmp_path
         for sock in held:
             sock.close()
         server.stop()
+
+
+def test_a_client_that_leaves_gives_its_stream_slot_back(tmp_path, media_server):
+    server = LiveServer(
+        tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",
+        MEDIACACHE_EVENTS_MAX_STREAMS="1", MEDIACACHE_EVENTS_HEARTBEAT="600",
+    ).start()  # fmt: skip
+    try:
+        token = server("POST", "/api/login", body={"username": "admin", "password": ADMIN_PASSWORD})[2]["token"]
+        headers = auth_header(token)
+        waiting = server("POST", "/api/media/queue", body={"url": media_server.url("/gated/left.mp3")}, headers=headers)
+        waiting_id = waiting[2]["id"]
+        stream = _hold(server, "/api/events", token)
+        _read_until(stream, b"connected")
+        poll = _hold(server, f"/api/media/{waiting_id}?wait=30", token)
+        # Held: the one stream slot is taken.
+        assert server("GET", "/api/events", headers=headers)[0] == 503
+        stream.close()
+        poll.close()
+        # The client left without a word: its slot comes back before any write to it fails (heartbeat: 15 s).
+        deadline = time.monotonic() + 30
+        while True:
+            sock = _hold(server, "/api/events", token)
+            answer = _read_until(sock, b"\r\n\r\n")
+            sock.close()
+            if answer.startswith(b"HTTP/1.1 200"):
+                break
+            assert time.monotonic() < deadline, answer[:200]
+            time.sleep(0.2)
+        _release_until_done(server, headers, media_server, waiting_id)
+    finally:
+        server.stop()

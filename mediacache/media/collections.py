@@ -127,7 +127,8 @@ def _artist_of(info: dict[str, Any]) -> Any:
 
 
 def _text(value: Any, limit: int) -> str | None:
-    return None if value is None else str(value)[:limit]
+    # A listing's words become one line each, as a file's own tags do: no control characters reach the API.
+    return None if value is None else _one_line(str(value)).strip()[:limit]
 
 
 def _seconds(value: Any) -> float | None:

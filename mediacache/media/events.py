@@ -152,6 +152,31 @@ class Slots:
             self.held -= 1
 
 
+class SlotsPerHolder:
+    """At most a given number of slots per holder (an account's streams), counted apart from the shared cap."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, holder: str, limit: int) -> bool:
+        """Take one of ``holder``'s slots if it has fewer than ``limit``."""
+        with self._lock:
+            if self.held.get(holder, 0) >= limit:
+                return False
+            self.held[holder] = self.held.get(holder, 0) + 1
+            return True
+
+    def give_back(self, holder: str) -> None:
+        """Free a slot ``holder`` took."""
+        with self._lock:
+            left = self.held.get(holder, 0) - 1
+            if left > 0:
+                self.held[holder] = left
+            else:
+                self.held.pop(holder, None)
+
+
 class Notifier:
     """The app's hub and the caps on waiting clients (a Flask extension)."""
 
@@ -160,6 +185,7 @@ class Notifier:
         self.hub = EventHub(config["EVENTS_BUFFER"], config["EVENTS_REPLAY_SECONDS"])
         self.long_polls = Slots(config["LONGPOLL_MAX_WAITERS"])
         self.streams = Slots(config["EVENTS_MAX_STREAMS"])
+        self.streams_of = SlotsPerHolder()
         app.extensions[EXTENSION_KEY] = self
         get_runner(app).progress_listeners.append(lambda media_id: publish_entry_change(media_id, app))
 

@@ -23,13 +23,23 @@ from .events import Event, get_notifier, visible
 from .render import media_document, row_cache
 
 MAX_WAIT = 30  # seconds a long-poll may ask for (issue 18)
+# A waiting request looks this often whether it is still wanted (its client still there, its token still
+# good): a client that left, or was logged out, gives its slot back within these seconds.
+CHECK_EVERY = 2.0
 RETRY_STREAM_AFTER = 5  # seconds a refused stream is told to wait before it tries again
 
 
-def wait_for_final(app: Flask, media_id: str, seconds: float, roots: tuple[str, ...]) -> tuple[bytes, bool]:
+def wait_for_final(
+    app: Flask,
+    media_id: str,
+    seconds: float,
+    roots: tuple[str, ...],
+    client_gone: Callable[[], bool] | None = None,
+) -> tuple[bytes, bool]:
     """The entry's media object once completed or failed, or after ``seconds`` as it is then; and whether it still runs.
 
-    Answers at once if the entry is final already, or if every long-poll slot is taken.
+    Answers at once if the entry is final already, or if every long-poll slot is taken; stops
+    waiting (and frees its slot) once ``client_gone()`` says the client has left.
     """
     notifier = get_notifier(app)
     row = _row(media_id)
@@ -40,8 +50,10 @@ def wait_for_final(app: Flask, media_id: str, seconds: float, roots: tuple[str, 
             try:
                 row = _row(media_id)
                 db.session.close()  # no connection held while waiting
-                if row["status"] in RUNNING_STATES:
-                    watcher.wait(seconds)
+                ends = time.monotonic() + seconds
+                while row["status"] in RUNNING_STATES and (left := ends - time.monotonic()) > 0:
+                    if watcher.wait(min(left, CHECK_EVERY)) or (client_gone is not None and client_gone()):
+                        break
             finally:
                 notifier.hub.unwatch(media_id, watcher)
         finally:
@@ -67,41 +79,58 @@ class StreamRequest:
         last_event_id: int | None,
         roots: tuple[str, ...],
         unsent_bytes: Callable[[], int] | None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.username = username  # None: an admin, who sees every entry
         self.ids = ids
         self.last_event_id = last_event_id
         self.roots = roots
         self.unsent_bytes = unsent_bytes  # the server's count of this connection's unsent bytes, if it offers one
+        # False once the client has left, or its token or role no longer allows this stream (checked every few s).
+        self.still_wanted = still_wanted
 
 
-def open_stream(app: Flask, asked: StreamRequest) -> Iterator[bytes]:
-    """The event stream's body, once a stream slot is taken (503 STREAMS_FULL otherwise)."""
+def open_stream(app: Flask, asked: StreamRequest, account: str) -> Iterator[bytes]:
+    """The event stream's body, once a stream slot is taken (503 STREAMS_FULL otherwise).
+
+    ``account`` counts against EVENTS_MAX_STREAMS_PER_USER, so one account cannot take every slot.
+    """
     notifier = get_notifier(app)
     if notifier.hub.closed:
         raise DomainError("STREAMS_FULL", "The server is stopping; connect again shortly.", retry_after=1)
+    per_account = app.config["EVENTS_MAX_STREAMS_PER_USER"]
+    if not notifier.streams_of.take(account, per_account):
+        raise DomainError(
+            "STREAMS_FULL",
+            f"This account has {per_account} event streams open already; close one or long-poll the entry.",
+            retry_after=RETRY_STREAM_AFTER,
+        )
     if not notifier.streams.take():
+        notifier.streams_of.give_back(account)
         raise DomainError(
             "STREAMS_FULL",
             f"All {notifier.streams.limit} event streams are taken; try again later or long-poll the entry.",
             retry_after=RETRY_STREAM_AFTER,
         )
-    return _stream(app, asked)
+    return _stream(app, asked, account)
 
 
-def _stream(app: Flask, asked: StreamRequest) -> Iterator[bytes]:
+def _stream(app: Flask, asked: StreamRequest, account: str) -> Iterator[bytes]:
     notifier = get_notifier(app)
     hub, config = notifier.hub, app.config
     heartbeat, lifetime = config["EVENTS_HEARTBEAT"], config["EVENTS_STREAM_LIFETIME"]
     max_unsent = config["EVENTS_MAX_UNSENT_BYTES"]
     ends = time.monotonic() + lifetime if lifetime else float("inf")
-    cursor = asked.last_event_id if asked.last_event_id is not None else hub.last_id
+    # An id ahead of the newest (a clock set back before a restart, a made-up one) resumes from now.
+    cursor = min(asked.last_event_id, hub.last_id) if asked.last_event_id is not None else hub.last_id
     resumed = asked.last_event_id is not None
     try:
         # Sent at once, so a client (and any proxy) sees the stream open before the first event.
         yield f"retry: 2000\n: connected; events after {cursor}\n\n".encode()
         last_write = time.monotonic()
         while not hub.closed and time.monotonic() < ends:
+            if asked.still_wanted is not None and not asked.still_wanted():
+                return  # the client left, or may no longer read this stream: its slot is free at once
             events, missed = hub.after(cursor)
             if missed and not resumed:
                 return  # fell behind the buffer while writing: the client resumes with Last-Event-ID
@@ -117,9 +146,12 @@ def _stream(app: Flask, asked: StreamRequest) -> Iterator[bytes]:
                     return  # a reader this slow is closed, not queued for
                 yield chunk
                 last_write = now
-            hub.wait(cursor, max(0.0, min(last_write + heartbeat, ends) - time.monotonic()))
+            hub.wait(
+                cursor, max(0.0, min(last_write + heartbeat, ends, time.monotonic() + CHECK_EVERY) - time.monotonic())
+            )
     finally:
         notifier.streams.give_back()
+        notifier.streams_of.give_back(account)
 
 
 def _frame(app: Flask, event: Event, roots: tuple[str, ...]) -> bytes:

@@ -52,12 +52,14 @@ def check_callback_url(raw: object) -> str:
     if len(url) > MAX_CALLBACK_URL or not url.isascii() or re.search(r"[\x00-\x20\x7f]", url):
         raise DomainError("INVALID_CALLBACK_URL", f"{shown(url)} is not a URL of at most {MAX_CALLBACK_URL} "
                           "ASCII characters without spaces.")  # fmt: skip
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == -1:
+    except ValueError:  # an unclosed "[", a bad IPv6 address, a port out of range
+        parts, port = urlsplit(""), -1
+    # After a bracketed IPv6 host only ":port" may follow; urlsplit would ignore anything else.
+    bracketed = re.fullmatch(r"(?:[^@]*@)?\[[^\]]*\](?::\d*)?", parts.netloc) if "[" in parts.netloc else True
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == -1 or not bracketed:
         raise DomainError("INVALID_CALLBACK_URL", f"{shown(url)} is not an http:// or https:// URL with a host.")
     if parts.username is not None or parts.password is not None:
         raise DomainError("INVALID_CALLBACK_URL", "A callback URL may not carry a user name or password; "

@@ -24,11 +24,12 @@ from .channel import Channel
 from .connections import raise_open_file_limit
 from .mainloop import ON_MAIN_LOOP, NeedsThread
 from .server import PATCH, make_server, serve
-from .waiting import UNSENT_BYTES
+from .waiting import PEER_GONE, UNSENT_BYTES
 
 __all__ = [
     "ON_MAIN_LOOP",
     "PATCH",
+    "PEER_GONE",
     "UNSENT_BYTES",
     "Channel",
     "NeedsThread",

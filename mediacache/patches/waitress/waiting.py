@@ -4,11 +4,15 @@ A long-poll or an event stream holds its thread while it waits; served by the po
 answers everything else, a few of them would stop every poll, queue call and download. They
 are handed to ``HeldPool`` instead, whose threads start as needed up to a limit the app sizes
 above its own caps (media/waiting.py). A stream also needs to know how much of its answer its
-client has not read yet, to close a slow reader rather than buffer for it: ``UNSENT_BYTES``.
+client has not read yet, to close a slow reader rather than buffer for it: ``UNSENT_BYTES``; and
+whether its client has gone, to give its slot back at once rather than at its next failed
+write: ``PEER_GONE``.
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 from collections.abc import Callable
 
@@ -18,6 +22,26 @@ from waitress.task import ThreadedTaskDispatcher, WSGITask
 # In every request's environ: a callable giving how many bytes of the connection's answer are not sent yet
 # (an event stream closes a reader that falls this far behind, rather than buffer for it).
 UNSENT_BYTES = "mediacache.unsent_bytes"
+# In every request's environ: a callable saying whether the client has closed its end. waitress does
+# not read a connection while it serves a request there, so a waiting request would never learn of it.
+PEER_GONE = "mediacache.peer_gone"
+
+
+def _peer_gone(channel: HTTPChannel) -> bool:
+    if not channel.connected:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(channel.socket, select.POLLIN | select.POLLRDHUP)
+        ready = poller.poll(0)
+        if not ready:
+            return False
+        if ready[0][1] & (select.POLLHUP | select.POLLERR | select.POLLRDHUP):
+            return True
+        # Readable: either a pipelined request (still there) or the end of the stream (gone). Peeked, not read.
+        return channel.socket.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 class Task(WSGITask):
@@ -28,6 +52,7 @@ class Task(WSGITask):
         if UNSENT_BYTES not in environ:
             channel = self.channel
             environ[UNSENT_BYTES] = lambda: channel.total_outbufs_len
+            environ[PEER_GONE] = lambda: _peer_gone(channel)
         return environ
 
 

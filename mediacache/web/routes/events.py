@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Flask, current_app, request
 
+from ...accounts.authcache import auth_cache
+from ...accounts.tokens import token_is_dead
 from ...media import waiting
 from ...media.events import KINDS
-from ...patches.waitress import UNSENT_BYTES
-from ..access import login_required, me
+from ...patches.waitress import PEER_GONE, UNSENT_BYTES
+from ..access import login_required, me, presented_token
 from ..openapi import documented
 from ..params import load, request_roots
 from ..schemas import EventsSchema
@@ -55,12 +58,31 @@ def stream_events():
         last_event_id=args["last_event_id"],
         roots=request_roots(),
         unsent_bytes=request.environ.get(UNSENT_BYTES),
+        still_wanted=_still_wanted(current_app._get_current_object(), presented_token(), caller.is_admin),
     )
     if request.method == "HEAD":
         # The headers only: a HEAD must not hold a thread (of the pool that answers everyone) for a stream's life.
         return current_app.response_class(b"", mimetype="text/event-stream", headers=STREAM_HEADERS)
-    body = waiting.open_stream(current_app._get_current_object(), asked)
+    body = waiting.open_stream(current_app._get_current_object(), asked, account=str(caller.id))
     return current_app.response_class(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
+
+
+def _still_wanted(app: Flask, token: dict, as_admin: bool) -> Callable[[], bool]:
+    """Whether the stream should go on: its client is there, its token still holds, and its role is unchanged.
+
+    A stream outlives the request that checked its token; logging out, a disabled account or an
+    admin made a user must end it too (within waiting.CHECK_EVERY seconds).
+    """
+    peer_gone = request.environ.get(PEER_GONE)
+
+    def check() -> bool:
+        if peer_gone is not None and peer_gone():
+            return False
+        with app.app_context():
+            principal = auth_cache(app).principal(int(token["sub"]))
+            return not token_is_dead(token, principal) and principal.is_admin == as_admin
+
+    return check
 
 
 LONG_POLL_PATH = re.compile(r"/api/media/[^/]+\Z")

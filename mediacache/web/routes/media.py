@@ -12,7 +12,7 @@ from ...core.profiles import FILE_TYPES
 from ...core.states import RUNNING_STATES
 from ...media import entries, storage, waiting, webhooks
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
-from ...patches.waitress import ON_MAIN_LOOP
+from ...patches.waitress import ON_MAIN_LOOP, PEER_GONE
 from ..access import limited_per_account, login_required, me
 from ..bearer import caller_from_memory
 from ..errors import error_body
@@ -87,7 +87,9 @@ def get_media(media_id: str):
     if wait is None:
         document, running = entries.media_view(media_id, request_roots())
     else:
-        document, running = waiting.wait_for_final(current_app._get_current_object(), media_id, wait, request_roots())
+        document, running = waiting.wait_for_final(
+            current_app._get_current_object(), media_id, wait, request_roots(), request.environ.get(PEER_GONE)
+        )
     response = current_app.response_class(document, mimetype=current_app.json.mimetype)
     if running:
         response.headers.extend(RUNNING_HEADERS)
