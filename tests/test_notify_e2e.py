@@ -45,7 +45,7 @@ def _release_until_done(server, headers, media_server, media_id: str) -> None:
 def test_held_long_polls_and_streams_starve_no_one_and_a_stop_ends_them(tmp_path, media_server):
     server = LiveServer(
         tmp_path, MEDIACACHE_ADMIN_PASSWORD=ADMIN_PASSWORD, MEDIACACHE_ALLOW_PRIVATE_URLS="true",
-        MEDIACACHE_STOP_TIMEOUT=str(STOP_TIMEOUT),
+        MEDIACACHE_STOP_TIMEOUT=str(STOP_TIMEOUT), MEDIACACHE_EVENTS_MAX_STREAMS_PER_USER=str(STREAMS),
     ).start()  # fmt: skip
     held: list[socket.socket] = []
     try:
