@@ -164,3 +164,55 @@ def test_a_username_differing_only_in_case_is_taken(tmp_path):
     assert taken.status_code == 409 and taken.json["error"]["code"] == "USER_EXISTS"
     # Login stays exact: the name as created, not a case-folded one.
     assert client.post("/api/login", json={"username": "Player", "password": "player-pass"}).status_code == 401
+
+
+def _database(tmp_path):
+    return tmp_path / "instance" / "mediacache.db"
+
+
+def test_the_database_itself_refuses_a_username_differing_only_in_case(tmp_path):
+    """The check in code answers 409; the unique index settles two creates racing past it."""
+    import sqlite3
+
+    from tests.helpers import make_settings
+
+    create_app(make_settings(tmp_path))  # creates the admin account
+    with sqlite3.connect(_database(tmp_path)) as raw, pytest.raises(sqlite3.IntegrityError):
+        raw.execute(
+            "INSERT INTO users (username, password_hash, role, active, pending, token_version, created_at, token_key)"
+            " VALUES ('ADMIN', 'x', 'user', 1, 0, 0, '2026-01-01', 'k')"
+        )
+
+
+def test_an_older_database_gains_the_index_and_one_with_clashing_names_still_starts(tmp_path, caplog):
+    import logging
+    import sqlite3
+
+    from tests.helpers import ADMIN_PASSWORD, make_settings
+
+    settings = make_settings(tmp_path)
+    create_app(settings)
+    with sqlite3.connect(_database(tmp_path)) as raw:  # as version 10 left it, two names one in case
+        raw.execute("DROP INDEX ux_users_username_folded")
+        raw.execute("UPDATE schema_version SET version = 10")
+        raw.execute(
+            "INSERT INTO users (username, password_hash, role, active, pending, token_version, created_at, token_key)"
+            " VALUES ('Admin', 'x', 'user', 1, 0, 0, '2026-01-01', 'k')"
+        )
+    with caplog.at_level(logging.WARNING):
+        client = create_app(settings).test_client()
+    assert "usernames differing only in case" in caplog.text and "admin" in caplog.text
+    admin = auth_header(login(client, "admin", ADMIN_PASSWORD)["token"])
+    clash = next(user for user in client.get("/api/users", headers=admin).json["items"] if user["username"] == "Admin")
+    assert client.delete(f"/api/users/{clash['id']}", headers=admin).status_code in (200, 204)
+
+    fresh = tmp_path / "fresh"
+    settings = make_settings(fresh)
+    create_app(settings)
+    with sqlite3.connect(_database(fresh)) as raw:
+        raw.execute("DROP INDEX ux_users_username_folded")
+        raw.execute("UPDATE schema_version SET version = 10")
+    create_app(settings)
+    with sqlite3.connect(_database(fresh)) as raw:
+        indexes = {row[1] for row in raw.execute("PRAGMA index_list('users')")}
+    assert "ux_users_username_folded" in indexes

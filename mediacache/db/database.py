@@ -9,6 +9,7 @@ stored version runs once, in order, each in one transaction with the update of
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from sqlalchemy import Connection, event, inspect, make_url, text
 from . import models, webhook_models  # noqa: F401 — the tables must be known before create_all
 from .collection_tables import create_collection_tables
 from .extensions import db
+
+log = logging.getLogger(__name__)
 
 # The users table as of version 3, written out: a released step must not follow later model changes.
 _USERS_V3 = """CREATE TABLE users_v3 (
@@ -90,6 +93,19 @@ def _variants_carry_edits(connection: Connection) -> None:
             connection.execute(text(f"ALTER TABLE media ADD COLUMN {column} {kind}"))
 
 
+def _usernames_unique_whatever_their_case(connection: Connection) -> None:
+    """Version 11: the index behind "Alice" and "alice" being one name (models.py)."""
+    clashes = connection.execute(
+        text("SELECT lower(username) FROM users GROUP BY lower(username) HAVING count(*) > 1")
+    ).scalars().all()  # fmt: skip
+    if clashes:
+        # Older versions could let two such accounts in through a race; the service starts all the
+        # same (its own check still refuses new ones), and an admin can delete one of them.
+        log.warning("usernames differing only in case, so no unique index on them yet: %s", ", ".join(clashes))
+        return
+    connection.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_users_username_folded ON users (lower(username))"))
+
+
 # Version 8, written out as released (completion webhooks, issue 18): create_all makes them for any database,
 # and the step keeps a database whose version says 8 from lacking them. IF NOT EXISTS: what is there is skipped.
 _WEBHOOK_TABLES_V8 = [
@@ -145,6 +161,7 @@ MIGRATIONS: list[tuple[int, list[str] | Callable[[Connection], None]]] = [
     (7, create_collection_tables),
     (8, _WEBHOOK_TABLES_V8),
     (10, ["CREATE TABLE IF NOT EXISTS daily_served (day DATE NOT NULL PRIMARY KEY, hits INTEGER NOT NULL)"]),
+    (11, _usernames_unique_whatever_their_case),
 ]
 SCHEMA_VERSION = max((version for version, _ in MIGRATIONS), default=1)
 

@@ -53,6 +53,12 @@ class User(db.Model):
         return self.role == ROLE_ADMIN
 
 
+# Usernames are unique whatever their case ("Alice" and "alice" are one name), in the database
+# itself: the check in accounts/users.py answers with a clear 409, this index settles a race.
+# Usernames are ASCII (USERNAME_PATTERN), so SQLite's ASCII-only lower() folds them fully.
+Index("ux_users_username_folded", db.func.lower(User.username), unique=True)
+
+
 class RevokedToken(db.Model):
     """A token logged out before it expired; purged once it would have expired anyway."""
 
