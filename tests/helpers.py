@@ -155,16 +155,43 @@ class LiveServer:
 TERMINAL_STATES = ("completed", "failed", "cancelled")
 
 
-def wait_for_entry(client, media_id: str, headers: dict[str, str], *, until=TERMINAL_STATES, timeout: float = 90):
-    """Poll GET /api/media/<id> (as a game server does) until its status is one of ``until``."""
+def eventually(probe, *, timeout: float = 30, interval: float = 0.05, failure=lambda last: last):
+    """Call ``probe`` until it returns something truthy, and return that: the one way tests wait.
+
+    Tests wait on what they can observe (an entry's status, a file, a row), never for a fixed
+    time. Past ``timeout`` the test fails with ``failure(last result)`` as its message.
+    """
     deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/media/{media_id}", headers=headers).json
-        if body["status"] in until:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"entry still {body['status']} after {timeout}s: {body}")
-        time.sleep(0.05)
+    while not (result := probe()):
+        assert time.monotonic() < deadline, failure(result)
+        time.sleep(interval)
+    return result
+
+
+def read_entry(client, media_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """GET /api/media/<id>, through a Flask test client or a LiveServer."""
+    if isinstance(client, LiveServer):
+        return client("GET", f"/api/media/{media_id}", headers=headers)[2]
+    return client.get(f"/api/media/{media_id}", headers=headers).json
+
+
+def wait_for_entry(
+    client, media_id: str, headers: dict[str, str], *, until=TERMINAL_STATES, timeout: float = 90, meanwhile=None
+) -> dict[str, Any]:
+    """Poll the entry (as a game server does) until its status is one of ``until``; the entry then.
+
+    ``meanwhile`` runs before each poll: e.g. ``media_server.release_gated``, for a download held
+    half-way (yt-dlp may fetch a URL more than once, each fetch held).
+    """
+    last: list[dict] = [{}]
+
+    def reached():
+        if meanwhile is not None:
+            meanwhile()
+        last[0] = read_entry(client, media_id, headers)
+        return last[0] if last[0].get("status") in until else None
+
+    return eventually(reached, timeout=timeout, failure=lambda _: f"entry {media_id} not {until}: {last[0]}")
 
 
 def queue_and_wait(client, headers, url: str, *, expect=(201,), completed: bool = True, **params) -> dict[str, Any]:

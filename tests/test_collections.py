@@ -8,7 +8,6 @@ generic extractor.
 from __future__ import annotations
 
 import sqlite3
-import time
 from urllib.parse import urlencode
 
 import pytest
@@ -18,7 +17,7 @@ from mediacache import create_app
 from mediacache.core.principal import Principal
 from mediacache.db.collection_tables import create_collection_tables
 from mediacache.media import collections
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, eventually, login, make_settings, wait_for_entry
 
 ITEMS = ["/media/tone.mp3", "/media/other.mp3", "/media/tone.mp3", "/status/404"]
 
@@ -40,14 +39,9 @@ def player_headers(client, admin_headers) -> dict[str, str]:
 
 def release_until_done(client, headers, media_server, entry_ids, timeout: float = 90) -> None:
     """Let /gated/ downloads go on (each request held half-way, whenever it arrives) until these entries end."""
-    deadline = time.monotonic() + timeout
-    while True:
-        media_server.release_gated()
-        statuses = [client.get(f"/api/media/{entry_id}", headers=headers).json["status"] for entry_id in entry_ids]
-        if all(status in ("completed", "failed") for status in statuses):
-            return
-        assert time.monotonic() < deadline, statuses
-        time.sleep(0.05)
+    for entry_id in entry_ids:
+        wait_for_entry(client, entry_id, headers, until=("completed", "failed"), timeout=timeout,
+                       meanwhile=media_server.release_gated)  # fmt: skip
 
 
 def finished(client, headers, collection: dict) -> dict:
@@ -389,10 +383,10 @@ def test_a_game_server_plays_a_feed_through_the_real_server(tmp_path, media_serv
                                                 body=None, headers=headers, timeout=60)  # fmt: skip
         assert status == 201, body
         assert response_headers["Location"] == f"/api/collections/{body['id']}"
-        deadline = time.monotonic() + 90
-        while (current := server("GET", f"/api/collections/{body['id']}", headers=headers)[2])["totals"]["pending"]:
-            assert time.monotonic() < deadline, current
-            time.sleep(0.1)
+        path = f"/api/collections/{body['id']}"
+        current = eventually(
+            lambda: None if (now := server("GET", path, headers=headers)[2])["totals"]["pending"] else now, timeout=90
+        )
         assert current["totals"] == {"completed": 3, "failed": 0, "pending": 0, "total": 3}
         status, response_headers, playlist = server("GET", f"/api/collections/{body['id']}.m3u8", headers=headers)
         lines = playlist.decode().splitlines()

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, eventually
 
 CLIENTS = 16
 DURATION = 30.0
@@ -72,13 +72,13 @@ def test_sixteen_clients_for_thirty_seconds_get_no_server_errors(tmp_path, media
         for thread in threads:
             thread.join()
         # Nothing is lost: every entry a client queued reaches a final state once the load stops.
-        deadline = time.monotonic() + 60
-        while any(
-            server("GET", f"/api/media?status={state}&limit=1", headers=headers)[2]["pagination"]["total"]
-            for state in ("pending", "downloading", "processing")
-        ):  # fmt: skip
-            assert time.monotonic() < deadline, "entries still waiting a minute after the load stopped"
-            time.sleep(0.2)
+        eventually(
+            lambda: not any(
+                server("GET", f"/api/media?status={state}&limit=1", headers=headers)[2]["pagination"]["total"]
+                for state in ("pending", "downloading", "processing")
+            ),
+            timeout=60, interval=0.2, failure=lambda _: "entries still waiting a minute after the load stopped",
+        )  # fmt: skip
     finally:
         server.stop()
     log = server.log()

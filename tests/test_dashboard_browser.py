@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.browser import open_tab
-from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, ROOT, LiveServer, auth_header, wait_for_entry
 from tests.media_server import MediaServer
 
 pytestmark = pytest.mark.e2e
@@ -182,12 +181,7 @@ def test_readable_at_360_px_in_the_dark_and_swagger_ui_from_this_origin(browser,
 
 def release_until_final(server, origin, media_id: str, headers, timeout: float = 90) -> dict:
     """Let /gated/ downloads go on (yt-dlp may fetch the URL more than once, each held) until the entry ends."""
-    deadline = time.monotonic() + timeout
-    while (entry := server("GET", f"/api/media/{media_id}", headers=headers)[2])["status"] not in FINAL:
-        assert time.monotonic() < deadline, entry
-        origin.release_gated()
-        time.sleep(0.05)
-    return entry
+    return wait_for_entry(server, media_id, headers, until=FINAL, timeout=timeout, meanwhile=origin.release_gated)
 
 
 def test_progress_comes_from_the_real_event_stream(tab, server, origin):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, wait_for_entry
 
 pytestmark = pytest.mark.e2e  # every test here runs the real server
 
@@ -23,13 +23,7 @@ def server(tmp_path):
 
 def poll(server, media_id, headers, until=("completed", "failed", "cancelled"), timeout=60):
     """Poll the entry as a game server does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, _, body = server("GET", f"/api/media/{media_id}", headers=headers)
-        if status == 200 and body["status"] in until:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"entry {media_id} never reached {until}")
+    return wait_for_entry(server, media_id, headers, until=until, timeout=timeout)
 
 
 def token(server):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from mediacache.db import media_repo
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.media import lifecycle
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, auth_header, eventually, login, make_settings, read_entry, wait_for_entry
 
 
 @pytest.fixture
@@ -42,13 +41,13 @@ def fake(media_server):
 
 def wait_for_retry(client, media_id: str, headers, timeout: float = 60) -> dict:
     """Poll the entry until it waits for a retry (pending, with retry_at in its progress)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/media/{media_id}", headers=headers).json
-        if body["status"] == "pending" and (body["progress"] or {}).get("retry_at"):
-            return body
-        assert time.monotonic() < deadline and body["status"] != "failed", body
-        time.sleep(0.05)
+
+    def waiting_for_retry():
+        body = read_entry(client, media_id, headers)
+        assert body["status"] != "failed", body
+        return body if body["status"] == "pending" and (body["progress"] or {}).get("retry_at") else None
+
+    return eventually(waiting_for_retry, timeout=timeout)
 
 
 def queue(client, headers, url):

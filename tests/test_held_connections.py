@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, eventually, wait_for_entry
 
 HELD = 500  # of each kind: idle, and slowloris
 KEPT_ALIVE = 100  # and these, after one request: past descriptor 1,024 in all, where select() gives up
@@ -40,10 +40,8 @@ def _open_sockets(pid: int) -> int:
 
 def _wait_for_sockets(pid: int, count: int, timeout: float = 60) -> None:
     """Until the server process has ``count`` sockets open: connections accepted, not left in the backlog."""
-    deadline = time.monotonic() + timeout
-    while (held := _open_sockets(pid)) < count:
-        assert time.monotonic() < deadline, f"the server has only {held} of {count} sockets open"
-        time.sleep(0.1)
+    eventually(lambda: _open_sockets(pid) >= count, timeout=timeout, interval=0.1,
+               failure=lambda _: f"the server has only {_open_sockets(pid)} of {count} sockets open")  # fmt: skip
 
 
 def _closed_by_server(sock: socket.socket, timeout: float, keep_sending: bytes = b"") -> bool:
@@ -84,10 +82,8 @@ def test_new_clients_are_answered_while_1100_connections_are_held(tmp_path, medi
         status, _, entry = server("POST", "/api/media/queue", body={"url": media_server.url("/media/tone.mp3")},
                                   headers=headers)  # fmt: skip
         assert status == 201, entry
-        deadline = time.monotonic() + 60  # done, so that its own connections come and go before we count
-        while server("GET", f"/api/media/{entry['id']}", headers=headers)[2]["status"] != "completed":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        # Done, so that its own connections come and go before we count.
+        assert wait_for_entry(server, entry["id"], headers, timeout=60)["status"] == "completed"
         # Less a few: a connection of the requests above may still be closing on the server's side.
         before = _open_sockets(server.process.pid) - 3
 

@@ -15,7 +15,7 @@ from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.jobs.runner import get_runner
 from mediacache.sources.ffmpeg import Control, JobCancelled, JobError, convert, find_ffmpeg
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, wait_for_entry
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, eventually, wait_for_entry
 
 
 def processes_mentioning(marker: str) -> list[int]:
@@ -148,14 +148,20 @@ def work_folders(app, media_id: str) -> set[str]:
 
 def wait_for_run_in_download(app, media_id: str, seen: set[str], timeout: float = 30) -> str:
     """The work folder of a new run of the entry once that run holds part of the download."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def new_run_in_download():
         for name in work_folders(app, media_id) - seen:
             parts = list((Path(app.config["STATIC_CACHE"]) / ".tmp" / name).glob("*.part"))
             if any(part.stat().st_size > 0 for part in parts if part.exists()):
                 return name
-        time.sleep(0.02)
-    raise AssertionError(f"no new run of {media_id} reached the download; folders: {work_folders(app, media_id)}")
+        return None
+
+    return eventually(
+        new_run_in_download,
+        timeout=timeout,
+        interval=0.02,
+        failure=lambda _: f"no new run of {media_id} in its download: {work_folders(app, media_id)}",
+    )
 
 
 def crashes(caplog) -> list[str]:

@@ -6,7 +6,6 @@ sources made by ffmpeg at about -6 and -30 LUFS, in every audio profile.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -14,6 +13,7 @@ import pytest
 
 from mediacache.core.loudness import MAX_TRUE_PEAK_DBTP
 from mediacache.sources.containers.gaintags import read_gain_tags
+from tests.helpers import eventually, read_entry
 
 from .helpers import queue_and_wait, wait_for_entry
 from .loudness_tools import QUIET_GAIN_DB, TONES, integrated_lufs, make_source, true_peak_dbtp
@@ -66,10 +66,7 @@ def test_every_audio_entry_carries_its_measured_loudness(app, client, admin, med
     if body["metadata"]["loudness"] is None:
         # flac → flac is copied, not encoded: its measurement follows a moment after completion.
         assert profile == "flac"
-        deadline = time.monotonic() + 30
-        while body["metadata"]["loudness"] is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            body = client.get(f"/api/media/{body['id']}", headers=admin).json
+        body = eventually(lambda: (now := read_entry(client, body["id"], admin))["metadata"]["loudness"] and now)
     loudness = body["metadata"]["loudness"]
     path = served_file(app, body)
     assert loudness["integrated_lufs"] == pytest.approx(integrated_lufs(path), abs=0.5)

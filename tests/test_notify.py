@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
 from mediacache.media.events import EventHub, get_notifier
 from mediacache.media.waiting import StreamRequest, open_stream
-from tests.helpers import auth_header, finished_entry, flask_dispatches, login, wait_for_entry
+from tests.helpers import auth_header, eventually, finished_entry, flask_dispatches, login, wait_for_entry
 
 FINAL = ("media.completed", "media.failed", "media.deleted")
 
@@ -22,29 +21,18 @@ def settings(tmp_path):
     return make_settings(tmp_path, EVENTS_HEARTBEAT=1)
 
 
-def _until(condition, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def _queue_gated(client, headers, media_server, name: str = "tone.mp3") -> str:
     """A job held half-way through its download until ``media_server.release_gated()``."""
     response = client.post("/api/media/queue", json={"url": media_server.url(f"/gated/{name}")}, headers=headers)
     assert response.status_code == 201, response.json
-    _until(lambda: media_server.held)
+    eventually(lambda: media_server.held)
     return response.json["id"]
 
 
 def _release(client, headers, media_server, media_id: str) -> dict:
     """Let the gated job go on (yt-dlp may fetch the URL more than once, each held) until it ends; the entry then."""
-    deadline = time.monotonic() + 60
-    while (body := client.get(f"/api/media/{media_id}", headers=headers).json)["status"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline, body
-        media_server.release_gated()
-        time.sleep(0.02)
-    return body
+    return wait_for_entry(client, media_id, headers, until=("completed", "failed"), timeout=60,
+                          meanwhile=media_server.release_gated)  # fmt: skip
 
 
 class Stream:
@@ -115,7 +103,7 @@ def test_long_poll_answers_when_the_job_completes(app, client, admin, media_serv
         target=lambda: answers.append(app.test_client().get(f"/api/media/{media_id}?wait=30", headers=admin))
     )
     poller.start()
-    _until(lambda: get_notifier(app).long_polls.held == 1)  # it is waiting now
+    eventually(lambda: get_notifier(app).long_polls.held == 1)  # it is waiting now
     _release(app.test_client(), admin, media_server, media_id)
     poller.join(60)
     assert answers and answers[0].status_code == 200

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, wait_for_entry
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,8 @@ def _read_until(sock: socket.socket, marker: bytes) -> bytes:
 
 
 def _release_until_done(server, headers, media_server, media_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while server("GET", f"/api/media/{media_id}", headers=headers)[2]["status"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline
-        media_server.release_gated()
-        time.sleep(0.05)
+    wait_for_entry(server, media_id, headers, until=("completed", "failed"), timeout=60,
+                   meanwhile=media_server.release_gated)  # fmt: skip
 
 
 def test_held_long_polls_and_streams_starve_no_one_and_a_stop_ends_them(tmp_path, media_server):
@@ -54,10 +51,8 @@ def test_held_long_polls_and_streams_starve_no_one_and_a_stop_ends_them(tmp_path
         ready = server("POST", "/api/media/queue", body={"url": media_server.url("/media/tone.mp3")}, headers=headers)
         waiting = server("POST", "/api/media/queue", body={"url": media_server.url("/gated/long.mp3")}, headers=headers)
         waiting_id = waiting[2]["id"]
-        deadline = time.monotonic() + 60
-        while (done := server("GET", f"/api/media/{ready[2]['id']}", headers=headers)[2])["status"] != "completed":
-            assert time.monotonic() < deadline and done["status"] != "failed", done
-            time.sleep(0.05)
+        done = wait_for_entry(server, ready[2]["id"], headers, timeout=60)
+        assert done["status"] == "completed", done
 
         streams = [_hold(server, "/api/events", token) for _ in range(STREAMS)]
         for stream in streams:

@@ -18,7 +18,7 @@ from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.jobs.run import PROGRESS_WRITE_INTERVAL
 from mediacache.sources.ffmpeg import find_ffmpeg, probe
-from tests.helpers import queue_and_wait, wait_for_entry
+from tests.helpers import eventually, queue_and_wait, read_entry, wait_for_entry
 
 
 def cached_file(app, body):
@@ -227,14 +227,10 @@ def test_progress_is_visible_while_a_slow_download_runs(client, admin, media_ser
     media_server.trickle_delay = 0.1
     response = client.post("/api/media/queue", json={"url": media_server.url("/trickle/long.mp3")}, headers=admin)
     body = wait_for_entry(client, response.json["id"], admin, until=("downloading",))
-    seen = None
-    deadline = time.monotonic() + 20
-    while seen is None and time.monotonic() < deadline:
-        body = client.get(f"/api/media/{body['id']}", headers=admin).json
-        if body["progress"] and body["progress"].get("downloaded_bytes"):
-            seen = body["progress"]
-        time.sleep(0.02)
-    assert seen is not None, "no progress reported"
+    seen = eventually(
+        lambda: (progress := read_entry(client, body["id"], admin)["progress"]) and progress.get("downloaded_bytes")
+        and progress, timeout=20, interval=0.02, failure=lambda _: "no progress reported",
+    )  # fmt: skip
     assert seen["stage"] == "download" and seen["total_bytes"] > seen["downloaded_bytes"] > 0
     assert 0 <= seen["percent"] < 100
     assert {"speed", "eta"} <= seen.keys()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 
 from mediacache import create_app
 from mediacache.media import lifecycle
-from tests.helpers import make_settings, shift, wait_for_entry
+from tests.helpers import eventually, make_settings, read_entry, shift, wait_for_entry
 
 
 def test_scheduler_starts_once_with_every_job_of_the_table(tmp_path):
@@ -35,10 +34,8 @@ def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
     shift(app, body["id"], expires_at=timedelta(hours=2))
     lifecycle.start_scheduler(app)
     try:
-        deadline = time.monotonic() + 20
-        while client.get(f"/api/media/{body['id']}", headers=headers).json["cache_state"] != "expired":
-            assert time.monotonic() < deadline, "the scheduler never swept the expired entry"
-            time.sleep(0.1)
+        eventually(lambda: read_entry(client, body["id"], headers)["cache_state"] == "expired", timeout=20,
+                   failure=lambda _: "the scheduler never swept the expired entry")  # fmt: skip
     finally:
         lifecycle.stop_scheduler(app)
 

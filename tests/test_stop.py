@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from mediacache.sources.ffmpeg import find_ffmpeg
-from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header
+from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, wait_for_entry
 
 STOP_TIMEOUT = 5
 
@@ -23,11 +23,7 @@ def _start(tmp_path, **env: str) -> tuple[LiveServer, dict[str, str]]:
 
 
 def _wait_for(server: LiveServer, media_id: str, headers: dict[str, str], states: tuple[str, ...], timeout=60):
-    deadline = time.monotonic() + timeout
-    while (entry := server("GET", f"/api/media/{media_id}", headers=headers)[2])["status"] not in states:
-        assert time.monotonic() < deadline, f"entry still {entry['status']} after {timeout} s: {entry}"
-        time.sleep(0.05)
-    return entry
+    return wait_for_entry(server, media_id, headers, until=states, timeout=timeout)
 
 
 def _children(pid: int) -> dict[int, str]:

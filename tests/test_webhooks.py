@@ -22,6 +22,7 @@ from tests.helpers import (
     ROOT,
     LiveServer,
     auth_header,
+    eventually,
     make_settings,
     queue_and_wait,
     wait_for_entry,
@@ -60,13 +61,17 @@ def delivery_rows(app) -> list[WebhookDelivery]:
 
 def wait_for_state(app, state: str, timeout: float = 30) -> WebhookDelivery:
     """The one delivery once it is in ``state`` (the sender writes it right after the try)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def delivery_in_state():
         rows = delivery_rows(app)
-        if rows and rows[0].state == state:
-            return rows[0]
-        assert time.monotonic() < deadline, [(row.state, row.attempts, row.last_error) for row in rows]
-        time.sleep(0.02)
+        return rows[0] if rows and rows[0].state == state else None
+
+    return eventually(
+        delivery_in_state,
+        timeout=timeout,
+        interval=0.02,
+        failure=lambda _: [(row.state, row.attempts, row.last_error) for row in delivery_rows(app)],
+    )
 
 
 def test_completion_reaches_every_registered_callback_signed_as_the_readme_verifies(
