@@ -15,7 +15,7 @@ from ...patches.waitress import PEER_GONE, UNSENT_BYTES
 from ..access import login_required, me, presented_token
 from ..openapi import documented
 from ..params import load, request_roots
-from ..schemas import EventsSchema
+from ..schemas.media import EventsSchema
 
 bp = Blueprint("events", __name__, url_prefix="/api/events")
 # One event of the stream; its data is the JSON {event, id, at, entry} (README, "Being told when it is ready").

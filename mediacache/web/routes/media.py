@@ -17,10 +17,11 @@ from ..access import limited_per_account, login_required, me
 from ..bearer import caller_from_memory
 from ..errors import error_body
 from ..fastpath import json_answer
-from ..openapi import documented, page_of
+from ..openapi import documented
 from ..params import load, render_for_request, request_roots
-from ..schemas import DeleteSchema, MediaFilterSchema, MediaSchema, MediaWaitSchema, QueueSchema
-from ..webhook_schemas import QUEUE_CALLBACKS
+from ..schemas.base import page_of
+from ..schemas.media import DeleteSchema, MediaFilterSchema, MediaSchema, MediaWaitSchema, QueueSchema
+from ..schemas.webhooks import QUEUE_CALLBACKS
 from .files import content_disposition
 
 if TYPE_CHECKING:
