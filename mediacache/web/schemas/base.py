@@ -51,6 +51,19 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
+class DigitsOnly(WholeNumber):
+    """A ``WholeNumber`` whose text is ASCII digits and nothing else.
+
+    int() also reads a sign, spaces around and underscores between (``+3``, `` 3``, ``3_0``); a
+    parameter documented as digits refuses them rather than guess what the client meant.
+    """
+
+    def _validated(self, value):
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def parse_json(text: str | bytes) -> Any:
     """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
 
