@@ -174,7 +174,7 @@ def test_the_server_warns_at_start_when_endpoints_would_come_from_the_request_ho
 
 
 def test_service_index_keys_media_profiles_by_name(client):
-    from mediacache.web.openapi import MediaProfile, ServiceInfo
+    from mediacache.web.schemas.service import MediaProfile, ServiceInfo
 
     body = client.get("/api").json
     assert set(body) == set(ServiceInfo().fields)

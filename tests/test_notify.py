@@ -88,7 +88,9 @@ def test_long_poll_of_a_finished_entry_answers_at_once_without_retry_after(app, 
     assert "Retry-After" not in response.headers
 
 
-@pytest.mark.parametrize("wait", ["31", "-1", "abc", "1.5", ""])
+# ASCII digits only (README): int() would also read a sign, spaces, underscores and other scripts' digits.
+# In a query string "+" is a space; %2B is the plus sign and %D9%A3 is "٣" (Arabic-Indic three).
+@pytest.mark.parametrize("wait", ["31", "-1", "abc", "1.5", "", "%2B3", "+3", "3%20", "3_0", "%D9%A3", "3.0"])
 def test_long_poll_with_a_bad_wait_is_400_with_the_envelope(app, client, admin, wait):
     response = client.get(f"/api/media/{finished_entry(app)}?wait={wait}", headers=admin)
     assert response.status_code == 400

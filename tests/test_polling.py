@@ -131,6 +131,25 @@ def _offered_on_main_loop(app, path: str, headers: dict[str, str], method: str =
     return started[0][0], started[0][1], body
 
 
+# wait=+3 is refused (400), wait=3 long-polls (a finished entry: 200 at once); both only by the view.
+@pytest.mark.parametrize(("query", "status"), [("wait=%2B3", 400), ("wa%69t=%2B3", 400), ("%77ait=3", 200)])
+def test_a_long_poll_however_its_name_is_escaped_goes_to_the_view(app, client, admin, monkeypatch, query, status):
+    """The view decodes ``wa%69t`` to ``wait``: the shortcut, the main loop and the server's threads must see it too."""
+    from mediacache.patches.waitress import NeedsThread
+    from mediacache.web.routes.events import waits_for_long
+
+    media_id = finished_entry(app)
+    client.get(f"/api/media/{media_id}", headers=admin)  # the token and the entry are in memory now
+    path = f"/api/media/{media_id}?{query}"
+    assert waits_for_long(f"/api/media/{media_id}", query)  # a thread of the pool for waiting requests
+    with pytest.raises(NeedsThread):
+        _offered_on_main_loop(app, path, admin)
+    dispatched = flask_dispatches(app, monkeypatch)
+    response = client.get(path, headers=admin)
+    assert dispatched == [f"/api/media/{media_id}"]
+    assert response.status_code == status
+
+
 def test_a_poll_memory_can_answer_is_answered_on_the_main_loop_as_flask_would(app, client, admin, monkeypatch):
     media_id = finished_entry(app)
     by_flask = client.get(f"/api/media/{media_id}", headers=admin)  # the token and the entry are in memory now

@@ -303,7 +303,7 @@ def test_service_index_lists_profiles_limits_and_cache_stats(client, admin, medi
 
 
 def test_rendered_media_object_matches_its_documented_schema(client, admin, media_server):
-    from mediacache.web.schemas import MediaSchema
+    from mediacache.web.schemas.media import MediaSchema
 
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=admin).json
     assert set(body) == set(MediaSchema().fields)

@@ -1,6 +1,6 @@
 """The media object of API.md, rendered fast: a poll loop asks for it many times a second.
 
-``MediaSchema`` (web/schemas.py) documents this shape for the OpenAPI document; a test keeps
+``MediaSchema`` (web/schemas/media.py) documents this shape for the OpenAPI document; a test keeps
 the two in step. Rendering works from a snapshot of the row (plain values), which the
 row cache can hold between requests.
 """

@@ -1,7 +1,10 @@
 """The OpenAPI 3 document, built from the URL map and the marshmallow schemas the views validate with.
 
 Views carry their documentation with ``@documented(...)``; the builder walks every rule
-of the app's URL map, so a route cannot exist without appearing in the document.
+of the app's URL map, so a route cannot exist without appearing in the document. The schemas
+themselves, answers included, live with their area in web/schemas/; here is how they are
+put together (parameters, bodies, the error answers each route may give) and the page that
+shows the document to people.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from apispec import APISpec
@@ -18,8 +20,9 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from ..version import __version__
-from .errors import ERROR_STATUSES, status_for
-from .schemas import Bool, HardDelete, JsonObject, UtcDateTime, WholeNumber
+from .errors import status_for
+from .schemas.base import Bool, ErrorEnvelope, UtcDateTime, WholeNumber
+from .schemas.media import HardDelete, JsonObject
 
 AUTH_ERRORS = ("UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_REVOKED")
 # What any route that reads or writes the database may answer (every route with a token or parameters does).
@@ -58,93 +61,6 @@ def documented(summary: str, **options: Any) -> Callable:
         return view
 
     return attach
-
-
-class ErrorDetail(Schema):
-    code = fields.String(required=True, metadata={"enum": sorted(ERROR_STATUSES)})
-    message = fields.String(required=True)
-    details = fields.Dict(required=True)
-
-
-class ErrorEnvelope(Schema):
-    error = fields.Nested(ErrorDetail, required=True)
-    request_id = fields.String(allow_none=True)
-
-
-class Pagination(Schema):
-    page = fields.Integer()
-    limit = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
-    has_next = fields.Boolean()
-    has_prev = fields.Boolean()
-
-
-@cache
-def page_of(schema: type[Schema]) -> type[Schema]:
-    """The list envelope around ``schema``."""
-    return Schema.from_dict(
-        {"items": fields.List(fields.Nested(schema)), "pagination": fields.Nested(Pagination)},
-        name=f"{schema.__name__.removesuffix('Schema')}Page",
-    )
-
-
-class LoginUser(Schema):
-    id = fields.Integer()
-    username = fields.String()
-    email = fields.String(allow_none=True)
-    role = fields.String()
-
-
-class LoginResponse(Schema):
-    status = fields.String()
-    message = fields.String()
-    token = fields.String()
-    access_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
-    refresh_token = fields.String()
-    user = fields.Nested(LoginUser)
-
-
-class TokenResponse(Schema):
-    token = fields.String()
-    expires_in = fields.Integer()
-    expires_at = fields.DateTime()
-
-
-class MediaProfile(Schema):
-    name = fields.String()
-    extension = fields.String()
-    mime_type = fields.String()
-    audio_codec = fields.String(allow_none=True)
-    video_codec = fields.String(allow_none=True)
-    bitrate = fields.Dict(allow_none=True, metadata={"description": "min, max and default in bits per second"})
-    resolutions = fields.List(fields.String(), allow_none=True)
-    default_resolution = fields.String(allow_none=True)
-
-
-class ServiceInfo(Schema):
-    """GET /api."""
-
-    status = fields.String()
-    version = fields.String()
-    media_profiles = fields.Dict(keys=fields.String(), values=fields.Nested(MediaProfile))
-    default_profile = fields.String()
-    cache_stats = fields.Dict()
-    cache_endpoints = fields.List(fields.String())
-    limits = fields.Dict()
-
-
-class Metadata(Schema):
-    title = fields.String()
-    artist = fields.String(allow_none=True)
-    album = fields.String(allow_none=True)
-    albumArtist = fields.List(fields.String())
-    year = fields.Integer(allow_none=True)
-    genre = fields.List(fields.String())
-    duration = fields.Float(allow_none=True)
-    url = fields.String(allow_none=True)
 
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")

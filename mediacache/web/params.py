@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from ..core.errors import DomainError
 from ..media.render import public_roots, render_media
-from .schemas import MAX_JSON_DEPTH, parse_json
+from .schemas.base import MAX_JSON_DEPTH, parse_json
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 

@@ -8,9 +8,11 @@ from ...media import lifecycle
 from ...ops import admin as operations
 from ...sources.cookies import cookie_summary
 from ..access import admin_required, me
-from ..openapi import documented, page_of
+from ..openapi import documented
 from ..params import load, render_for_request
-from ..schemas import ActivityFilterSchema, IdsSchema, MediaSchema, PageSchema, SettingValueSchema
+from ..schemas.base import PageSchema, page_of
+from ..schemas.media import MediaSchema
+from ..schemas.service import ActivityFilterSchema, IdsSchema, SettingValueSchema
 
 bp = Blueprint("admin", __name__, url_prefix="/api")
 

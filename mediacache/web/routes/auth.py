@@ -16,13 +16,15 @@ from ..access import (
     refresh_token_required,
     renewal_allowed,
 )
-from ..openapi import LoginResponse, TokenResponse, documented
+from ..openapi import documented
 from ..params import load
-from ..schemas import (
+from ..schemas.accounts import (
     ChangePasswordSchema,
+    LoginResponse,
     LoginSchema,
     RegisterSchema,
     TokenRequestSchema,
+    TokenResponse,
     UserSchema,
     login_user_schema,
     user_schema,

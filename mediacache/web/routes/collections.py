@@ -6,16 +6,16 @@ from flask import Blueprint, current_app, jsonify
 
 from ...media import collections, webhooks
 from ..access import limited_per_account, login_required, me
-from ..collection_schemas import (
+from ..openapi import documented
+from ..params import load, request_roots
+from ..schemas.base import PageSchema, page_of
+from ..schemas.collections import (
     CollectionCreateSchema,
     CollectionDeleted,
     CollectionDeleteSchema,
     CollectionSchema,
     CollectionSummary,
 )
-from ..openapi import documented, page_of
-from ..params import load, request_roots
-from ..schemas import PageSchema
 from .ytdlp import LOOKUP_ERRORS
 
 bp = Blueprint("collections", __name__, url_prefix="/api/collections")

@@ -15,7 +15,8 @@ from ...patches.waitress import PEER_GONE, UNSENT_BYTES
 from ..access import login_required, me, presented_token
 from ..openapi import documented
 from ..params import load, request_roots
-from ..schemas import EventsSchema
+from ..schemas.media import EventsSchema
+from .media import asks_to_wait
 
 bp = Blueprint("events", __name__, url_prefix="/api/events")
 # One event of the stream; its data is the JSON {event, id, at, entry} (README, "Being told when it is ready").
@@ -90,4 +91,4 @@ LONG_POLL_PATH = re.compile(r"/api/media/[^/]+\Z")
 
 def waits_for_long(path: str, query: str) -> bool:
     """Whether a GET may wait for long (an event stream, a long-poll): the server gives those threads of their own."""
-    return path == "/api/events" or ("wait" in query and LONG_POLL_PATH.match(path) is not None)
+    return path == "/api/events" or (asks_to_wait(query) and LONG_POLL_PATH.match(path) is not None)

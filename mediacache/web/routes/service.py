@@ -14,7 +14,7 @@ from ..access import login_required, me
 from ..bearer import authenticate
 from ..openapi import documented
 from ..params import load
-from ..schemas import DailyStatsSchema, LogFilterSchema
+from ..schemas.service import DailyStatsSchema, LogFilterSchema
 
 bp = Blueprint("service", __name__)
 

@@ -16,9 +16,10 @@ from ...media.render import public_roots
 from ...media.stats import recent_cache_stats
 from ...version import __version__
 from ..fastpath import json_answer
-from ..openapi import ServiceInfo, documented
+from ..openapi import documented
 from ..params import request_roots
-from ..schemas import MAX_EXTRA_BYTES
+from ..schemas.media import MAX_EXTRA_BYTES
+from ..schemas.service import ServiceInfo
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

@@ -6,9 +6,10 @@ from flask import Blueprint, jsonify
 
 from ...accounts import users as accounts
 from ..access import admin_required, me
-from ..openapi import documented, page_of
+from ..openapi import documented
 from ..params import load
-from ..schemas import UserCreateSchema, UserFilterSchema, UserSchema, UserUpdateSchema, user_schema
+from ..schemas.accounts import UserCreateSchema, UserFilterSchema, UserSchema, UserUpdateSchema, user_schema
+from ..schemas.base import page_of
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 

@@ -6,9 +6,10 @@ from flask import Blueprint, jsonify
 
 from ...media import webhooks
 from ..access import login_required, me
-from ..openapi import documented, page_of
+from ..openapi import documented
 from ..params import load
-from ..webhook_schemas import DeliveryFilterSchema, DeliverySchema, WebhookSchema, WebhookUrlSchema
+from ..schemas.base import page_of
+from ..schemas.webhooks import DeliveryFilterSchema, DeliverySchema, WebhookSchema, WebhookUrlSchema
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api")
 

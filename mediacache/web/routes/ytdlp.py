@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify
 
 from ...media import lookup
 from ..access import limited_per_account, login_required
-from ..openapi import Metadata, documented
+from ..openapi import documented
 from ..params import load
-from ..schemas import LookupSchema, LookupUrlSchema
+from ..schemas.media import LookupSchema, LookupUrlSchema, Metadata
 
 bp = Blueprint("ytdlp", __name__, url_prefix="/api/ytdlp")
 # What /api/ytdlp/<ref> takes: an entry id (a UUID) or a YouTube video id.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from .schemas import MEDIA_STATUSES, Bool, InputSchema, QueueSchema
+from .base import Bool, InputSchema
+from .media import MEDIA_STATUSES, QueueSchema
 
 
 class CollectionCreateSchema(QueueSchema):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from .schemas import URL_DOC, InputSchema, MediaSchema, PageSchema, WholeNumber
+from .base import InputSchema, PageSchema, WholeNumber
+from .media import URL_DOC, MediaSchema
 
 DELIVERY_STATES = ("pending", "delivered", "failed")
 EVENTS = ("media.completed", "media.failed")
