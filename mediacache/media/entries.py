@@ -27,7 +27,7 @@ from ..db.settings import get_setting
 from ..jobs.runner import get_runner
 from ..sources import netguard
 from . import events, storage
-from .lifecycle import make_room, typical_file_size
+from .capacity import make_room, typical_file_size
 from .render import is_valid_row, media_document, row_cache, snapshot
 
 

@@ -36,8 +36,8 @@ from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, requ
 from ..sources.ffmpeg import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import events, storage
+from .capacity import make_room
 from .encode import Encoded, check_clip, encode, measure_published
-from .lifecycle import make_room
 
 log = logging.getLogger(__name__)
 OPUS_SAMPLE_RATE = 48_000
