@@ -19,7 +19,7 @@ from ..db.models import Activity, Media
 from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
 from ..jobs.runner import get_runner
-from ..media import entries
+from ..media import entries, queueing
 from ..media.capacity import retained_bytes, used_bytes
 from ..media.reconcile import reconcile_storage
 from ..sources.cookies import InvalidCookies, delete_cookies, store_cookies
@@ -42,7 +42,7 @@ def requeue_entries(actor: Principal, ids: list[str]) -> dict[str, list]:
     requeued, skipped = [], []
     for media_id in ids:
         try:
-            entries.retry(actor, media_id)
+            queueing.retry(actor, media_id)
             requeued.append(media_id)
         except DomainError as exc:
             skipped.append({"id": media_id, "code": exc.code, "message": exc.message})
