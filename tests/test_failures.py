@@ -18,7 +18,7 @@ from mediacache.core.timeutil import utcnow
 from mediacache.db import media_repo
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
-from mediacache.media import periodic, reconcile
+from mediacache.media import reconcile, transitions
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
 
 
@@ -116,12 +116,10 @@ def test_a_transient_failure_heals_when_the_site_lets_up(configured, fake):
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_stay_under_the_cap():
-    from mediacache.media.pipeline import retry_delay
-
     for attempt, (low, high) in {1: (5, 10), 2: (10, 20), 3: (20, 40)}.items():
-        delays = {retry_delay(attempt, 10, 3600) for _ in range(50)}
+        delays = {transitions.retry_delay(attempt, 10, 3600) for _ in range(50)}
         assert all(low <= delay <= high for delay in delays) and len(delays) > 1
-    assert retry_delay(30, 10, 60) <= 60
+    assert transitions.retry_delay(30, 10, 60) <= 60
 
 
 def test_a_retry_survives_a_restart(tmp_path, fake):
@@ -154,7 +152,7 @@ def test_the_scheduler_runs_retries_that_are_due(configured, fake):
     with app.app_context():
         media_repo.change_all(Media.retry_at.is_not(None), retry_at=utcnow() - timedelta(seconds=1))
         db.session.commit()
-        assert periodic.run_due_retries() == 1
+        assert transitions.run_due_retries() == 1
     assert wait_for_entry(client, media_id, headers)["status"] == "completed"
 
 
@@ -275,7 +273,7 @@ def test_an_entry_cancelled_while_it_waits_for_a_retry_is_not_retried(configured
     with app.app_context():
         media_repo.change_all(Media.id == media_id, retry_at=utcnow() - timedelta(seconds=1))
         db.session.commit()
-        assert periodic.run_due_retries() == 0  # it is no longer pending
+        assert transitions.run_due_retries() == 0  # it is no longer pending
     app.extensions["mediacache.jobs"].submit(media_id)  # a timer that fires anyway claims nothing
     assert app.extensions["mediacache.jobs"].wait_idle(30)
     entry = client.get(f"/api/media/{media_id}", headers=headers).json

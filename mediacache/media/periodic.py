@@ -1,26 +1,25 @@
 """The one table of periodic jobs (stable ids, intervals), and starting and stopping the scheduler with it.
 
 jobs/scheduler.py runs the table; the sweeps it lists live with their concerns (lifecycle,
-reconcile, hits, webhooks). The small jobs that exist only to be scheduled
+reconcile, transitions, hits, webhooks). The two small jobs that exist only to be scheduled
 live here.
 """
 
 from __future__ import annotations
 
 from flask import Flask, current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from ..core.states import Status
 from ..core.timeutil import utcnow
 from ..db.extensions import db
-from ..db.models import Media, RevokedToken
+from ..db.models import RevokedToken
 from ..jobs import scheduler
-from ..jobs.runner import get_runner
 from ..jobs.scheduler import PeriodicJob
 from ..sources import site_status
 from .hits import flush_access_counts
 from .lifecycle import expire_due_entries, purge_retained_files
 from .reconcile import reconcile_storage
+from .transitions import run_due_retries
 from .webhooks import purge_old_deliveries
 
 ACCESS_FLUSH_INTERVAL = 10
@@ -31,17 +30,6 @@ def purge_expired_tokens() -> int:
     removed = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= utcnow())).rowcount
     db.session.commit()
     return removed
-
-
-def run_due_retries() -> int:
-    """Submit entries whose retry is due (a backstop for the runner's own timers, e.g. after a clock jump)."""
-    due = db.session.scalars(
-        select(Media.id).where(Media.status == Status.PENDING, Media.retry_at.is_not(None), Media.retry_at <= utcnow())
-    ).all()
-    runner = get_runner(current_app)
-    for media_id in due:
-        runner.submit(media_id)  # a second submission of one entry claims nothing
-    return len(due)
 
 
 def check_canaries() -> dict[str, bool]:
