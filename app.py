@@ -18,7 +18,8 @@ from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arena
 from mediacache.jobs.runner import get_runner
 from mediacache.jobs.webhook_sender import get_sender
 from mediacache.media.events import get_notifier
-from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_scheduler
+from mediacache.media.periodic import start_scheduler, stop_scheduler
+from mediacache.media.reconcile import recover_on_start
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
 from mediacache.patches.waitress import raise_open_file_limit, serve

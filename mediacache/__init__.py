@@ -18,9 +18,9 @@ from .db.settings import get_setting
 from .jobs.runner import JobRunner
 from .jobs.webhook_sender import WebhookSender
 from .media import webhooks as media_webhooks
+from .media.capacity import cache_gauges
 from .media.events import Notifier
 from .media.hits import AccessCounter
-from .media.lifecycle import cache_gauges
 from .media.pipeline import process_entry
 from .media.render import RowCache
 from .ops.metrics import Metrics

@@ -17,7 +17,7 @@ from mediacache.core.timeutil import utcnow
 from mediacache.db import media_repo
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
-from mediacache.media import lifecycle
+from mediacache.media import reconcile, transitions
 from tests.helpers import ADMIN_PASSWORD, auth_header, eventually, login, make_settings, read_entry, wait_for_entry
 
 
@@ -115,12 +115,10 @@ def test_a_transient_failure_heals_when_the_site_lets_up(configured, fake):
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_stay_under_the_cap():
-    from mediacache.media.pipeline import retry_delay
-
     for attempt, (low, high) in {1: (5, 10), 2: (10, 20), 3: (20, 40)}.items():
-        delays = {retry_delay(attempt, 10, 3600) for _ in range(50)}
+        delays = {transitions.retry_delay(attempt, 10, 3600) for _ in range(50)}
         assert all(low <= delay <= high for delay in delays) and len(delays) > 1
-    assert retry_delay(30, 10, 60) <= 60
+    assert transitions.retry_delay(30, 10, 60) <= 60
 
 
 def test_a_retry_survives_a_restart(tmp_path, fake):
@@ -137,7 +135,7 @@ def test_a_retry_survives_a_restart(tmp_path, fake):
         with second.app_context():  # the hour has passed
             media_repo.change_all(Media.retry_at.is_not(None), retry_at=utcnow() + timedelta(seconds=0.2))
             db.session.commit()
-        assert lifecycle.recover_on_start(second)["resubmitted"] == 1
+        assert reconcile.recover_on_start(second)["resubmitted"] == 1
         client = second.test_client()
         entry = wait_for_entry(client, media_id, auth_header(login(client, "admin", ADMIN_PASSWORD)["token"]))
         assert entry["status"] == "completed", entry
@@ -153,7 +151,7 @@ def test_the_scheduler_runs_retries_that_are_due(configured, fake):
     with app.app_context():
         media_repo.change_all(Media.retry_at.is_not(None), retry_at=utcnow() - timedelta(seconds=1))
         db.session.commit()
-        assert lifecycle.run_due_retries() == 1
+        assert transitions.run_due_retries() == 1
     assert wait_for_entry(client, media_id, headers)["status"] == "completed"
 
 
@@ -274,7 +272,7 @@ def test_an_entry_cancelled_while_it_waits_for_a_retry_is_not_retried(configured
     with app.app_context():
         media_repo.change_all(Media.id == media_id, retry_at=utcnow() - timedelta(seconds=1))
         db.session.commit()
-        assert lifecycle.run_due_retries() == 0  # it is no longer pending
+        assert transitions.run_due_retries() == 0  # it is no longer pending
     app.extensions["mediacache.jobs"].submit(media_id)  # a timer that fires anyway claims nothing
     assert app.extensions["mediacache.jobs"].wait_idle(30)
     entry = client.get(f"/api/media/{media_id}", headers=headers).json

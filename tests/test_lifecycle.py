@@ -15,7 +15,7 @@ from sqlalchemy import event, text
 from mediacache import create_app
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
-from mediacache.media import lifecycle, storage
+from mediacache.media import lifecycle, reconcile, storage
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, queue_and_wait, shift, wait_for_entry
 
 
@@ -138,7 +138,7 @@ def test_start_up_recovery_resumes_interrupted_jobs_and_cleans_up(tmp_path, medi
     orphan_private.mkdir()
 
     restarted = create_app(settings)
-    summary = lifecycle.recover_on_start(restarted)
+    summary = reconcile.recover_on_start(restarted)
     assert summary["reset"] == 1 and summary["requeued"] == 1 and summary["marked_purged"] == 1
     assert summary["quarantined"] == 2  # folders nobody knows are set aside, not deleted
     client = restarted.test_client()
@@ -307,10 +307,10 @@ def test_a_move_across_filesystems_left_half_way_is_cleaned_up_on_start(tmp_path
         storage.move_to_private(body["id"])
     monkeypatch.undo()
     assert (static / body["id"]).is_dir()
-    summary = lifecycle.recover_on_start(create_app(settings))
+    summary = reconcile.recover_on_start(create_app(settings))
     assert summary["temp_removed"] == 0  # the failed move removed its own staging copy
     (private / f"{storage.STAGING_PREFIX}{body['id']}-0badc0de").mkdir()  # one a SIGKILL left
-    summary = lifecycle.recover_on_start(create_app(settings))
+    summary = reconcile.recover_on_start(create_app(settings))
     assert summary["temp_removed"] == 1
     assert list(private.iterdir()) == []
     assert client.get(body["path"]).status_code == 200
@@ -338,8 +338,8 @@ def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(
 
     # Same caches, a database that knows none of their files (a new instance folder).
     fresh = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
-    with caplog.at_level("WARNING", logger="mediacache.media.lifecycle"):
-        summary = lifecycle.recover_on_start(fresh)
+    with caplog.at_level("WARNING", logger="mediacache.media.reconcile"):
+        summary = reconcile.recover_on_start(fresh)
     fresh.extensions["mediacache.jobs"].shutdown()
 
     assert summary["quarantined"] == 2 and summary["orphans_removed"] == 0, summary
@@ -352,6 +352,6 @@ def test_starting_with_a_new_database_quarantines_cached_files_and_deletes_none(
     assert any("2 cache folder(s)" in message and str(batch) in message for message in warnings), warnings
     # The quarantine is never taken for an entry folder: a second start leaves it alone.
     again = create_app(make_settings(tmp_path, INSTANCE_DIR=str(tmp_path / "new-instance")))
-    assert lifecycle.recover_on_start(again)["quarantined"] == 0
+    assert reconcile.recover_on_start(again)["quarantined"] == 0
     again.extensions["mediacache.jobs"].shutdown()
     assert (batch / "static_cache" / live["id"]).is_dir()

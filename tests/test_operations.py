@@ -172,10 +172,10 @@ def test_metrics_expose_requests_jobs_queue_workers_cache_and_sweeps(app, client
     queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
     assert app.extensions["mediacache.jobs"].wait_idle(20)  # the worker tidies up after the final status
     from mediacache.jobs import scheduler
-    from mediacache.media import lifecycle
+    from mediacache.media import periodic
 
     with app.app_context():
-        scheduler.in_app_context(app, lifecycle.PERIODIC_JOBS[0])()
+        scheduler.in_app_context(app, periodic.PERIODIC_JOBS[0])()
     text = client.get("/metrics", headers=admin).get_data(as_text=True)
     assert 'mediacache_http_requests_total{method="POST",route="/api/media/queue",status="201"} 1.0' in text
     assert (

@@ -7,23 +7,23 @@ from datetime import timedelta
 import pytest
 
 from mediacache import create_app
-from mediacache.media import lifecycle
+from mediacache.media import periodic
 from tests.helpers import eventually, make_settings, read_entry, shift, wait_for_entry
 
 
 def test_scheduler_starts_once_with_every_job_of_the_table(tmp_path):
     app = create_app(make_settings(tmp_path, SCHEDULER=True))
     try:
-        first = lifecycle.start_scheduler(app)
-        assert lifecycle.start_scheduler(app) is first
-        assert sorted(job.id for job in first.get_jobs()) == sorted(job.id for job in lifecycle.PERIODIC_JOBS)
+        first = periodic.start_scheduler(app)
+        assert periodic.start_scheduler(app) is first
+        assert sorted(job.id for job in first.get_jobs()) == sorted(job.id for job in periodic.PERIODIC_JOBS)
     finally:
-        lifecycle.stop_scheduler(app)
+        periodic.stop_scheduler(app)
 
 
 def test_scheduler_can_be_turned_off(tmp_path):
     app = create_app(make_settings(tmp_path, SCHEDULER=False))
-    assert lifecycle.start_scheduler(app) is None
+    assert periodic.start_scheduler(app) is None
 
 
 @pytest.mark.e2e
@@ -32,12 +32,12 @@ def test_scheduled_sweep_expires_entries_on_its_own(configured, media_server):
     body = client.post("/api/media/queue", json={"url": media_server.url("/media/tone.mp3")}, headers=headers).json
     wait_for_entry(client, body["id"], headers)
     shift(app, body["id"], expires_at=timedelta(hours=2))
-    lifecycle.start_scheduler(app)
+    periodic.start_scheduler(app)
     try:
         eventually(lambda: read_entry(client, body["id"], headers)["cache_state"] == "expired", timeout=20,
                    failure=lambda _: "the scheduler never swept the expired entry")  # fmt: skip
     finally:
-        lifecycle.stop_scheduler(app)
+        periodic.stop_scheduler(app)
 
 
 def test_a_periodic_job_that_meets_a_locked_database_logs_one_line_not_a_traceback(tmp_path, caplog):

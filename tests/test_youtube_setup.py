@@ -95,7 +95,7 @@ def test_yt_dlp_loads_the_bgutil_po_token_provider_from_requirements():
 
 
 def test_canaries_report_each_site_in_health_and_metrics(configured, media_server):
-    from mediacache.media.lifecycle import PERIODIC_JOBS, check_canaries
+    from mediacache.media.periodic import PERIODIC_JOBS, check_canaries
 
     ok, blocked = media_server.url("/fake/ok-canary"), media_server.url("/fake/nojs-canary")
     app, client, headers = configured(CANARY_URLS=ok)

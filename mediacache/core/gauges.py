@@ -1,7 +1,8 @@
 """A gauge as its owner declares it: a name, what it means, and how to read it at scrape time.
 
-The job runner and the lifecycle know what their numbers mean; ops/metrics.py only exposes
-them, so it never has to reach into either (and neither has to import it).
+The job runner and the cache's capacity (media/capacity.py) know what their numbers mean;
+ops/metrics.py only exposes them, so it never has to reach into either (and neither has to
+import it).
 """
 
 from __future__ import annotations

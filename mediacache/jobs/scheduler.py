@@ -1,7 +1,7 @@
 """The periodic jobs' runner: APScheduler in the background, each job in its own app context.
 
-The table of periodic jobs (stable ids, intervals) is ``media.lifecycle.PERIODIC_JOBS``: its
-jobs are the lifecycle's sweeps, which sit above this layer; this module only runs them, and
+The table of periodic jobs (stable ids, intervals) is ``media.periodic.PERIODIC_JOBS``: its
+jobs are the media layer's sweeps, which sit above this layer; this module only runs them, and
 tells listeners (metrics) after each run.
 """
 

@@ -2,7 +2,7 @@
 
 One flat listing under the look-up's network guard and time limit (``MEDIACACHE_LOOKUP_TIMEOUT``),
 made in the request: the answer already holds every item's entry id. Items are queued through
-``entries.queue`` exactly as single calls are (reuse, restore, re-run), with the queue parameters
+``queueing.queue`` exactly as single calls are (reuse, restore, re-run), with the queue parameters
 passed through as given; the pending cap is applied once for the whole collection.
 """
 
@@ -25,7 +25,7 @@ from ..db.extensions import db
 from ..db.models import Collection, CollectionItem, Media
 from ..db.pagination import MAX_LIMIT, count_rows, envelope
 from ..sources import netguard
-from . import entries, lookup
+from . import entries, lookup, queueing
 from .render import render_media
 
 # An item whose entry row was removed (DELETE …?hard=entry) since it was queued.
@@ -38,9 +38,9 @@ def create(user: Principal, args: dict[str, Any]) -> Collection:
     """List the URL's items once and queue each as an entry, in the source's order."""
     started = time.monotonic()
     source_url = urls.check_url(args["url"])
-    entries.check_options(args)  # a bad profile or ttl is refused before anything is fetched
+    queueing.check_options(args)  # a bad profile or ttl is refused before anything is fetched
     netguard.refuse_forbidden_target(source_url, current_app.config)
-    entries.limit_pending(user)
+    queueing.limit_pending(user)
     limit = current_app.config["MAX_COLLECTION_ITEMS"]
     # One more than the limit: enough to know it is over, without listing a feed of thousands.
     info = lookup.extract(urls.fetch_url(source_url), max_entries=limit + 1)
@@ -116,7 +116,7 @@ def _queued(
     try:
         # The link without its fragment (yt-dlp smuggles data into a feed item's), as a client would queue it.
         item.url = urls.fetch_url(urls.check_url(url))
-        item.media_id = entries.queue(user, args | {"url": item.url}, check_pending=False).media.id
+        item.media_id = queueing.queue(user, args | {"url": item.url}, check_pending=False).media.id
     except DomainError as exc:
         item.error_code, item.error_message = exc.code, exc.message[:1024]
     return item

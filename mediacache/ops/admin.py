@@ -19,7 +19,9 @@ from ..db.models import Activity, Media
 from ..db.pagination import paginate
 from ..db.settings import RUNTIME_SETTINGS, all_settings, get_setting, store_setting
 from ..jobs.runner import get_runner
-from ..media import entries, lifecycle
+from ..media import entries, queueing
+from ..media.capacity import retained_bytes, used_bytes
+from ..media.reconcile import reconcile_storage
 from ..sources.cookies import InvalidCookies, delete_cookies, store_cookies
 
 
@@ -40,7 +42,7 @@ def requeue_entries(actor: Principal, ids: list[str]) -> dict[str, list]:
     requeued, skipped = [], []
     for media_id in ids:
         try:
-            entries.retry(actor, media_id)
+            queueing.retry(actor, media_id)
             requeued.append(media_id)
         except DomainError as exc:
             skipped.append({"id": media_id, "code": exc.code, "message": exc.message})
@@ -62,8 +64,8 @@ def purge_entries(actor: Principal, ids: list[str]) -> dict[str, list]:
 def capacity(measure_disk: bool = False) -> dict[str, Any]:
     """Bytes live, retained and free, against the configured quota."""
     config = current_app.config
-    live = lifecycle.used_bytes() - lifecycle.retained_bytes()
-    retained = lifecycle.retained_bytes()
+    live = used_bytes() - retained_bytes()
+    retained = retained_bytes()
     usage = shutil.disk_usage(config["STATIC_CACHE"])
     quota = config["MAX_CACHE_BYTES"] or None
     report = {
@@ -90,7 +92,7 @@ def _folder_bytes(folder: Path) -> int:
 
 def probe_capacity() -> dict[str, Any]:
     """Reconcile disk and database now, then measure what is really on disk."""
-    reconciled = lifecycle.reconcile_storage()
+    reconciled = reconcile_storage()
     return capacity(measure_disk=True) | {"reconciled": reconciled}
 
 

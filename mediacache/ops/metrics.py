@@ -1,7 +1,7 @@
 """Prometheus metrics: requests, jobs, queue, workers, cache bytes, sweeps.
 
 Each app gets its own registry so several apps (tests, instances) never share counters.
-Gauges are declared by their owners (the job runner, the lifecycle) and handed in when the
+Gauges are declared by their owners (the job runner, the cache's capacity) and handed in when the
 app is built; jobs and sweeps are counted through the listeners their owners offer.
 """
 

@@ -11,7 +11,7 @@ from ...core import names
 from ...core.errors import DomainError
 from ...core.profiles import FILE_TYPES
 from ...core.states import RUNNING_STATES
-from ...media import entries, storage, waiting, webhooks
+from ...media import entries, queueing, storage, waiting, webhooks
 from ...media.render import is_valid_row, media_document, public_roots, row_cache
 from ...patches.waitress import ON_MAIN_LOOP, PEER_GONE
 from ..access import limited_per_account, login_required, me
@@ -50,7 +50,7 @@ def queue():
     args = load(QueueSchema())
     # Checked before anything is queued: a refused callback must not leave a job behind.
     callback_url = webhooks.check_callback_url(args["callback_url"]) if args["callback_url"] is not None else None
-    outcome = entries.queue(me(), args)
+    outcome = queueing.queue(me(), args)
     webhooks.register(me(), outcome.media.id, callback_url, request_roots())
     body = render_for_request(outcome.media) | outcome.extras
     if outcome.error is not None:
@@ -162,7 +162,7 @@ def delete_media(media_id: str):
 )
 def retry_media(media_id: str):
     """Queue a failed or cancelled entry again (whoever requested it, or an admin)."""
-    media = entries.retry(me(), media_id)
+    media = queueing.retry(me(), media_id)
     webhooks.register(me(), media.id, None, request_roots())  # the caller's default webhook hears of the new run
     return jsonify(render_for_request(media)), 202
 
