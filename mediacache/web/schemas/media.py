@@ -65,7 +65,7 @@ CLIP_DOC = {"type": "number", "minimum": 0, "maximum": 10**7}
 class QueueParamsSchema(InputSchema):
     """The parameters of every call that queues entries (one URL, or each item of a collection), without the URL.
 
-    ``media.entries.queue_variant`` settles profile/bitrate/resolution/normalize/start/end from what this loads.
+    ``media.queueing.queue_variant`` settles profile/bitrate/resolution/normalize/start/end from what this loads.
     """
 
     ttl = WholeNumber(load_default=None, metadata={"minimum": 1, "description": "Seconds, at most max_ttl (GET /api)"})
