@@ -12,7 +12,7 @@ from flask import Config
 from sqlalchemy.exc import DBAPIError
 
 from mediacache import create_app
-from mediacache.config import ConfigError, instance_dir_from, load_config
+from mediacache.config.loading import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
 from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
 from mediacache.jobs.runner import get_runner

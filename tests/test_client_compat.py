@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mediacache import create_app
-from mediacache.config import ConfigError
+from mediacache.config.loading import ConfigError
 from tests.helpers import LiveServer, finished_entry, flask_dispatches, make_settings, queue_and_wait, wait_for_entry
 
 

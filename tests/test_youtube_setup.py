@@ -73,7 +73,7 @@ def test_the_configured_proxy_is_reached_although_it_is_private(servers):
 
 
 def test_extractor_args_pass_through_and_the_provider_url_reaches_the_bgutil_plugin():
-    from mediacache.config import parse_extractor_args
+    from mediacache.config.parsers import parse_extractor_args
 
     parsed = parse_extractor_args("youtube:player_client=tv,web_safari;formats=missing_pot youtubetab:skip=webpage")
     assert parsed == {"youtube": {"player_client": ["tv", "web_safari"], "formats": ["missing_pot"]},
