@@ -33,7 +33,7 @@ from ..sources import metadata, ytdlp
 from ..sources.containers import matroska, mpegaudio, oggopus
 from ..sources.containers.gaintags import write_gain_tags
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
-from ..sources.ffmpeg import Control, JobCancelled, JobError
+from ..sources.jobcontrol import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import events, storage
 from .encode import Encoded, check_clip, encode, measure_published

@@ -22,7 +22,8 @@ from . import netguard
 from .budget import Budget
 from .cookies import private_copy, uploaded_cookie_file
 from .failures import classify, site_of, ytdlp_outdated
-from .ffmpeg import Control, JobCancelled, JobError, ProgressCallback, ffmpeg_dir_for_ytdlp, find_ffmpeg
+from .ffmpeg import ffmpeg_dir_for_ytdlp, find_ffmpeg
+from .jobcontrol import Control, JobCancelled, JobError, ProgressCallback
 from .jsruntime import js_runtime
 from .netguard import AddressPolicy
 
