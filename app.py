@@ -22,7 +22,7 @@ from mediacache.media.lifecycle import recover_on_start, start_scheduler, stop_s
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
 from mediacache.patches.waitress import raise_open_file_limit, serve
-from mediacache.sources.ytdlp import guard_self_check
+from mediacache.sources.ytdlp_downloader import guard_self_check
 from mediacache.web.fastpath import from_memory_paths
 from mediacache.web.routes.events import waits_for_long
 

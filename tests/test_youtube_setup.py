@@ -9,7 +9,8 @@ import pytest
 
 from mediacache.sources import netguard
 from mediacache.sources.addresspolicy import AddressPolicy
-from mediacache.sources.ytdlp import base_options, new_ydl
+from mediacache.sources.ytdlp_downloader import new_ydl
+from mediacache.sources.ytdlp_options import base_options
 
 GUARD_SETTINGS = {"ALLOW_PRIVATE_URLS": False, "ALLOWED_NETWORKS": [], "ALLOWED_DOMAINS": [], "BLOCKED_DOMAINS": []}
 

@@ -61,7 +61,7 @@ def test_lookup_needs_a_token(client, media_server):
 def test_jobs_share_one_tls_context_instead_of_loading_the_ca_bundle_each_time():
     from yt_dlp.networking import common
 
-    import mediacache.sources.ytdlp  # noqa: F401 — importing it sets this up
+    import mediacache.sources.ytdlp_downloader  # noqa: F401 — importing it sets this up
 
     assert common.make_ssl_context(verify=True) is common.make_ssl_context(verify=True)
     assert common.make_ssl_context(verify=True) is not common.make_ssl_context(verify=False)
@@ -134,7 +134,8 @@ class DebugLog:
 
 
 def test_yt_dlp_itself_sees_the_venvs_deno_and_yt_dlp_ejs():
-    from mediacache.sources.ytdlp import base_options, new_ydl
+    from mediacache.sources.ytdlp_downloader import new_ydl
+    from mediacache.sources.ytdlp_options import base_options
 
     log = DebugLog()
     with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:
