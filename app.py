@@ -12,7 +12,7 @@ from flask import Config
 from sqlalchemy.exc import DBAPIError
 
 from mediacache import create_app
-from mediacache.config import ConfigError, instance_dir_from, load_config
+from mediacache.config.loading import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
 from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
 from mediacache.jobs.runner import get_runner
@@ -23,7 +23,7 @@ from mediacache.media.reconcile import recover_on_start
 from mediacache.ops.health import deployment_warning
 from mediacache.ops.logging import configure_logging
 from mediacache.patches.waitress import raise_open_file_limit, serve
-from mediacache.sources.ytdlp import guard_self_check
+from mediacache.sources.ytdlp_downloader import guard_self_check
 from mediacache.web.fastpath import from_memory_paths
 from mediacache.web.routes.events import waits_for_long
 

@@ -11,7 +11,7 @@ from flask import Flask
 from .accounts.authcache import AuthCache
 from .accounts.users import ensure_admin
 from .cli import register_cli
-from .config import instance_dir_from, load_config, load_or_create_secret
+from .config.loading import instance_dir_from, load_config, load_or_create_secret
 from .db.database import init_database
 from .db.extensions import db, limiter
 from .db.settings import get_setting

@@ -16,6 +16,18 @@ ADMIN_PASSWORD = "admin-test-password"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class YtdlpDebugLog:
+    """A yt-dlp logger that keeps its debug lines (yt-dlp's verbose output, as ``yt-dlp -v`` prints it)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, message: str) -> None:
+        self.lines.append(message)
+
+    info = warning = error = debug
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """Configuration for an app rooted in ``tmp_path``, scheduler off, fast hashing."""
     settings = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mediacache import create_app
-from mediacache.config import ConfigError
+from mediacache.config.loading import ConfigError
 from tests.helpers import (
     LiveServer,
     eventually,

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from mediacache import create_app
-from mediacache.config import ConfigError
+from mediacache.config.loading import ConfigError
 from tests.helpers import login, make_settings
 
 

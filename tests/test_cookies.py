@@ -32,7 +32,7 @@ def test_uploaded_cookies_are_stored_0600_and_shown_as_domains_and_expiry_only(a
 
 
 def test_the_next_job_sends_the_uploaded_cookies(app, client, admin, media_server):
-    from mediacache.sources.ytdlp import base_options
+    from mediacache.sources.ytdlp_options import base_options
 
     assert "cookiefile" not in base_options(app.config)
     put_cookies(client, admin, COOKIES)

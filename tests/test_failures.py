@@ -227,7 +227,7 @@ def test_a_site_limit_spaces_job_starts_by_its_interval():
 
 
 def test_extractor_limits_parse_and_refuse_nonsense():
-    from mediacache.config import parse_extractor_limits
+    from mediacache.config.parsers import parse_extractor_limits
 
     assert parse_extractor_limits("youtube=2/1s, soundcloud=4/0.5s,vimeo=1") == {
         "youtube": (2, 1.0), "soundcloud": (4, 0.5), "vimeo": (1, 0.0)}  # fmt: skip

@@ -14,7 +14,8 @@ import pytest
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.jobs.runner import get_runner
-from mediacache.sources.ffmpeg import Control, JobCancelled, JobError, convert, find_ffmpeg
+from mediacache.sources.ffmpeg import convert, find_ffmpeg
+from mediacache.sources.jobcontrol import Control, JobCancelled, JobError
 from tests.helpers import ADMIN_PASSWORD, LiveServer, auth_header, eventually, wait_for_entry
 
 

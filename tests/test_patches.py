@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from mediacache import patches
-from mediacache.sources import ytdlp
+from mediacache.sources import ytdlp_downloader
 
 REAL_VERSION = patches.installed_version
 
@@ -21,11 +21,11 @@ def present(monkeypatch):
             patches, "installed_version", lambda name: version if name == library else REAL_VERSION(name)
         )
         monkeypatch.setattr(patches, "_warned", set())  # a fresh start-up: the warning may be given again
-        ytdlp.guard_self_check.cache_clear()
+        ytdlp_downloader.guard_self_check.cache_clear()
 
     yield presenting
     monkeypatch.undo()
-    ytdlp.guard_self_check.cache_clear()
+    ytdlp_downloader.guard_self_check.cache_clear()
 
 
 def test_health_lists_every_patch_in_force_with_its_library_and_tested_range(client):

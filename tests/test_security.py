@@ -12,8 +12,8 @@ import jwt as pyjwt
 import pytest
 
 from mediacache import create_app
-from mediacache.sources import ytdlp
-from mediacache.sources.ytdlp import base_options
+from mediacache.sources import ytdlp_downloader
+from mediacache.sources.ytdlp_options import base_options
 from tests.conftest import http_handlers
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
 from tests.media_server import MediaServer
@@ -148,7 +148,8 @@ def test_requests_is_among_the_handlers_tested():
 
 
 def test_only_the_chosen_handler_fetches(guarded_with_trusted_origin, handler):
-    from mediacache.sources.ytdlp import base_options, new_ydl
+    from mediacache.sources.ytdlp_downloader import new_ydl
+    from mediacache.sources.ytdlp_options import base_options
 
     debug: list[str] = []
     logger = SimpleNamespace(debug=debug.append, info=debug.append, warning=debug.append, error=debug.append)
@@ -408,9 +409,9 @@ def unguarded_requests(monkeypatch):
         return socket.create_connection(address, timeout, source_address)
 
     monkeypatch.setattr(urllib3.util.connection, "create_connection", around)
-    ytdlp.guard_self_check.cache_clear()
+    ytdlp_downloader.guard_self_check.cache_clear()
     yield
-    ytdlp.guard_self_check.cache_clear()
+    ytdlp_downloader.guard_self_check.cache_clear()
 
 
 def test_a_handler_around_the_guard_makes_the_service_refuse_to_fetch(configured, recorder, unguarded_requests):

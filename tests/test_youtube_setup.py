@@ -9,7 +9,9 @@ import pytest
 
 from mediacache.sources import netguard
 from mediacache.sources.addresspolicy import AddressPolicy
-from mediacache.sources.ytdlp import base_options, new_ydl
+from mediacache.sources.ytdlp_downloader import new_ydl
+from mediacache.sources.ytdlp_options import base_options
+from tests.helpers import YtdlpDebugLog
 
 GUARD_SETTINGS = {"ALLOW_PRIVATE_URLS": False, "ALLOWED_NETWORKS": [], "ALLOWED_DOMAINS": [], "BLOCKED_DOMAINS": []}
 
@@ -73,7 +75,7 @@ def test_the_configured_proxy_is_reached_although_it_is_private(servers):
 
 
 def test_extractor_args_pass_through_and_the_provider_url_reaches_the_bgutil_plugin():
-    from mediacache.config import parse_extractor_args
+    from mediacache.config.parsers import parse_extractor_args
 
     parsed = parse_extractor_args("youtube:player_client=tv,web_safari;formats=missing_pot youtubetab:skip=webpage")
     assert parsed == {"youtube": {"player_client": ["tv", "web_safari"], "formats": ["missing_pot"]},
@@ -86,12 +88,14 @@ def test_extractor_args_pass_through_and_the_provider_url_reaches_the_bgutil_plu
             parse_extractor_args(bad)
 
 
-def test_yt_dlp_loads_the_bgutil_po_token_provider_from_requirements():
-    import yt_dlp
-    from yt_dlp.extractor.youtube.pot._registry import _pot_providers
-
-    yt_dlp.YoutubeDL({"quiet": True})
-    assert "BgUtilHTTP" in _pot_providers.value
+def test_yt_dlp_reports_the_bgutil_po_token_provider_from_requirements():
+    # What yt-dlp -v prints when its YouTube extractor starts: the PO-token providers it will ask.
+    log = YtdlpDebugLog()
+    with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:
+        ydl.get_info_extractor("Youtube").initialize()
+    reported = [line.partition("PO Token Providers:")[2] for line in log.lines if "PO Token Providers:" in line]
+    assert reported, log.lines
+    assert "bgutil:http-" in reported[0] and "(external" in reported[0], reported[0]
 
 
 def test_canaries_report_each_site_in_health_and_metrics(configured, media_server):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers import YtdlpDebugLog
+
 
 def test_single_file_gives_one_metadata_object(client, admin, media_server):
     response = client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}, headers=admin)
@@ -61,7 +63,7 @@ def test_lookup_needs_a_token(client, media_server):
 def test_jobs_share_one_tls_context_instead_of_loading_the_ca_bundle_each_time():
     from yt_dlp.networking import common
 
-    import mediacache.sources.ytdlp  # noqa: F401 — importing it sets this up
+    import mediacache.sources.ytdlp_downloader  # noqa: F401 — importing it sets this up
 
     assert common.make_ssl_context(verify=True) is common.make_ssl_context(verify=True)
     assert common.make_ssl_context(verify=True) is not common.make_ssl_context(verify=False)
@@ -121,22 +123,11 @@ def test_a_lookup_larger_than_the_cache_budget_is_answered_but_not_kept(configur
     assert len(media_server.requests) > seen
 
 
-class DebugLog:
-    """A yt-dlp logger that keeps its debug lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def debug(self, message: str) -> None:
-        self.lines.append(message)
-
-    info = warning = error = debug
-
-
 def test_yt_dlp_itself_sees_the_venvs_deno_and_yt_dlp_ejs():
-    from mediacache.sources.ytdlp import base_options, new_ydl
+    from mediacache.sources.ytdlp_downloader import new_ydl
+    from mediacache.sources.ytdlp_options import base_options
 
-    log = DebugLog()
+    log = YtdlpDebugLog()
     with new_ydl(base_options({}) | {"verbose": True, "logger": log}) as ydl:
         ydl.print_debug_header()
     header = "\n".join(log.lines)

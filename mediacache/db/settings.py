@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from ..config import non_negative, parse_choice, parse_int, positive
+from ..config.parsers import non_negative, parse_choice, parse_int, positive
 from .extensions import db
 from .models import Setting
 

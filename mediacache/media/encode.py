@@ -24,7 +24,7 @@ from ..db.extensions import db
 from ..db.models import Media
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import loudness
-from ..sources.ffmpeg import Control, JobCancelled, JobError
+from ..sources.jobcontrol import Control, JobCancelled, JobError
 from . import storage
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from ..core.errors import DomainError, shown
 from ..db.extensions import db
 from ..db.models import Media
 from ..sources import failures, netguard, ytdlp
-from ..sources.ffmpeg import JobError
+from ..sources.jobcontrol import JobError
 from ..sources.metadata import describe_info
 from .storage import is_entry_id
 

@@ -34,7 +34,7 @@ from ..sources import metadata, ytdlp
 from ..sources.containers import matroska
 from ..sources.containers.gaintags import write_gain_tags
 from ..sources.failures import INFRASTRUCTURE, TRANSIENT, UNUSABLE_REQUEST, request_failure, site_of
-from ..sources.ffmpeg import Control, JobCancelled, JobError
+from ..sources.jobcontrol import Control, JobCancelled, JobError
 from ..sources.site_status import get_source_health
 from . import storage
 from .capacity import make_room

@@ -22,7 +22,7 @@ from ..sources.ffmpeg import find_ffmpeg
 from ..sources.jsruntime import js_runtime_report
 from ..sources.netguard import GUARDED_HANDLERS
 from ..sources.site_status import check_extractors
-from ..sources.ytdlp import guard_self_check
+from ..sources.ytdlp_downloader import guard_self_check
 
 LOW_DISK_BYTES = 1024**3  # below this the service still works, but says it is degraded
 _FFMPEG_VERSION_TTL = 300

@@ -4,11 +4,11 @@
   yt-dlp's request handlers (``networking._helper``, ``_urllib``, ``_websockets``,
   ``_requests``, urllib3's) with sources/netguard.py's policy check, and bounds its urllib
   handler's decompression. Outside its range nothing is fetched: ``guard_self_check``
-  (sources/ytdlp.py) reports the problem, downloads and look-ups answer
+  (sources/ytdlp_downloader.py) reports the problem, downloads and look-ups answer
   NETWORK_GUARD_FAILED and /api/health says why.
-- ``TLS_CONTEXTS``: ``networking.common.make_ssl_context`` cached (sources/ytdlp.py).
+- ``TLS_CONTEXTS``: ``networking.common.make_ssl_context`` cached (sources/ytdlp_downloader.py).
 - ``EXTRACTOR_LINEUP``: the extractor list read once from ``YoutubeDL._ies`` and added to
-  each new downloader (sources/ytdlp.py). Outside the range each downloader builds its own.
+  each new downloader (sources/ytdlp_downloader.py). Outside the range each downloader builds its own.
 """
 
 from __future__ import annotations

@@ -1,115 +1,30 @@
-"""ffmpeg: probe, demux, convert; its processes in their own group, stopped by cancel or deadline.
+"""ffmpeg: which binary, probe, demux, convert.
 
-Also the job-control types every source run shares (``Control``, ``JobError``, ``JobCancelled``):
-yt-dlp's runs (ytdlp.py) use them too and build on this module.
+Its processes are started and stopped as processes.py says (their own group, cancel, deadline);
+its failures are ``JobError`` (jobcontrol.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import imageio_ffmpeg
 
-from ..core.errors import DomainError
 from ..core.profiles import SourceStreams
+from .jobcontrol import Control, JobError, ProgressCallback
+from .processes import supervised, tool_process_options
 
-ProgressCallback = Callable[[dict[str, Any]], None]
 # Below this much free space a failed ffmpeg write is blamed on the full disk (health's LOW_DISK_BYTES is
 # a different threshold: when the service starts saying it is degraded).
 DISK_FULL_BYTES = 256 * 1024
-
-
-class JobError(DomainError):
-    """A job failed for a reason the client should see as ``error.code``/``error.message``."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        details: dict[str, Any] | None = None,
-        *,
-        kind: str = "permanent",
-        extractor: str | None = None,
-    ) -> None:
-        super().__init__(code, message, details)
-        # permanent, transient (retried with backoff) or infrastructure (health turns degraded): see failures.py
-        self.kind, self.extractor = kind, extractor
-
-
-class JobCancelled(Exception):
-    """The job was cancelled by a client or an admin."""
-
-
-@dataclass
-class Control:
-    """What a running job can be stopped by: a cancel event and a deadline."""
-
-    cancel: threading.Event
-    deadline: float  # time.monotonic()
-    max_filesize: int = 0
-
-    def check(self) -> None:
-        """Raise if the job must stop now."""
-        if self.cancel.is_set():
-            raise JobCancelled()
-        if time.monotonic() > self.deadline:
-            raise JobError("TIMEOUT", "The job took longer than the configured time limit.")
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _load_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return prctl
-
-
-_prctl = _load_prctl()  # looked up here: the child, between fork and exec, only calls it
-
-
-def _die_with_server(server_pid: int, niceness: int = 0) -> None:
-    # In the child before exec (the setting survives exec): the kernel sends SIGKILL when the
-    # thread that started it ends, i.e. when the server dies, even by SIGKILL.
-    if niceness:
-        os.nice(niceness)  # before exec, so every thread ffmpeg starts has it too
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != server_pid:  # the server died before the setting took hold
-        os._exit(1)
-
-
-def tool_process_options(niceness: int = 0) -> dict[str, Any]:
-    """Popen options for ffmpeg: its own session (a kill reaches all it starts), killed when the server dies.
-
-    The session keeps it out of the server's signals, so without the death signal an ffmpeg
-    outlived a killed server and ran its transcode to the end. ``niceness`` lowers the
-    priority of background work, which must not slow the jobs clients wait for.
-    """
-    options: dict[str, Any] = {"start_new_session": True}
-    if _prctl is not None or niceness:
-        options["preexec_fn"] = functools.partial(_die_with_server, os.getpid(), niceness)
-    return options
 
 
 @lru_cache(maxsize=4)
@@ -282,11 +197,7 @@ def convert(
     with open(errors_path, "wb") as errors:
         # A new session so a kill reaches ffmpeg and anything it spawned; it dies with the server.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, **tool_process_options())
-        watchdog = threading.Thread(
-            target=kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-watchdog"
-        )
-        watchdog.start()
-        try:
+        with supervised(process, control, "ffmpeg-watchdog"):
             for line in process.stdout:
                 key, _, value = line.decode(errors="replace").strip().partition("=")
                 if key == "out_time_us" and value.isdigit():
@@ -295,10 +206,6 @@ def convert(
                     percent = min(100.0, int(value) / 1e6 / duration * 100)
                     on_progress({"stage": "transcode", "percent": percent, "downloaded_bytes": None,
                                  "total_bytes": None, "speed": None, "eta": None})  # fmt: skip
-            process.wait()
-        finally:
-            if process.poll() is None:
-                kill_group(process)
             process.wait()
     control.check()
     log = errors_path.read_text(errors="replace")
@@ -313,18 +220,3 @@ def convert(
         raise JobError("TRANSCODE_FAILED", f"ffmpeg could not convert the source: {detail[0][:300]}")
     errors_path.unlink(missing_ok=True)
     return Converted(log if keep_log else "", written_us / 1e6 if written_us else None)
-
-
-def kill_when_stopped(process: subprocess.Popen, control: Control) -> None:
-    """Watch a running ffmpeg and kill it (its whole group) on cancel or deadline."""
-    while process.poll() is None:
-        if control.cancel.is_set() or time.monotonic() > control.deadline:
-            kill_group(process)
-            return
-        time.sleep(0.1)
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    """Kill ffmpeg and anything it started (it leads its own process group)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)

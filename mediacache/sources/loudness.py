@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 from ..core.edits import NO_EDITS, Edits
 from ..core.encoding import meter, trim_filters
 from ..core.loudness import Measured
-from .ffmpeg import Control, JobError, kill_group, kill_when_stopped, tool_process_options
+from .jobcontrol import Control, JobError
+from .processes import supervised, tool_process_options
 
 # The meter's summary, printed when its filter closes; the last one in a log is the final one.
 _SUMMARY = re.compile(
@@ -68,18 +68,12 @@ def measure(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         **tool_process_options(BACKGROUND_NICENESS if background else 0)
     )  # fmt: skip
-    watchdog = threading.Thread(target=kill_when_stopped, args=(process, control), daemon=True, name="ffmpeg-meter")
-    watchdog.start()
-    try:
+    with supervised(process, control, "ffmpeg-meter"):
         # A few kilobytes whatever the length (the meter prints nothing per frame); only the tail is kept all the same.
         tail = b""
         while chunk := process.stderr.read(65536):
             tail = (tail + chunk)[-LOG_TAIL_BYTES:]
         log = tail.decode(errors="replace")
-        process.wait()
-    finally:
-        if process.poll() is None:
-            kill_group(process)
         process.wait()
     control.check()
     measured = parse_summary(log) if process.returncode == 0 else None

@@ -31,7 +31,7 @@ from yt_dlp.networking.exceptions import TransportError
 
 from ..core.errors import DomainError
 from ..patches import yt_dlp as yt_dlp_patches
-from .addresspolicy import AddressPolicy, AddressRefused  # AddressPolicy is also imported from here (ytdlp.py)
+from .addresspolicy import AddressPolicy, AddressRefused  # AddressPolicy is also imported from here (ytdlp*.py)
 from .budget import Budget
 
 _active: contextvars.ContextVar[AddressPolicy | None] = contextvars.ContextVar("mediacache_policy", default=None)
@@ -143,7 +143,7 @@ def _install() -> None:
     """Route every connection of yt-dlp's handlers through the guard, and bound urllib's body decoding, once.
 
     Which functions of yt-dlp that replaces is patches/yt_dlp.py's business (and its version
-    range); whether it still holds is proven by ``ytdlp.guard_self_check`` before
+    range); whether it still holds is proven by ``ytdlp_downloader.guard_self_check`` before
     anything is fetched.
     """
     global _installed

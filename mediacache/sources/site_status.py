@@ -17,7 +17,7 @@ from flask import Flask, current_app
 from ..core.gauges import Gauge, LabelledGauge
 from ..core.timeutil import isoformat, utcnow
 from .failures import site_of, ytdlp_age_days, ytdlp_outdated
-from .ffmpeg import JobError
+from .jobcontrol import JobError
 from .ytdlp import extract, site_for
 
 log = logging.getLogger(__name__)
