@@ -17,7 +17,7 @@ from ..core.profiles import Variant, remux_args
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import metadata
 from ..sources.containers import mpegaudio, oggopus
-from ..sources.ffmpeg import Control, JobError
+from ..sources.jobcontrol import Control, JobError
 
 OPUS_SAMPLE_RATE = 48_000
 # Seconds a finished file may run past MAX_DURATION (encoder padding, rounding) before it is too long.

@@ -22,7 +22,7 @@ from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
 from ..jobs.runner import get_runner
-from ..sources.ffmpeg import JobError
+from ..sources.jobcontrol import JobError
 from . import events
 
 log = logging.getLogger(__name__)
