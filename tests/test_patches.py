@@ -62,3 +62,40 @@ def test_the_network_guard_outside_its_range_fails_closed_and_health_says_why(co
     looked_up = client.get("/api/ytdlp", query_string={"url": media_server.url("/media/tone.mp3")}, headers=headers)
     assert looked_up.status_code == 503 and looked_up.json["error"]["code"] == "NETWORK_GUARD_FAILED"
     assert media_server.requests == []  # nothing was fetched
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_a_process_yt_dlp_starts_dies_with_the_service(patched):
+    """ffmpeg for merges and the JavaScript runtime are started by yt-dlp itself; a killed service takes them along."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers import eventually
+
+    script = (
+        ("import mediacache.sources.ytdlp_downloader\n" if patched else "")
+        + "import yt_dlp.utils, sys\n"
+        "child = yt_dlp.utils.Popen(['sleep', '300'])\n"
+        "print(child.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    service = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = int(service.stdout.readline())
+    try:
+        service.send_signal(signal.SIGKILL)
+        service.wait()
+
+        def gone() -> bool:
+            try:
+                return Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+            except FileNotFoundError:
+                return True
+
+        if patched:
+            eventually(gone, timeout=10, failure=lambda _: f"yt-dlp's child {child} outlived the killed service")
+        else:
+            assert not gone()  # the control: as released, yt-dlp's children outlive a killed service
+    finally:
+        subprocess.run(["kill", "-9", str(child)], capture_output=True)

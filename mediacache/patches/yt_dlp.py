@@ -9,6 +9,10 @@
 - ``TLS_CONTEXTS``: ``networking.common.make_ssl_context`` cached (sources/ytdlp_downloader.py).
 - ``EXTRACTOR_LINEUP``: the extractor list read once from ``YoutubeDL._ies`` and added to
   each new downloader (sources/ytdlp_downloader.py). Outside the range each downloader builds its own.
+- ``CHILDREN_DIE_WITH_SERVICE``: every process yt-dlp starts through ``utils.Popen`` (ffmpeg
+  for merges and fix-ups, the JavaScript runtime) gets the ``preexec_fn`` the service gives
+  its own ffmpeg (sources/processes.py): killed when the service dies. Outside the range a
+  killed service may leave such a process running until it ends on its own.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ TESTED = ">=2026.10.26,<2026.11"
 NETWORK_GUARD = declare("yt-dlp network guard", "yt-dlp", TESTED, security=True)
 TLS_CONTEXTS = declare("yt-dlp shared TLS contexts", "yt-dlp", TESTED)
 EXTRACTOR_LINEUP = declare("yt-dlp extractor lineup", "yt-dlp", TESTED)
+CHILDREN_DIE_WITH_SERVICE = declare("yt-dlp child processes die with the service", "yt-dlp", TESTED)
 
 
 @lru_cache(maxsize=8)
@@ -102,3 +107,24 @@ def install_network_guard(
     handler.deflate, handler.gz = staticmethod(deflate), staticmethod(gz)
     if "br" in _urllib.SUPPORTED_ENCODINGS:
         _urllib.SUPPORTED_ENCODINGS.remove("br")
+
+
+def children_die_with_service(preexec: Callable[[], Callable[[], None] | None]) -> None:
+    """Start yt-dlp's child processes with ``preexec()`` run in the child before exec (unless it sets its own).
+
+    yt-dlp starts ffmpeg itself to merge video and audio, and the JavaScript runtime for
+    YouTube's challenges, both through ``yt_dlp.utils.Popen``. Without this, a service killed
+    by SIGKILL or the OOM killer leaves them running, holding CPU and files in the work folder.
+    """
+    popen = yt_dlp.utils.Popen
+    original = popen.__init__
+    if getattr(original, "dies_with_service", False):
+        return
+
+    def __init__(self, args, *remaining, **kwargs):
+        if kwargs.get("preexec_fn") is None:
+            kwargs["preexec_fn"] = preexec()
+        original(self, args, *remaining, **kwargs)
+
+    __init__.dies_with_service = True
+    popen.__init__ = __init__

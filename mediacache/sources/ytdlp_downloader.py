@@ -1,9 +1,10 @@
 """The YoutubeDL every call runs in (``new_ydl``), and the proof that the network guard covers it.
 
 It keeps only the request handlers the guard covers, for only the schemes it covers, and caps
-what a page or manifest may bring into memory; its extractors come from the cached lineup and
-its TLS contexts are shared (patches/yt_dlp.py). ``guard_self_check`` proves at start, and
-before each fetch, that every handler left connects through the guard; if not, nothing is fetched.
+what a page or manifest may bring into memory; its extractors come from the cached lineup, its
+TLS contexts are shared, and the processes yt-dlp starts die with the service (patches/yt_dlp.py).
+``guard_self_check`` proves at start, and before each fetch, that every handler left connects
+through the guard; if not, nothing is fetched.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from ..patches import yt_dlp as yt_dlp_patches
 from . import netguard
 from .jobcontrol import JobError
 from .netguard import AddressPolicy
+from .processes import tool_process_options
 from .ytdlp_options import QuietLogger
 
 if yt_dlp_patches.TLS_CONTEXTS.applies():
     yt_dlp_patches.share_tls_contexts()
+if yt_dlp_patches.CHILDREN_DIE_WITH_SERVICE.applies():
+    # The ffmpeg and JavaScript runtime yt-dlp starts die with the service, as the service's own ffmpeg does.
+    yt_dlp_patches.children_die_with_service(lambda: tool_process_options().get("preexec_fn"))
 
 
 class _BoundedYoutubeDL(yt_dlp.YoutubeDL):
