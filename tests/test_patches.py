@@ -75,8 +75,7 @@ def test_a_process_yt_dlp_starts_dies_with_the_service(patched):
     from tests.helpers import eventually
 
     script = (
-        ("import mediacache.sources.ytdlp_downloader\n" if patched else "")
-        + "import yt_dlp.utils, sys\n"
+        ("import mediacache.sources.ytdlp_downloader\n" if patched else "") + "import yt_dlp.utils, sys\n"
         "child = yt_dlp.utils.Popen(['sleep', '300'])\n"
         "print(child.pid, flush=True)\n"
         "sys.stdin.read()\n"
