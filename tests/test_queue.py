@@ -347,8 +347,15 @@ def test_a_bitrate_error_repeats_the_value_as_sent(client, admin, bitrate, echoe
     assert response.json["error"]["message"].startswith(f"Bitrate {echoed} ")
 
 
-def test_a_page_number_in_non_ascii_digits_is_refused(client, admin):
-    assert client.get("/api/users", query_string={"page": "١"}, headers=admin).status_code == 400
+@pytest.mark.parametrize("number", ["١", "+2", " 2", "2 ", "2_0", "0x2", "2.0"])
+@pytest.mark.parametrize(
+    "path, name",
+    [("/api/users", "page"), ("/api/media", "limit"), ("/api/stats/daily", "days"), ("/api/events", "last_event_id")],
+)
+def test_a_number_written_other_than_in_ascii_digits_is_refused(client, admin, path, name, number):
+    response = client.get(path, query_string={name: number}, headers=admin)
+    assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR", response.json
+    assert client.get(path, query_string={name: "2"}, headers=admin, buffered=path != "/api/events").status_code == 200
 
 
 def test_an_error_does_not_echo_a_long_reference_back_whole(client, admin):

@@ -8,6 +8,7 @@ every list and every error answer share: ``PageSchema`` in, ``page_of`` and ``Er
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from typing import Any
 
@@ -20,6 +21,8 @@ from ..errors import ERROR_STATUSES
 # No parameter needs more nesting than this; far deeper input makes the JSON parser and the
 # encoders recurse until Python gives up (a RecursionError, which was a 500).
 MAX_JSON_DEPTH = 32
+# How a whole number is written in a query string or a JSON string (re.ASCII: \d is 0-9 alone).
+ASCII_INTEGER = re.compile(r"-?\d+", re.ASCII)
 
 
 class Bool(fields.Field):
@@ -40,26 +43,17 @@ class Bool(fields.Field):
 
 
 class WholeNumber(fields.Integer):
-    """An integer from JSON or text that refuses a fraction (marshmallow's own would cut ``2.5`` to 2)."""
+    """An integer from JSON, or from text written as ASCII digits (an optional minus before them).
+
+    marshmallow's own would cut ``2.5`` to 2, and int() reads much a client did not mean as a
+    number: any script's digits (``١٢`` is 12), a plus sign, spaces around and underscores
+    between (``+3``, `` 3``, ``3_0``). A number here is what README says: digits, nothing else.
+    """
 
     def _validated(self, value):
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid")
-        # int() reads any script's digits ("١٢" is 12); a number here is written in ASCII.
-        if isinstance(value, str) and not value.isascii():
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-class DigitsOnly(WholeNumber):
-    """A ``WholeNumber`` whose text is ASCII digits and nothing else.
-
-    int() also reads a sign, spaces around and underscores between (``+3``, `` 3``, ``3_0``); a
-    parameter documented as digits refuses them rather than guess what the client meant.
-    """
-
-    def _validated(self, value):
-        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        if isinstance(value, str) and not ASCII_INTEGER.fullmatch(value):
             raise self.make_error("invalid")
         return super()._validated(value)
 

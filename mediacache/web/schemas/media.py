@@ -14,7 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from ...core.errors import shown
 from ...core.states import CacheState, Status
-from .base import Bool, DigitsOnly, InputSchema, PageSchema, WholeNumber, parse_json
+from .base import Bool, InputSchema, PageSchema, WholeNumber, parse_json
 
 # What the media object's status shows (API.md too): a cancelled job is shown as failed (error.code CANCELLED).
 MEDIA_STATUSES = tuple(str(status) for status in Status if status != Status.CANCELLED)
@@ -122,7 +122,7 @@ class DeleteSchema(InputSchema):
 
 class MediaWaitSchema(InputSchema):
     # Seconds to hold the answer until the entry is completed or failed (issue 18's long-poll); digits only (README).
-    wait = DigitsOnly(load_default=None, validate=validate.Range(min=0, max=30))
+    wait = WholeNumber(load_default=None, validate=validate.Range(min=0, max=30))
 
 
 class EventsSchema(InputSchema):
