@@ -370,3 +370,48 @@ def test_retry_registers_the_default_webhook_for_the_new_run(client, admin, medi
         timeout=60,
     )
     assert first["event"] == second["event"] == "media.failed"
+
+
+def test_a_delivery_a_commit_sends_while_the_outbox_looks_is_tried_once(app, client, admin, receiver):
+    """The outbox reads which tries are under way, then the due rows; a commit's own send between the two
+    must not make the outbox try the same delivery beside it (the receiver would get it twice)."""
+    import threading
+
+    from sqlalchemy import event
+
+    from mediacache.jobs.webhook_sender import get_sender
+
+    client.put("/api/users/me/webhook", json={"url": receiver.url()}, headers=admin)
+    with app.app_context():
+        delivery = WebhookDelivery(user_id=1, media_id="m" * 32, url=receiver.url(), event="media.completed", entry={})
+        db.session.add(delivery)
+        db.session.commit()
+        event_id = delivery.id
+        engine = db.engine
+    sender = get_sender(app)
+    receiver.hold.clear()  # tries stay under way until released
+    passes = []
+    second_pass = threading.Event()
+
+    def between_the_two_reads(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread().name != "webhook-outbox" or "next_attempt_at <=" not in statement:
+            return
+        passes.append(statement)
+        if len(passes) == 1:
+            sender.send_now([event_id])  # as a job's commit would, after the outbox read what was under way
+            receiver.wait_for(1)
+        else:
+            second_pass.set()
+
+    event.listen(engine, "before_cursor_execute", between_the_two_reads)
+    try:
+        sender.wake()
+        eventually(lambda: len(passes) >= 1)
+        sender.wake()  # a second look: the first pass has handed out whatever it was going to by then
+        assert second_pass.wait(30)
+        receiver.hold.set()
+        wait_for_state(app, "delivered")
+    finally:
+        event.remove(engine, "before_cursor_execute", between_the_two_reads)
+        receiver.hold.set()
+    assert [post.payload["id"] for post in receiver.received] == [event_id]

@@ -74,9 +74,7 @@ class WebhookSender:
         with self._cond:
             if self._stopping or self._pool is None:
                 return
-            fresh = [event_id for event_id in event_ids if event_id not in self._in_flight]
-            for event_id in fresh:
-                self._in_flight[event_id] = _nothing
+            fresh = [event_id for event_id in event_ids if self._claim(event_id)]
         for event_id in fresh:
             self._pool.submit(self._send, event_id)
 
@@ -126,13 +124,22 @@ class WebhookSender:
             with self._cond:
                 if self._stopping:
                     return None
-                self._in_flight[event_id] = _nothing
+                # Checked again here: a commit's send_now may have taken it since ``busy`` was read.
+                if not self._claim(event_id):
+                    continue
             self._pool.submit(self._send, event_id)
         if due:
             return 0.0 if len(due) == room else None  # a full batch: more may be due
         upcoming = db.session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
             WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at > now))  # fmt: skip
         return max(0.0, (upcoming - now).total_seconds()) if upcoming is not None else None
+
+    def _claim(self, event_id: str) -> bool:
+        """Mark a delivery as being tried (with ``_cond`` held); False if a try of it is under way already."""
+        if event_id in self._in_flight:
+            return False
+        self._in_flight[event_id] = _nothing
+        return True
 
     def _send(self, event_id: str) -> None:
         try:
