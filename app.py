@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from mediacache import create_app
 from mediacache.config.loading import ConfigError, instance_dir_from, load_config
 from mediacache.db.database import database_path, database_problem
+from mediacache.jobs.background import get_background_lane
 from mediacache.jobs.memory import freeze_long_lived_objects, limit_malloc_arenas
 from mediacache.jobs.runner import get_runner
 from mediacache.jobs.webhook_sender import get_sender
@@ -102,6 +103,7 @@ def main() -> int:
         stop_serving(app, runner, config["STOP_TIMEOUT"])  # no-op if the loop's end already did
         stop_scheduler(app)
         get_sender(app).stop()  # a try under way is cut off and stays pending for the next start
+        get_background_lane(app).stop()  # a measurement under way ends; the next start measures it again
         if not runner.wait_stopped():
             # A job stuck where it cannot see its cancel (a read that never returns) must not
             # hold the process: its entry is still downloading or processing, which the next

@@ -15,6 +15,7 @@ from .config.loading import instance_dir_from, load_config, load_or_create_secre
 from .db.database import init_database
 from .db.extensions import db, limiter
 from .db.settings import get_setting
+from .jobs.background import BackgroundLane
 from .jobs.runner import JobRunner
 from .jobs.webhook_sender import WebhookSender
 from .media import webhooks as media_webhooks
@@ -75,6 +76,7 @@ def register_extensions(app: Flask) -> None:
     register_limiter(app)
     runner = JobRunner(app, work=process_entry)
     WebhookSender(app)
+    BackgroundLane(app)
     media_webhooks.init_app(app)
     AuthCache(app)
     RowCache(app)

@@ -36,6 +36,7 @@ def app(settings):
     yield application
     application.extensions["mediacache.jobs"].shutdown()
     application.extensions["mediacache.webhooks"].stop()
+    application.extensions["mediacache.background"].stop()
 
 
 @pytest.fixture
@@ -104,6 +105,7 @@ def configured(tmp_path):
     for application in built:
         application.extensions["mediacache.jobs"].shutdown()
         application.extensions["mediacache.webhooks"].stop()
+        application.extensions["mediacache.background"].stop()
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,25 @@ def test_every_audio_entry_carries_its_measured_loudness(app, client, admin, med
     assert body["normalize"] is None
 
 
+def test_a_copy_left_unmeasured_by_a_stop_is_measured_at_the_next_start(app, client, admin, media_server, sources):
+    """A copy's measurement runs in the background after it is served; a stop drops it, the next start redoes it."""
+    from mediacache.db import media_repo
+    from mediacache.db.extensions import db
+    from mediacache.db.models import Media
+    from mediacache.media.reconcile import recover_on_start
+
+    body = queue_and_wait(client, admin, media_server.url("/media/quiet.flac"), profile="flac")
+    measured = eventually(lambda: read_entry(client, body["id"], admin)["metadata"]["loudness"])
+    with app.app_context():  # as a stop mid-measurement leaves it
+        metadata = db.session.get(Media, body["id"]).media_metadata
+        media_repo.change(body["id"], Media.id == body["id"], media_metadata={**metadata, "loudness": None})
+        db.session.commit()
+    assert read_entry(client, body["id"], admin)["metadata"]["loudness"] is None
+    assert recover_on_start(app)["loudness_measuring"] == 1
+    again = eventually(lambda: read_entry(client, body["id"], admin)["metadata"]["loudness"])
+    assert again == measured
+
+
 def test_a_target_of_minus_14_is_reached(app, client, admin, media_server, sources):
     body = queue_and_wait(client, admin, media_server.url("/media/loud.flac"), profile="ogg-opus", normalize=-14)
     assert integrated_lufs(served_file(app, body)) == pytest.approx(-14, abs=1)

@@ -10,8 +10,12 @@ A file copied without an encode is measured once it is served (``measure_publish
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
+
+from flask import current_app
 
 from ..core.edits import Edits
 from ..core.encoding import encode_args
@@ -107,8 +111,8 @@ def check_clip(edits: Edits, source_seconds: float | None) -> None:
         )
 
 
-def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata: dict, control: Control) -> None:
-    """Measure the loudness of a file that was copied, not encoded, once it is served.
+def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata: dict, stopping: Event) -> None:
+    """Measure the loudness of a file that was copied, not encoded, once it is served (in the background lane).
 
     A copy decodes nothing, so there is no pass to ride along on, and a decode of the whole
     file would cost many times the copy: the entry is served at once and its
@@ -116,6 +120,7 @@ def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata:
     being served is never rewritten).
     """
     path = storage.live_file(media_id, file_name)
+    control = Control(cancel=stopping, deadline=time.monotonic() + current_app.config["JOB_TIMEOUT"])
     try:
         measured = loudness.measure(ffmpeg, path, control, background=True) if path is not None else None
     except (JobError, JobCancelled, OSError) as exc:

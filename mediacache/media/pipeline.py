@@ -27,6 +27,7 @@ from ..core.timeutil import utcnow
 from ..db.extensions import db
 from ..db.models import Media
 from ..db.settings import get_setting
+from ..jobs.background import get_background_lane
 from ..jobs.extractorlimits import get_gate
 from ..jobs.runner import get_runner
 from ..sources import ffmpeg as ffmpeg_tool
@@ -101,7 +102,8 @@ def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping:
         extractor, follow_up = _produce(media, workdir, control, report)
         get_source_health().succeeded(extractor or site or "generic")
         if follow_up is not None:
-            follow_up()  # after the bookkeeping of the success: the entry is already served
+            # The entry is already served; this must not hold the worker the next job waits for.
+            get_background_lane().submit(follow_up)
         return "completed"
     except JobCancelled:
         cancelled = True
@@ -236,5 +238,5 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> tuple[str
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
     elif encoded.measured is None and not variant.profile.is_video:
-        follow_up = partial(measure_published, ffmpeg, media.id, file_name, file_metadata, control)
+        follow_up = partial(measure_published, ffmpeg, media.id, file_name, file_metadata)
     return site_of(info.get("extractor")), follow_up

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import logging
 import shutil
+from functools import partial
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from ..core.profiles import PROFILES
 from ..core.states import RETAINED_STATES, RUNNING_STATES, WORKING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
+from ..jobs.background import get_background_lane
 from ..jobs.runner import get_runner
+from ..sources.ffmpeg import find_ffmpeg
+from ..sources.jobcontrol import JobError
 from . import storage
+from .encode import measure_published
 from .lifecycle import purge_entry_files
 
 log = logging.getLogger(__name__)
@@ -117,9 +123,30 @@ def recover_on_start(app: Flask) -> dict[str, int]:
         )
         db.session.commit()
         reconciled = reconcile_storage()
+        measuring = measure_unmeasured_copies(app)
         db.session.remove()
     resubmitted = get_runner(app).resubmit_pending()
-    summary = {"temp_removed": temp_removed, "reset": reset, "resubmitted": resubmitted, **reconciled}
+    summary = {"temp_removed": temp_removed, "reset": reset, "resubmitted": resubmitted, **reconciled,
+               "loudness_measuring": measuring}  # fmt: skip
     if any(summary.values()):
         log.info("start-up recovery: %s", summary)
     return summary
+
+
+def measure_unmeasured_copies(app: Flask) -> int:
+    """Served audio copied without an encode and not yet measured (a stop ended its measurement,
+    or it predates loudness): measured again in the background, one at a time."""
+    rows = db.session.execute(select(Media.id, Media.profile, Media.file_name, Media.media_metadata).where(
+        Media.status == Status.COMPLETED, Media.cache_state == CacheState.LIVE, Media.transcode_mode == "remux",
+        func.json_extract(Media.media_metadata, "$.loudness").is_(None),
+    )).all()  # fmt: skip
+    unmeasured = [row for row in rows if row.profile in PROFILES and not PROFILES[row.profile].is_video]
+    if unmeasured:
+        try:
+            ffmpeg, lane = find_ffmpeg(app.config["FFMPEG"]), get_background_lane(app)
+        except JobError as exc:  # health says so too; the jobs will fail with it
+            log.warning("loudness of %d copied files not measured: %s", len(unmeasured), exc.message)
+            return 0
+        for row in unmeasured:
+            lane.submit(partial(measure_published, ffmpeg, row.id, row.file_name, row.media_metadata or {}))
+    return len(unmeasured)

@@ -24,8 +24,6 @@ _SUMMARY = re.compile(
     re.DOTALL,
 )
 LOG_TAIL_BYTES = 64 * 1024
-# The priority of a measurement nobody waits for, below the jobs clients poll for (nice(1): 0 is normal, 19 lowest).
-BACKGROUND_NICENESS = 10
 # The meter reports silence as -70 LUFS (its absolute gate): no loudness at all.
 SILENCE_LUFS = -70.0
 
@@ -66,7 +64,7 @@ def measure(
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        **tool_process_options(BACKGROUND_NICENESS if background else 0)
+        **tool_process_options(background=background)
     )  # fmt: skip
     with supervised(process, control, "ffmpeg-meter"):
         # A few kilobytes whatever the length (the meter prints nothing per frame); only the tail is kept all the same.
