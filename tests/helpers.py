@@ -206,6 +206,12 @@ def wait_for_entry(
     return eventually(reached, timeout=timeout, failure=lambda _: f"entry {media_id} not {until}: {last[0]}")
 
 
+def settled(client, entry: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """The entry once the background work after its job is done too: a copied file's loudness is written
+    a moment after the entry completes, a write a test counting writes must not meet."""
+    return eventually(lambda: (now := read_entry(client, entry["id"], headers))["metadata"]["loudness"] and now)
+
+
 def queue_and_wait(client, headers, url: str, *, expect=(201,), completed: bool = True, **params) -> dict[str, Any]:
     """Queue ``url`` as a game server does (answered with a status in ``expect``) and poll until its job ends.
 

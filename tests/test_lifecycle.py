@@ -16,7 +16,16 @@ from mediacache import create_app
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.media import lifecycle, reconcile, storage
-from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, queue_and_wait, shift, wait_for_entry
+from tests.helpers import (
+    ADMIN_PASSWORD,
+    auth_header,
+    login,
+    make_settings,
+    queue_and_wait,
+    settled,
+    shift,
+    wait_for_entry,
+)
 
 
 def sweep(app, function):
@@ -41,7 +50,7 @@ def test_expiry_moves_the_file_to_the_private_cache_and_stops_serving_it(app, cl
 
 
 def test_a_sweep_with_nothing_due_touches_no_rows(app, client, admin, media_server):
-    queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), ttl=3600)
+    settled(client, queue_and_wait(client, admin, media_server.url("/media/tone.mp3"), ttl=3600), admin)
     writes = []
     with app.app_context():
         event.listen(

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from mediacache import create_app
 from mediacache.db.extensions import db
 from mediacache.media.hits import get_access_counter
-from tests.helpers import make_settings, queue_and_wait, shift, wait_for_entry
+from tests.helpers import make_settings, queue_and_wait, settled, shift, wait_for_entry
 
 # --- health -------------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ def test_request_log_since_and_until(client, user, media_server):
 
 
 def test_file_hits_are_counted_without_a_database_write_per_request(app, client, admin, media_server):
-    body = queue_and_wait(client, admin, media_server.url("/media/tone.mp3"))
+    body = settled(client, queue_and_wait(client, admin, media_server.url("/media/tone.mp3")), admin)
     writes = []
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute",

@@ -55,28 +55,23 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
-def non_negative(parse: Callable[[Any], int]) -> Callable[[Any], int]:
-    """Wrap an int parser so negative values are refused."""
+def at_least(minimum: int) -> Callable[[Callable[[Any], int]], Callable[[Any], int]]:
+    """Wrap an int parser so values below ``minimum`` are refused."""
 
-    def check(value: Any) -> int:
-        number = parse(value)
-        if number < 0:
-            raise ValueError(f"must be 0 or more, got {number}")
-        return number
+    def wrap(parse: Callable[[Any], int]) -> Callable[[Any], int]:
+        def check(value: Any) -> int:
+            number = parse(value)
+            if number < minimum:
+                raise ValueError(f"must be {minimum} or more, got {number}")
+            return number
 
-    return check
+        return check
+
+    return wrap
 
 
-def positive(parse: Callable[[Any], int]) -> Callable[[Any], int]:
-    """Wrap an int parser so values below 1 are refused."""
-
-    def check(value: Any) -> int:
-        number = parse(value)
-        if number < 1:
-            raise ValueError(f"must be 1 or more, got {number}")
-        return number
-
-    return check
+non_negative = at_least(0)
+positive = at_least(1)
 
 
 def non_negative_float(value: Any) -> float:
