@@ -60,6 +60,13 @@ def _visible(text: str) -> str:
     return "".join(kept)
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line of plain text: every control, format character and line or paragraph
+    separator becomes a space, so a title can neither start a line of its own (an M3U entry, a
+    log line) nor hide what it says."""
+    return "".join(" " if unicodedata.category(char) in _INVISIBLE_CATEGORIES | _LINE_BREAKS else char for char in text)
+
+
 def _plain_name(text: str) -> str:
     """``text`` with what no filesystem accepts made spaces, and runs of spaces made one."""
     return re.sub(r"\s+", " ", _ATTACHMENT_UNSAFE.sub(" ", text)).strip()

@@ -9,13 +9,12 @@ passed through as given; the pending cap is applied once for the whole collectio
 from __future__ import annotations
 
 import time
-import unicodedata
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select
 
-from ..core import urls
+from ..core import names, urls
 from ..core.errors import DomainError, shown
 from ..core.principal import Principal
 from ..core.states import Status
@@ -128,7 +127,7 @@ def _artist_of(info: dict[str, Any]) -> Any:
 
 def _text(value: Any, limit: int) -> str | None:
     # A listing's words become one line each, as a file's own tags do: no control characters reach the API.
-    return None if value is None else _one_line(str(value)).strip()[:limit]
+    return None if value is None else names.one_line(str(value)).strip()[:limit]
 
 
 def _seconds(value: Any) -> float | None:
@@ -231,19 +230,14 @@ def playlist(collection: Collection, roots: tuple[str, ...]) -> str:
     """An extended M3U of the files being served now, in the collection's order, with titles and lengths."""
     lines = ["#EXTM3U"]
     if collection.title:
-        lines.append(f"#PLAYLIST:{_one_line(collection.title)}")
+        lines.append(f"#PLAYLIST:{names.one_line(collection.title)}")
     for item in document(collection, roots)["items"]:
         if not item["endpoints"]:
             continue
         seconds = round(item["duration"]) if item["duration"] is not None else -1
         label = " - ".join(str(part) for part in (item["artist"], item["title"] or item["entry_id"]) if part)
-        lines += [f"#EXTINF:{seconds},{_one_line(label)}", item["endpoints"][0]]
+        lines += [f"#EXTINF:{seconds},{names.one_line(label)}", item["endpoints"][0]]
     return "\n".join(lines) + "\n"
-
-
-def _one_line(text: str) -> str:
-    """Text for one M3U line: a line break or control character in a title must not start a line of its own."""
-    return "".join(" " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text)
 
 
 def delete_collection(user: Principal, collection_id: str, *, with_entries: bool, force: bool) -> dict[str, Any]:
