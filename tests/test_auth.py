@@ -193,6 +193,17 @@ def test_long_lived_token_for_oneself(client, user):
     assert claims["username"] == "player" and claims["exp"] - claims["iat"] == 48 * 3600
 
 
+@pytest.mark.parametrize("hours", ["+1", " 5", "2_0", "１", "٣", "1e1", "inf", "nan", "0x10"])
+def test_a_token_duration_is_written_in_ascii_digits(client, user, hours):
+    response = client.post("/api/token", json={"duration_hours": hours}, headers=user)
+    assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_DURATION"
+
+
+def test_a_token_duration_may_be_a_fraction_of_an_hour(client, user):
+    response = client.post("/api/token", json={"duration_hours": "0.5"}, headers=user)
+    assert response.status_code == 200 and response.json["expires_in"] == 1800
+
+
 def test_long_lived_token_is_capped_at_30_days(client, user):
     response = client.post("/api/token", json={"duration_hours": 24 * 31}, headers=user)
     assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_DURATION"

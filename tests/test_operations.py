@@ -216,6 +216,12 @@ def test_settings_list_and_validate(client, admin, user):
     assert client.put("/api/settings/default_ttl", json={"value": 10**9}, headers=admin).status_code == 400
     assert client.put("/api/settings/registration", json={"value": "maybe"}, headers=admin).status_code == 400
     assert client.put("/api/settings/workers", json={}, headers=admin).status_code == 400
+    # Digits only, as everywhere: int() would read these as 3, 30, 3, 3; and no thousands of workers.
+    for odd in ("+3", "3_0", "３", "٣", "3.0"):
+        response = client.put("/api/settings/retention_days", json={"value": odd}, headers=admin)
+        assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_SETTING", odd
+    assert client.put("/api/settings/workers", json={"value": 100_000}, headers=admin).status_code == 400
+    assert client.put("/api/settings/retention_days", json={"value": "30"}, headers=admin).json["value"] == 30
 
 
 def test_settings_take_effect_at_once_and_survive_a_restart(settings, app, client, admin, media_server):

@@ -57,6 +57,48 @@ def test_deeply_nested_extra_given_as_a_string_is_400_invalid_extra(client, user
     assert_envelope(form, 400, "INVALID_EXTRA")
 
 
+# A lone surrogate: valid JSON, but no Unicode text; nothing can store, log or print it as UTF-8.
+LONE_SURROGATE = "\\ud800"
+
+
+@pytest.mark.parametrize(
+    ("path", "who", "body"),
+    [
+        ("/api/login", None, f'{{"username": "admin", "password": "abcdefgh{LONE_SURROGATE}"}}'),
+        ("/api/login", None, f'{{"username": "{LONE_SURROGATE}", "password": "abcdefgh"}}'),
+        ("/api/token", "user", f'{{"username": "{LONE_SURROGATE}"}}'),
+        ("/api/media/queue", "user", f'{{"url": "https://example.org/{LONE_SURROGATE}.mp3"}}'),
+        ("/api/media/queue", "user", f'{{"url": "https://example.org/a.mp3", "extra": {{"{LONE_SURROGATE}": 1}}}}'),
+        ("/api/ytdlp", "user", f'{{"url": "https://example.org/{LONE_SURROGATE}"}}'),
+        ("/api/users", "admin", f'{{"username": "someone", "password": "{LONE_SURROGATE}long-enough"}}'),
+        ("/api/admin/jobs/requeue", "admin", f'{{"ids": ["{LONE_SURROGATE}"]}}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_json_body_is_400_not_500(request, client, path, who, body):
+    headers = request.getfixturevalue(who) if who else {}
+    response = client.post(path, data=body, content_type="application/json", headers=headers)
+    assert_envelope(response, 400, "INVALID_JSON")
+    assert "surrogate" in response.json["error"]["message"]
+
+
+def test_a_lone_surrogate_in_extra_given_as_a_string_is_400(client, user):
+    body = {"url": "https://example.org/a.mp3", "extra": f'{{"{LONE_SURROGATE}": "x"}}'}
+    assert client.post("/api/media/queue", json=body, headers=user).status_code == 400
+
+
+def test_a_request_log_line_stored_with_a_lone_surrogate_still_reads(app, client, admin):
+    """Rows written before such input was refused: the text log escapes them instead of failing."""
+    from mediacache.db.models import RequestLog
+
+    with app.app_context():
+        db.session.add(RequestLog(username="admin", url="https://example.org/a.mp3", status_code=201,
+                                  outcome="queued", extra={"\ud800": "x"}))  # fmt: skip
+        db.session.commit()
+    response = client.get("/api/logs", headers=admin)
+    assert response.status_code == 200
+    assert "\\ud800" in response.get_data(as_text=True)
+
+
 def test_ordinary_nesting_in_extra_is_still_accepted(client, user):
     extra = {"round": {"players": [{"ckey": "p1", "tags": ["a", ["b"]]}]}}
     # Nothing listens on port 9: the job fails at once, the request log keeps the call.

@@ -10,6 +10,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+# A whole number as a setting is written: ASCII digits, a minus allowed (re.ASCII: \d is 0-9 alone).
+_INTEGER = re.compile(r"-?\d+", re.ASCII)
+
 
 def parse_bool(value: Any) -> bool:
     """Accept true/false/1/0/yes/no/on/off in any case."""
@@ -24,9 +27,17 @@ def parse_bool(value: Any) -> bool:
 
 
 def parse_int(value: Any) -> int:
-    """Accept an int or a decimal string."""
+    """Accept an int, or a string of ASCII digits (a minus allowed; spaces around, as an env file may leave).
+
+    int() alone also reads a plus sign, underscores between digits and any script's digits
+    ("+3", "3_0" as 30, "３"); a setting, like every number a client writes, is plain digits.
+    """
     if isinstance(value, bool):
         raise ValueError("expected an integer")
+    if isinstance(value, str):
+        if not _INTEGER.fullmatch(value.strip()):
+            raise ValueError(f"expected an integer in digits, got {value!r}")
+        return int(value)
     return int(value)
 
 
@@ -55,14 +66,16 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
-def at_least(minimum: int) -> Callable[[Callable[[Any], int]], Callable[[Any], int]]:
-    """Wrap an int parser so values below ``minimum`` are refused."""
+def at_least(minimum: int, *, at_most: int | None = None) -> Callable[[Callable[[Any], int]], Callable[[Any], int]]:
+    """Wrap an int parser so values below ``minimum`` (or above ``at_most``) are refused."""
 
     def wrap(parse: Callable[[Any], int]) -> Callable[[Any], int]:
         def check(value: Any) -> int:
             number = parse(value)
             if number < minimum:
                 raise ValueError(f"must be {minimum} or more, got {number}")
+            if at_most is not None and number > at_most:
+                raise ValueError(f"must be {at_most} or less, got {number}")
             return number
 
         return check
@@ -72,6 +85,9 @@ def at_least(minimum: int) -> Callable[[Callable[[Any], int]], Callable[[Any], i
 
 non_negative = at_least(0)
 positive = at_least(1)
+# Job workers: each holds a thread, and its ffmpeg a share of the CPU; past this a box thrashes.
+MAX_WORKERS = 64
+worker_count = at_least(1, at_most=MAX_WORKERS)
 
 
 def non_negative_float(value: Any) -> float:

@@ -22,6 +22,7 @@ from .parsers import (
     parse_loudness_target,
     parse_optional_str,
     positive,
+    worker_count,
 )
 
 DAY = 86400
@@ -95,7 +96,7 @@ SETTINGS: dict[str, Setting] = {
     "DEFAULT_TTL": Setting(3600, positive(parse_int)),
     "MAX_TTL": Setting(30 * DAY, positive(parse_int)),
     "RETENTION_DAYS": Setting(30, non_negative(parse_int)),
-    "WORKERS": Setting(2, positive(parse_int)),
+    "WORKERS": Setting(2, worker_count(parse_int)),
     "SWEEP_INTERVAL": Setting(60, positive(parse_int)),
     "JOB_TIMEOUT": Setting(1800, positive(parse_int)),
     # 0 disables the limit.

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from ..config.parsers import non_negative, parse_choice, parse_int, positive
+from ..config.parsers import non_negative, parse_choice, parse_int, positive, worker_count
 from .extensions import db
 from .models import Setting
 
@@ -17,7 +17,7 @@ RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "default_ttl": positive(parse_int),
     "max_ttl": positive(parse_int),
     "retention_days": non_negative(parse_int),
-    "workers": positive(parse_int),
+    "workers": worker_count(parse_int),
     "max_duration": non_negative(parse_int),
     "max_filesize": non_negative(parse_int),
     "registration": parse_choice("off", "approval", "open"),

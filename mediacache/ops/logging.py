@@ -25,10 +25,11 @@ _request_lines: queue.SimpleQueue | None = None
 
 # What a client controls (a path, a tag, a note) must not start a line of its own or disguise one:
 # C0 controls, DEL, C1 controls (U+0085 ends a line for str.splitlines), the line and paragraph
-# separators, and the bidi marks, embeddings, overrides and isolates that reorder what a reader sees.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# separators, and the bidi marks, embeddings, overrides and isolates that reorder what a reader sees;
+# and lone surrogates, which no UTF-8 file or response can hold (stored before such input was refused).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 # json.dumps escapes C0 controls itself; the rest it leaves raw in a line.
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Lines of a traceback after the first start with this, so none can pass for a record of its own.
 CONTINUATION = "  "

@@ -31,7 +31,8 @@ def _json_body() -> dict[str, Any]:
         raise DomainError(
             "INVALID_JSON",
             "The request body is not valid JSON (or is nested deeper than "
-            f"{MAX_JSON_DEPTH} levels); send a JSON object or use a form or query string.",
+            f"{MAX_JSON_DEPTH} levels, or holds a lone surrogate such as \\ud800, which is no text); "
+            "send a JSON object or use a form or query string.",
         ) from None
     if body is None:
         return {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from ...core.principal import ROLES
-from .base import Bool, FullMatch, InputSchema, PageSchema, UtcDateTime, WholeNumber
+from .base import Bool, DecimalNumber, FullMatch, InputSchema, PageSchema, UtcDateTime, WholeNumber
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 MIN_PASSWORD = 8
@@ -39,7 +39,7 @@ class LoginSchema(InputSchema):
 
 class TokenRequestSchema(InputSchema):
     username = fields.String(load_default=None)
-    duration_hours = fields.Float(
+    duration_hours = DecimalNumber(
         load_default=None,
         validate=validate.Range(min=0, min_inclusive=False),
         # The upper bound is a setting: the OpenAPI builder writes it in (x-maximum-setting).

@@ -23,6 +23,7 @@ from ..errors import ERROR_STATUSES
 MAX_JSON_DEPTH = 32
 # How a whole number is written in a query string or a JSON string (re.ASCII: \d is 0-9 alone).
 ASCII_INTEGER = re.compile(r"-?\d+", re.ASCII)
+ASCII_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 
 
 class Bool(fields.Field):
@@ -58,8 +59,21 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
+class DecimalNumber(fields.Float):
+    """A number from JSON, or from text written as ASCII digits with an optional fraction (``1``, ``0.5``).
+
+    float() also reads signs, spaces, underscores, any script's digits, exponents, ``inf`` and ``nan``.
+    """
+
+    def _validated(self, value):
+        if isinstance(value, str) and not ASCII_DECIMAL.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def parse_json(text: str | bytes) -> Any:
-    """Parse client JSON; ``ValueError`` when it is malformed or nested deeper than ``MAX_JSON_DEPTH``."""
+    """Parse client JSON; ``ValueError`` when it is malformed, nested deeper than ``MAX_JSON_DEPTH``, or holds
+    a string that is not Unicode text (JSON lets ``"\\ud800"`` through; nothing can store or print it)."""
 
     try:
         value = json.loads(text)
@@ -69,11 +83,22 @@ def parse_json(text: str | bytes) -> Any:
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, (dict, list)):
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, (dict, list)):
             if depth > MAX_JSON_DEPTH:
                 raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
             pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return value
+
+
+def _check_text(text: str) -> None:
+    """``ValueError`` (UnicodeEncodeError is one) for a lone surrogate, which UTF-8 cannot hold."""
+    if not text.isascii():
+        text.encode("utf-8")
 
 
 class UtcDateTime(fields.Field):

@@ -30,7 +30,9 @@ class JsonObject(fields.Field):
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> dict:
         if isinstance(value, str):
-            if len(value.encode()) > MAX_EXTRA_BYTES:
+            if (
+                len(value.encode("utf-8", "surrogatepass")) > MAX_EXTRA_BYTES
+            ):  # a lone surrogate: parse_json's to refuse
                 raise ValidationError(f"must be at most {MAX_EXTRA_BYTES} bytes")
             try:
                 value = parse_json(value)
