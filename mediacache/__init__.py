@@ -16,13 +16,14 @@ from .db.database import init_database
 from .db.extensions import db, limiter
 from .db.settings import get_setting
 from .jobs.background import BackgroundLane
+from .jobs.fairshare import FairShare
 from .jobs.runner import JobRunner
 from .jobs.webhook_sender import WebhookSender
 from .media import webhooks as media_webhooks
 from .media.capacity import cache_gauges
 from .media.events import Notifier
 from .media.hits import AccessCounter
-from .media.pipeline import process_entry
+from .media.pipeline import others_waiting, process_entry
 from .media.render import RowCache
 from .ops.metrics import Metrics
 from .patches import flask_limiter as flask_limiter_patch
@@ -75,6 +76,7 @@ def register_extensions(app: Flask) -> None:
     register_token_callbacks(app)
     register_limiter(app)
     runner = JobRunner(app, work=process_entry)
+    FairShare(app, workers=lambda: runner.size, others_waiting=others_waiting)
     WebhookSender(app)
     BackgroundLane(app)
     media_webhooks.init_app(app)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ..core import names
 from ..core.edits import Edits
@@ -29,6 +29,7 @@ from ..db.models import Media
 from ..db.settings import get_setting
 from ..jobs.background import get_background_lane
 from ..jobs.extractorlimits import get_gate
+from ..jobs.fairshare import get_fair_share
 from ..jobs.runner import get_runner
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import metadata, ytdlp
@@ -70,17 +71,36 @@ def process_entry(media_id: str, run: JobRun, report, stopping: threading.Event 
     (returned as "interrupted") and the next start runs it again.
     """
     app = current_app._get_current_object()
-    source_url = db.session.scalar(select(Media.source_url).where(Media.id == media_id, Media.status == Status.PENDING))
-    if source_url is None:
+    row = db.session.execute(
+        select(Media.source_url, Media.requested_by).where(Media.id == media_id, Media.status == Status.PENDING)
+    ).first()
+    if row is None:
         return "skipped"
-    site = ytdlp.site_for(source_url, app.config)
-    gate = get_gate(app)
-    if not gate.enter(site, partial(get_runner(app).submit, media_id)):
+    account, wake = row.requested_by or "", partial(get_runner(app).submit, media_id)
+    share = get_fair_share(app)
+    if not share.enter(account, wake):
         return "deferred"
     try:
-        return _run_claimed(media_id, run, report, site, stopping)
+        site = ytdlp.site_for(row.source_url, app.config)
+        gate = get_gate(app)
+        if not gate.enter(site, wake):
+            return "deferred"
+        try:
+            return _run_claimed(media_id, run, report, site, stopping)
+        finally:
+            gate.leave(site)
     finally:
-        gate.leave(site)
+        share.leave(account)
+
+
+def others_waiting(account: str) -> bool:
+    """Whether another account's job waits for a worker (a retry waiting for its time does not)."""
+    now = utcnow()
+    return db.session.scalar(select(Media.id).where(
+        Media.status == Status.PENDING,
+        or_(Media.requested_by.is_(None), Media.requested_by != account),
+        or_(Media.retry_at.is_(None), Media.retry_at <= now),
+    ).limit(1)) is not None  # fmt: skip
 
 
 def _run_claimed(media_id: str, run: JobRun, report, site: str | None, stopping: threading.Event | None) -> str:
