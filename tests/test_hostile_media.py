@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -252,3 +253,20 @@ def test_a_served_file_named_in_another_script_falls_back_to_the_entry_id(app, c
     response = client.get(f"/cache/{media_id}/ёлка.mp3")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith(f'inline; filename="{media_id}.mp3"; filename*=')
+
+
+@pytest.mark.parametrize("profile", ["mp3", "flac"])
+def test_huge_and_countless_tags_are_cut_to_size(app, client, admin, media_server, media_folder, profile):
+    """Tags go out in every poll, event and listing: a 100 kB album or 200 custom tags must not."""
+    source = _tone(2, ["-c:a", "flac"], media_folder / "huge-tags.flac")
+    audio = FLAC(source)
+    audio["album"], audio["comment"], audio["genre"] = "A" * 100_000, "C" * 100_000, [f"g{i}" for i in range(100)]
+    for index in range(200):
+        audio[f"custom{index}"] = "x"
+    audio.save()
+    body = queue(client, admin, media_server.url("/media/huge-tags.flac"), profile=profile)
+    assert body["status"] == "completed", body["error"]
+    meta = body["metadata"]
+    assert meta["album"] == "A" * 512 and len(meta["genre"]) == 16
+    assert len(meta["tags"]) <= 32 and all(len(str(value)) <= 512 * 16 for value in meta["tags"].values())
+    assert len(json.dumps(body)) < 40_000

@@ -110,9 +110,9 @@ def describe_info(info: dict[str, Any], *, clean: bool = True, file_tags: dict[s
         "title": plain_text(title) or "Untitled",
         "artist": plain_text(artist) or None,
         "album": plain_text(album) or None,
-        "albumArtist": [text for text in map(plain_text, album_artists) if text],
+        "albumArtist": [text for text in map(plain_text, album_artists[:MAX_TAG_VALUES]) if text],
         "year": _year({"date": _first(tags.get("date")), **info}) if tags.get("date") else _year(info),
-        "genre": [text for text in map(plain_text, genres) if text],
+        "genre": [text for text in map(plain_text, genres[:MAX_TAG_VALUES]) if text],
         "duration": info.get("duration"),
         "url": _public_url(info.get("webpage_url") or info.get("original_url") or info.get("url")),
     }
@@ -123,9 +123,19 @@ def describe_info(info: dict[str, Any], *, clean: bool = True, file_tags: dict[s
 _CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
+# A tag is sent in every poll, event and listing of its entry: a 100 kB album name must not be.
+MAX_TAG_CHARS = 512
+MAX_TAG_VALUES = 16  # of a list tag (genres, album artists)
+MAX_TAGS = 32  # distinct tags of a file reported under metadata.tags
+
+
 def plain_text(value: Any) -> str:
-    """A tag value as one line of text: runs of control characters become one space."""
-    return _CONTROL_RUN.sub(" ", str(value)).strip() if value not in (None, "") else ""
+    """A tag value as one line of text, at most ``MAX_TAG_CHARS``: runs of control characters become one space."""
+    return (
+        _CONTROL_RUN.sub(" ", str(value)[: 4 * MAX_TAG_CHARS]).strip()[:MAX_TAG_CHARS]
+        if value not in (None, "")
+        else ""
+    )
 
 
 def _public_url(url: str | None) -> str | None:
@@ -135,6 +145,10 @@ def _public_url(url: str | None) -> str | None:
 
 # Technical tags a muxer writes; they describe the file, not the music.
 _TECHNICAL_TAGS = {"encoder", "duration", "encoded_by", "major_brand", "minor_version", "compatible_brands"}
+
+
+# Tags the metadata object is made of.
+_NAMED_TAGS = {"title", "artist", "album", "albumartist", "date", "genre", "tracknumber", "discnumber"}
 
 
 # Tags whose several values are several things (API.md's genre and albumArtist are lists).
@@ -150,10 +164,17 @@ def read_tags(path: Path) -> dict[str, Any]:
     if audio is None or audio.tags is None:
         return {}
     tags: dict[str, Any] = {}
-    for key, value in audio.tags.items():
-        if key.lower() in _TECHNICAL_TAGS:
+    # The tags the API names first, so that a file with hundreds of its own cannot push them out.
+    keys = sorted(audio.tags.keys(), key=lambda key: (key.lower() not in _NAMED_TAGS, key.lower()))
+    for key in keys:
+        if key.lower() in _TECHNICAL_TAGS or len(key) > MAX_TAG_CHARS:
             continue
-        values = [str(item) for item in (value if isinstance(value, list) else [value])]
+        if len(tags) == MAX_TAGS:
+            break
+        value = audio.tags[key]
+        values = [str(item)[:MAX_TAG_CHARS] for item in (value if isinstance(value, list) else [value])][
+            :MAX_TAG_VALUES
+        ]
         if values and key.lower() not in _LIST_TAGS:
             # mutagen splits ID3 text at NUL ("Evil\0Title" in v2.3 reads as two values): one value
             # cut off at the first NUL would hide the rest; a NUL becomes a space as in every format.
