@@ -61,6 +61,7 @@ def test_playlist_shapes(url, is_playlist):
         ("just words", "INVALID_URL"),
         ("https://", "INVALID_URL"),
         ("http://example.org:99999/", "INVALID_URL"),
+        ("http://1.1.1.1:0/a.mp3", "INVALID_URL"),
         ("https://exa mple.org/\n", "INVALID_URL"),
         (12345, "INVALID_URL"),
     ],

@@ -201,7 +201,8 @@ def test_private_callback_refused_at_registration_and_nothing_is_queued(configur
         assert response.json["error"]["code"] == "CALLBACK_URL_NOT_ALLOWED", url
         put = client.put("/api/users/me/webhook", json={"url": url}, headers=admin)
         assert put.status_code == 400 and put.json["error"]["code"] == "CALLBACK_URL_NOT_ALLOWED"
-    malformed = ("http://[::1", "http://[zz]/", "http://a]/", "http://[2606:4700::1111]junk/", "http://h:99999/")
+    malformed = ("http://[::1", "http://[zz]/", "http://a]/", "http://[2606:4700::1111]junk/", "http://h:99999/",
+                 "http://1.1.1.1:0/")  # fmt: skip
     for url in ("ftp://example.org/x", "not a url", "https://user:pw@example.org/", "https://", 42, *malformed):
         response = client.post("/api/media/queue", json={"url": "https://example.org/a.mp3", "callback_url": url},
                                headers=admin)  # fmt: skip

@@ -64,9 +64,11 @@ def check_url(raw: object) -> str:
         raise DomainError("INVALID_URL", "The URL contains spaces or control characters; percent-encode them.")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 — raises ValueError on a malformed port
+        port = parts.port  # raises ValueError on a malformed port
     except ValueError:
         raise DomainError("INVALID_URL", f"{shown(url)} is not a valid URL.") from None
+    if port == 0:  # nothing listens there; a connect to it fails in ways that say nothing to the client
+        raise DomainError("INVALID_URL", f"{shown(url)} names port 0, which no server listens on.")
     if not parts.hostname:
         raise DomainError("INVALID_URL", f"{shown(url)} has no host.")
     return url

@@ -59,7 +59,7 @@ def check_callback_url(raw: object) -> str:
         parts, port = urlsplit(""), -1
     # After a bracketed IPv6 host only ":port" may follow; urlsplit would ignore anything else.
     bracketed = re.fullmatch(r"(?:[^@]*@)?\[[^\]]*\](?::\d*)?", parts.netloc) if "[" in parts.netloc else True
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == -1 or not bracketed:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port in (-1, 0) or not bracketed:
         raise DomainError("INVALID_CALLBACK_URL", f"{shown(url)} is not an http:// or https:// URL with a host.")
     if parts.username is not None or parts.password is not None:
         raise DomainError("INVALID_CALLBACK_URL", "A callback URL may not carry a user name or password; "
