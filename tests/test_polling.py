@@ -44,6 +44,15 @@ def test_each_poll_names_the_host_it_was_asked_under(app, client, admin):
         assert body["endpoints"][0].startswith(f"http://{host}/cache/")
 
 
+@pytest.mark.parametrize("host", ["a/b?c#d", "@evil", "127.0.0.1:99999", "a b"])
+def test_a_host_header_no_server_could_have_falls_back_to_the_servers_own_name(app, client, admin, host):
+    """Endpoints built from such a header read "http:/cache/…"; a request without one gets the server's name."""
+    media_id = finished_entry(app)
+    body = client.get(f"/api/media/{media_id}", headers={**admin, "Host": host}).json
+    assert body["endpoints"][0] == client.get(f"/api/media/{media_id}", headers=admin).json["endpoints"][0]
+    assert body["endpoints"][0].startswith("http://localhost/cache/")
+
+
 def test_a_poll_after_a_change_shows_the_change(app, client, admin):
     media_id = finished_entry(app)
     assert client.get(f"/api/media/{media_id}", headers=admin).json["cache_state"] == "live"

@@ -8,6 +8,7 @@ row cache can hold between requests.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,14 @@ def public_roots(environ: dict | None, app: Flask | None = None) -> tuple[str, .
 
 
 _NOT_ASKED = (None, None, None, None)
+# A Host header as RFC 9110 allows it (and "_", as container names have): a name or IPv4 address, or a
+# bracketed IPv6 one, and a port.
+# Anything else ("a/b?c#d", "@evil", a port past 65535) would make endpoints like "http:/cache/…".
+_VALID_HOST = re.compile(
+    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4}))?",
+    re.ASCII,
+)
 
 
 @lru_cache(maxsize=256)
@@ -80,8 +89,8 @@ def _roots(
     asked = None
     if scheme is not None:
         environ = {"wsgi.url_scheme": scheme, "SERVER_NAME": server_name, "SERVER_PORT": server_port}
-        if http_host is not None:
-            environ["HTTP_HOST"] = http_host
+        if http_host is not None and _VALID_HOST.fullmatch(http_host):
+            environ["HTTP_HOST"] = http_host  # else as a request without one: the server's own name
         asked = f"{scheme}://{get_host(environ)}"
     primary = public_url or asked
     # As in the original service, an external endpoint maps straight onto static_cache/ (a CDN or
