@@ -38,6 +38,7 @@ def test_the_longest_key_fits_the_variant_column():
 @pytest.mark.parametrize(
     ("normalize", "start", "end", "code"),
     [("-30.1", None, None, "INVALID_NORMALIZE"), ("maybe", None, None, "INVALID_NORMALIZE"),
+     ("-4.95", None, None, "INVALID_NORMALIZE"), ("-30.04", None, None, "INVALID_NORMALIZE"),
      (None, "-0.001", None, "INVALID_CLIP"), (None, "inf", None, "INVALID_CLIP"), (None, "٣", None, "INVALID_CLIP"),
      (None, 3, 3, "INVALID_CLIP"), (None, None, "0", "INVALID_CLIP")],
 )  # fmt: skip

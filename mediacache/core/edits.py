@@ -91,14 +91,14 @@ def parse_normalize(value: object, default_target: float) -> float | None:
             "INVALID_NORMALIZE",
             f"normalize {shown(value)} is neither true/false nor a loudness target in LUFS (e.g. normalize=-14).",
         )
-    target = round(float(text), 1)
-    if not MIN_TARGET_LUFS <= target <= MAX_TARGET_LUFS:
+    target = float(text)
+    if not MIN_TARGET_LUFS <= target <= MAX_TARGET_LUFS:  # checked before rounding: -4.95 is out, not -5.0
         raise DomainError(
             "INVALID_NORMALIZE",
             f"normalize {shown(value)} is out of range: a target in LUFS from {MIN_TARGET_LUFS:g} to "
             f"{MAX_TARGET_LUFS:g} (e.g. -14 or -16), or true for the server's default ({default_target:g}).",
         )
-    return target
+    return round(target, 1)
 
 
 def parse_seconds(name: str, value: object) -> int | None:
