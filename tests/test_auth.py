@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 
 from mediacache import create_app
-from tests.helpers import ADMIN_PASSWORD, auth_header, finished_entry, login
+from tests.helpers import ADMIN_PASSWORD, auth_header, eventually, finished_entry, login, make_settings
 
 
 def claims_of(token: str) -> dict:
@@ -253,8 +253,6 @@ def test_registration_is_off_by_default(client):
 
 
 def test_open_registration_makes_an_active_account(tmp_path):
-    from tests.helpers import make_settings
-
     client = create_app(make_settings(tmp_path, REGISTRATION="open")).test_client()
     response = client.post("/api/register", data={"username": "newbie", "password": "newbie-pass"})
     assert response.status_code == 201
@@ -266,8 +264,6 @@ def test_open_registration_makes_an_active_account(tmp_path):
 
 
 def test_approval_registration_waits_for_an_admin(tmp_path):
-    from tests.helpers import make_settings
-
     client = create_app(make_settings(tmp_path, REGISTRATION="approval")).test_client()
     assert client.post("/api/register", json={"username": "newbie", "password": "newbie-pass"}).status_code == 201
     pending = client.post("/api/login", json={"username": "newbie", "password": "newbie-pass"})
@@ -421,12 +417,13 @@ def test_an_ended_token_is_never_renewed_after_expiry(ending, app, client, admin
     assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
 
 
-def test_only_token_renewal_accepts_an_expired_token_and_only_for_oneself(app, client, admin_token, steady_path):
+def test_only_renewal_and_logout_accept_an_expired_token_and_renewal_only_for_oneself(
+    app, client, admin_token, steady_path
+):
     expired = auth_header(expired_copy(app, admin_token, 30))
     for response in (
         client.get(steady_path, headers=expired),
         client.get("/api/users", headers=expired),
-        client.post("/api/auth/logout", headers=expired),
         client.post("/api/auth/change-password", json={"current_password": ADMIN_PASSWORD, "new_password": "x" * 12},
                     headers=expired),
         renew(client, expired_copy(app, admin_token, 30), username="someone-else"),
@@ -439,3 +436,54 @@ def test_an_expired_refresh_token_renews_nothing(app, client):
     refresh = expired_copy(app, login(client, "admin", ADMIN_PASSWORD)["refresh_token"], 30)
     assert renew(client, refresh, username="admin").status_code == 401
     assert client.post("/api/auth/refresh", headers=auth_header(refresh)).status_code == 401
+
+
+# --- logging out with an expired token -------------------------------------------------
+
+
+def test_logout_with_an_access_token_that_expired_on_its_own_ends_its_login(tmp_path):
+    client = create_app(make_settings(tmp_path, ACCESS_TOKEN_TTL=1)).test_client()
+    session = login(client, "admin", ADMIN_PASSWORD)
+    eventually(lambda: client.get("/api/users/me", headers=auth_header(session["token"])).status_code == 401)
+    assert client.post("/api/auth/logout", headers=auth_header(session["token"])).status_code == 204
+    response = client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"]))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+
+
+@pytest.mark.parametrize("expired_kind", ["token", "refresh_token"])
+def test_logout_with_an_expired_token_ends_every_token_of_its_login(app, client, settings, expired_kind):
+    session = login(client, "admin", ADMIN_PASSWORD)
+    other_login = login(client, "admin", ADMIN_PASSWORD)["token"]
+    refreshed = client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"])).json["token"]
+    expired = expired_copy(app, session[expired_kind], 3600)
+    assert client.post("/api/auth/logout", headers=auth_header(expired)).status_code == 204
+
+    for app_client in (client, create_app(settings).test_client()):  # also after a restart
+        refresh = app_client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"]))
+        assert refresh.status_code == 401 and refresh.json["error"]["code"] == "TOKEN_REVOKED"
+        for token in (session["token"], refreshed):
+            assert app_client.get("/api/users/me", headers=auth_header(token)).status_code == 401
+        assert app_client.get("/api/users/me", headers=auth_header(other_login)).status_code == 200
+
+
+def test_logout_with_an_expired_token_still_checks_its_signature(app, client):
+    session = login(client, "admin", ADMIN_PASSWORD)
+    claims = claims_of(expired_copy(app, session["token"], 30))
+    forged = pyjwt.encode(claims, "x" * 48, algorithm="HS256")
+    response = client.post("/api/auth/logout", headers=auth_header(forged))
+    assert response.status_code == 401 and response.json["error"]["code"] == "UNAUTHORIZED"
+    assert client.post("/api/auth/refresh", headers=auth_header(session["refresh_token"])).status_code == 200
+
+
+def test_logout_with_an_expired_token_of_a_deleted_account_is_refused(app, client, admin, user_token):
+    expired = expired_copy(app, user_token, 30)
+    assert client.delete("/api/users/player", headers=admin).status_code == 200
+    response = client.post("/api/auth/logout", headers=auth_header(expired))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_logout_with_an_expired_token_of_another_type_is_refused(app, client, admin_token):
+    claims = claims_of(expired_copy(app, admin_token, 30)) | {"type": "id"}
+    odd = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+    response = client.post("/api/auth/logout", headers=auth_header(odd))
+    assert response.status_code == 401 and response.json["error"]["code"] == "TOKEN_EXPIRED"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event
+from werkzeug.http import parse_options_header
 
 from mediacache import create_app
 from mediacache.db.extensions import db
@@ -95,6 +96,35 @@ def test_request_log_records_every_queue_call_with_its_extra(client, admin, user
     assert client.get("/api/logs?format=json", headers=admin).json["pagination"]["total"] == 0
     assert client.get("/api/logs?format=json&user=player", headers=admin).json["pagination"]["total"] == 2
     assert client.get("/api/logs?user=admin", headers=user).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "user, disposition",
+    [
+        # A fullwidth digit: not latin-1, once a 500 from waitress.
+        ("%EF%BC%93", "attachment; filename=\"mediacache-requests-3.log\"; "
+                      "filename*=UTF-8''mediacache-requests-%EF%BC%93.log"),
+        # Once a header of its own.
+        ("a%0d%0aX-Inj:1", 'attachment; filename="mediacache-requests-aX-Inj 1.log"'),
+        # Once a second parameter: the quote is gone, so the rest stays inside the one quoted name.
+        ("a%22%3B%20filename%3Devil.html", 'attachment; filename="mediacache-requests-a ; filename=evil.html.log"'),
+        # Once a raw latin-1 byte.
+        ("%C3%A9", "attachment; filename=\"mediacache-requests-e.log\"; "
+                   "filename*=UTF-8''mediacache-requests-%C3%A9.log"),
+    ],
+)  # fmt: skip
+def test_request_log_download_name_is_safe_whatever_user_is_asked_for(client, admin, user, disposition):
+    response = client.get(f"/api/logs?user={user}", headers=admin)
+    assert response.status_code == 200
+    header = response.headers["Content-Disposition"]
+    assert header == disposition and header.isascii()
+    kind, parameters = parse_options_header(header)
+    assert kind == "attachment" and set(parameters) == {"filename"}  # werkzeug folds filename* into filename
+
+
+def test_request_log_download_name_keeps_a_plain_username(client, admin, user):
+    header = client.get("/api/logs?user=player", headers=admin).headers["Content-Disposition"]
+    assert header == 'attachment; filename="mediacache-requests-player.log"'
 
 
 def test_request_log_since_and_until(client, user, media_server):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from mediacache import create_app
-from tests.helpers import auth_header, login
+from mediacache.db.extensions import db
+from mediacache.db.models import User
+from tests.helpers import auth_header, login, make_settings
 
 
 def test_plain_user_gets_403_on_admin_routes(client, user):
@@ -41,6 +45,9 @@ def test_create_user_returns_the_user_object_without_secrets(client, admin):
         # '$' matches before a final newline: the whole name must match, not all but its last character.
         ({"username": "admin\n", "password": "long-enough"}, "username"),
         ({"username": "okname\n", "password": "long-enough"}, "username"),
+        # Digits alone would read as an id in /api/users/<id or username>.
+        ({"username": "003", "password": "long-enough"}, "username"),
+        ({"username": "12345", "password": "long-enough"}, "username"),
         ({"username": "okname", "password": "short"}, "password"),
         ({"username": "okname", "password": "long-enough", "role": "root"}, "role"),
         ({"username": "okname", "password": "long-enough", "email": "not-an-email"}, "email"),
@@ -216,3 +223,51 @@ def test_an_older_database_gains_the_index_and_one_with_clashing_names_still_sta
     with sqlite3.connect(_database(fresh)) as raw:
         indexes = {row[1] for row in raw.execute("PRAGMA index_list('users')")}
     assert "ux_users_username_folded" in indexes
+
+
+# --- all-digit names and ids --------------------------------------------------------
+
+
+def test_registration_refuses_a_username_of_digits_alone(tmp_path):
+    client = create_app(make_settings(tmp_path, REGISTRATION="open")).test_client()
+    response = client.post("/api/register", json={"username": "003", "password": "newbie-pass"})
+    assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR"
+    assert "username" in response.json["error"]["message"]
+
+
+def test_a_name_with_digits_and_one_other_character_is_a_username(client, admin):
+    for name in ("007a", "1.2", "_42"):
+        response = client.post("/api/users", json={"username": name, "password": "long-enough"}, headers=admin)
+        assert response.status_code == 201, name
+        assert client.get(f"/api/users/{name}", headers=admin).json["username"] == name
+
+
+def _all_digit_account(app, username: str) -> int:
+    """An account whose name is digits alone, as one made before names needed a non-digit."""
+    with app.app_context():
+        user = User(username=username, role="user", active=True, pending=False, password_hash="x")
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+def test_an_all_digit_username_is_looked_up_by_name_before_id(app, client, admin, user):
+    player_id = client.get("/api/users/player", headers=admin).json["id"]
+    legacy_id = _all_digit_account(app, str(player_id))  # named like the player's id
+    padded_id = _all_digit_account(app, f"00{player_id}")
+    assert client.get(f"/api/users/{player_id}", headers=admin).json["id"] == legacy_id
+    assert client.get(f"/api/users/00{player_id}", headers=admin).json["id"] == padded_id
+    response = client.patch(f"/api/users/00{player_id}", json={"active": False}, headers=admin)
+    assert response.status_code == 200 and response.json["id"] == padded_id
+    assert client.delete(f"/api/users/00{player_id}", headers=admin).status_code == 200
+    assert client.get("/api/users/player", headers=admin).json["active"] is True
+
+
+@pytest.mark.parametrize("ref", ["002", "+2", "-2", "2.0", " 2", "\uff12"])
+def test_only_a_canonical_decimal_is_taken_for_an_id(client, admin, user, ref):
+    assert client.get("/api/users/player", headers=admin).json["id"] == 2
+    assert client.get("/api/users/2", headers=admin).json["username"] == "player"
+    for method in ("get", "patch", "delete"):
+        response = getattr(client, method)(f"/api/users/{quote(ref)}", json={"active": False}, headers=admin)
+        assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND", (method, ref)
+    assert client.get("/api/users/player", headers=admin).json["active"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from .authcache import auth_cache
 log = logging.getLogger(__name__)
 
 _dummy_hashes: dict[str, str] = {}
+_CANONICAL_ID = re.compile(r"[1-9][0-9]*")
 
 
 def hash_password(password: str) -> str:
@@ -56,15 +58,21 @@ def find_user_by_name(username: str) -> User | None:
 
 
 def get_user(ref: str | int) -> User:
-    """An account by numeric id or by username, else 404."""
-    text = str(ref)
-    if text.isascii() and text.isdigit():
-        # Longer than any real id, and past SQLite's 64-bit integers: simply not found.
-        user = db.session.get(User, int(text)) if len(text) <= 18 else None
+    """An account by id or by username, else 404.
+
+    A name is looked up first, exactly as given, so an all-digit name created before names needed
+    a non-digit stays reachable by it. Only a canonical decimal (no sign, no leading zero) is then
+    taken for an id: "003" is never account 3.
+    """
+    if isinstance(ref, int):
+        user = db.session.get(User, ref)
     else:
-        user = find_user_by_name(text)
+        user = find_user_by_name(ref)
+        # Longer than any real id, and past SQLite's 64-bit integers: simply not found.
+        if user is None and _CANONICAL_ID.fullmatch(ref) and len(ref) <= 18:
+            user = db.session.get(User, int(ref))
     if user is None:
-        raise DomainError("NOT_FOUND", f"No user {shown(text)}.")
+        raise DomainError("NOT_FOUND", f"No user {shown(str(ref))}.")
     return user
 
 

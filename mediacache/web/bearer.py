@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -48,13 +49,32 @@ def authenticate_for_renewal() -> Principal:
     a client that renews a little late keeps its session. A token revoked, or whose account
     is gone, disabled or has a new password, never passes, late or not.
     """
+
+    def late_access_token(payload: dict[str, Any]) -> bool:
+        grace = current_app.config["TOKEN_RENEW_GRACE"]
+        return payload.get("type") == "access" and time.time() <= payload["exp"] + grace
+
+    return _authenticate_even_expired(late_access_token)
+
+
+def authenticate_for_logout() -> Principal:
+    """``authenticate(verify_type=False)``, except that an expired access or refresh token passes too.
+
+    For POST /api/auth/logout alone: a client whose access token has lapsed must still be able
+    to end its login, or the login's refresh token would live on. Signature, type and account
+    are checked as for any token; a token already revoked or whose account is gone never passes.
+    """
+    return _authenticate_even_expired(lambda payload: payload.get("type") in ("access", "refresh"), verify_type=False)
+
+
+def _authenticate_even_expired(accepts_expired: Callable[[dict[str, Any]], bool], **check: bool) -> Principal:
+    """``authenticate(**check)``, also passing an expired token whose (signature-checked) claims ``accepts_expired``."""
     try:
-        return authenticate()
+        return authenticate(**check)
     except ExpiredSignatureError as expired:
         # flask-jwt-extended decodes an expired token again, signature checked, for its error handler.
         header, payload = getattr(expired, "jwt_header", None), getattr(expired, "jwt_data", None)
-        late = payload is not None and payload.get("type") == "access"
-        if not late or time.time() > payload["exp"] + current_app.config["TOKEN_RENEW_GRACE"]:
+        if payload is None or not accepts_expired(payload):
             raise
     principal = auth_cache().principal(int(payload["sub"]))
     if token_is_dead(payload, principal):

@@ -9,8 +9,8 @@ from ...accounts import users as accounts
 from ...core.errors import DomainError
 from ...db.extensions import limiter
 from ..access import (
-    any_token_required,
     login_required,
+    logout_allowed,
     me,
     presented_token,
     refresh_token_required,
@@ -105,8 +105,12 @@ def long_lived_token():
 
 
 @bp.post("/auth/logout")
-@any_token_required
-@documented("End the login the presented token belongs to: its access and refresh tokens stop working", status=204)
+@logout_allowed
+@documented(
+    "End the login the presented token belongs to: its access and refresh tokens stop working "
+    "(an expired token still signs its login out)",
+    status=204,
+)
 def logout():
     """Revoke the presented token and the other tokens of its login."""
     tokens.revoke(presented_token())

@@ -6,6 +6,7 @@ from datetime import UTC
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from ...core import names
 from ...core.errors import DomainError
 from ...ops import health, reporting
 from ...ops.metrics import get_metrics
@@ -15,6 +16,7 @@ from ..bearer import authenticate
 from ..openapi import documented
 from ..params import load
 from ..schemas.service import DailyStatsSchema, LogFilterSchema
+from .files import content_disposition
 
 bp = Blueprint("service", __name__)
 
@@ -64,8 +66,10 @@ def request_log():
         page = reporting.request_log_page(username, since, until, args["page"], args["limit"], args["media_id"])
         return jsonify(page)
     text = reporting.request_log_text(username, since, until, args["media_id"])
-    name = f"mediacache-requests-{username or 'all'}.log"
-    return Response(text, mimetype="text/plain", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    # ``user`` is whatever the admin typed, not a checked username: named the way downloads are named.
+    name = names.attachment_name(None, f"mediacache-requests-{username or 'all'}", "log")
+    disposition = content_disposition("attachment", name, "mediacache-requests")
+    return Response(text, mimetype="text/plain", headers={"Content-Disposition": disposition})
 
 
 def _naive_utc(moment):

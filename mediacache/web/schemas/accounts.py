@@ -11,16 +11,22 @@ from marshmallow import Schema, fields, validate
 from ...core.principal import ROLES
 from .base import Bool, DecimalNumber, FullMatch, InputSchema, PageSchema, UtcDateTime, WholeNumber
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+# At least one character that is not a digit: an all-digit name would read as a user id in /api/users/<id or name>.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z_.-][A-Za-z0-9_.-]*$"
+USERNAME_LENGTH = (3, 32)
 MIN_PASSWORD = 8
 # Long enough for any passphrase, short enough that hashing it is no DoS.
 MAX_PASSWORD = 1024
 
 
 def username_field(**kwargs) -> fields.String:
-    """A username as accounts are created with: 3–32 of [A-Za-z0-9_.-]."""
-    error = "must be 3–32 characters of letters, digits, '_', '.' or '-'"
-    return fields.String(validate=FullMatch(USERNAME_PATTERN, error=error), **kwargs)
+    """A username as accounts are created with: 3–32 of [A-Za-z0-9_.-], not digits alone."""
+    shortest, longest = USERNAME_LENGTH
+    validators = [
+        validate.Length(min=shortest, max=longest, error=f"must be {shortest}–{longest} characters"),
+        FullMatch(USERNAME_PATTERN, error="must be letters, digits, '_', '.' or '-', and not digits alone"),
+    ]
+    return fields.String(validate=validators, **kwargs)
 
 
 def password_field(**kwargs) -> fields.String:
