@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from mediacache import create_app
 from mediacache.sources import ytdlp_downloader
+from mediacache.sources.addresspolicy import AddressPolicy
 from mediacache.sources.ytdlp_options import base_options
 from tests.conftest import http_handlers
 from tests.helpers import ADMIN_PASSWORD, auth_header, login, make_settings, wait_for_entry
@@ -83,6 +85,14 @@ PRIVATE_FORMS = [
     "http://[::ffff:127.0.0.1]:{port}/a.mp3",
     "http://[64:ff9b::7f00:1]:{port}/a.mp3",
     "http://[64:ff9b::a00:1]:{port}/a.mp3",
+    # IPv6 forms that carry an IPv4 address: the IPv4 host inside is what gets judged.
+    "http://[::127.0.0.1]:{port}/a.mp3",  # IPv4-compatible (::/96)
+    "http://[::10.0.0.1]/a.mp3",
+    "http://[::ffff:0:a00:1]/a.mp3",  # IPv4-translated (::ffff:0:0:0/96)
+    "http://[2002:a00:1::]/a.mp3",  # 6to4 (2002::/16)
+    "http://[2002:7f00:1::]:{port}/a.mp3",
+    "http://[64:ff9b:1::a00:1]/a.mp3",  # local-use NAT64 (64:ff9b:1::/48)
+    "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/a.mp3",  # Teredo, client 10.0.0.1
     "http://localhost:{port}/a.mp3",
     "http://media.localhost:{port}/a.mp3",
     "http://LOCALHOST.:{port}/a.mp3",
@@ -120,12 +130,48 @@ def test_a_name_that_resolves_to_a_local_address_is_refused(guarded):
         address = socket.gethostbyname(name)
     except OSError:
         pytest.skip("this machine's own name does not resolve")
-    import ipaddress
-
     if ipaddress.ip_address(address).is_global:
         pytest.skip(f"this machine's name resolves to a public address ({address})")
     response = client.post("/api/media/queue", json={"url": f"http://{name}/a.mp3"}, headers=headers)
     assert response.status_code == 403 and response.json["error"]["code"] == "URL_NOT_ALLOWED"
+
+
+EMBEDDED_10_0_0_1 = [
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "::10.0.0.1",  # IPv4-compatible
+    "::ffff:0:a00:1",  # IPv4-translated
+    "2002:a00:1::",  # 6to4
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    "64:ff9b::a00:1",  # NAT64
+    "64:ff9b:1::a00:1",  # local-use NAT64
+]
+
+
+def test_ipv6_own_unspecified_and_loopback_addresses_stay_refused_and_are_not_ipv4_ones():
+    assert not AddressPolicy(allowed_networks=(ipaddress.ip_network("0.0.0.0/31"),)).address_allowed(
+        ipaddress.ip_address("::1")
+    )
+    assert not AddressPolicy().address_allowed(ipaddress.ip_address("::2"))  # carries 0.0.0.2
+
+
+@pytest.mark.parametrize("address", EMBEDDED_10_0_0_1)
+def test_an_ipv6_form_of_a_private_ipv4_address_is_judged_as_that_address(address):
+    address = ipaddress.ip_address(address)
+    assert not AddressPolicy().address_allowed(address)
+    assert AddressPolicy(allowed_networks=(ipaddress.ip_network("10.0.0.0/8"),)).address_allowed(address)
+    assert not AddressPolicy(allowed_networks=(ipaddress.ip_network("10.0.0.2/32"),)).address_allowed(address)
+
+
+@pytest.mark.parametrize("address", ["::ffff:8.8.8.8", "64:ff9b::808:808"])
+def test_a_translation_of_a_public_ipv4_address_is_allowed(address):
+    assert AddressPolicy().address_allowed(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["::8.8.8.8", "::ffff:0:808:808", "2002:808:808::", "64:ff9b:1::808:808"])
+def test_other_ipv6_forms_of_a_public_ipv4_address_are_judged_as_ipv6_addresses(address):
+    # A public IPv4 address inside lifts nothing: the IPv6 address's own standing decides, as it always did.
+    address = ipaddress.ip_address(address)
+    assert AddressPolicy().address_allowed(address) is address.is_global
 
 
 @pytest.fixture
@@ -166,9 +212,12 @@ def test_the_allowed_network_itself_works(guarded_with_trusted_origin, trusted_o
     assert wait_for_entry(client, response.json["id"], headers)["status"] == "completed"
 
 
-def test_a_redirect_to_loopback_fetches_nothing_from_it(guarded_with_trusted_origin, trusted_origin, recorder):
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "[::127.0.0.1]", "[2002:7f00:1::]"])
+def test_a_redirect_to_loopback_fetches_nothing_from_it(
+    guarded_with_trusted_origin, trusted_origin, recorder, loopback
+):
     app, client, headers = guarded_with_trusted_origin
-    target = f"http://127.0.0.1:{recorder.port}/secret.mp3"
+    target = f"http://{loopback}:{recorder.port}/secret.mp3"
     url = trusted_origin.url(f"/redirect-to?url={target}")
     response = client.post("/api/media/queue", json={"url": url}, headers=headers)
     assert response.status_code == 201  # the origin itself is allowed; the redirect is caught at connect time
@@ -189,11 +238,13 @@ def test_manifest_segments_on_loopback_are_not_fetched(guarded_with_trusted_orig
     assert recorder.count == 0
 
 
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "::127.0.0.1", "::ffff:0:7f00:1", "64:ff9b:1::7f00:1"])
 def test_a_name_whose_address_changes_after_the_check_fetches_nothing(
-    guarded_with_trusted_origin, recorder, monkeypatch
+    guarded_with_trusted_origin, recorder, monkeypatch, loopback
 ):
     # DNS rebinding: the name resolves to the allowed 127.0.0.2 when the queue call checks it,
-    # and to loopback when the job's handler connects. Each handler must check what it connects to.
+    # and to loopback (plain, or carried in an IPv6 form) when the job's handler connects.
+    # Each handler must check what it connects to.
     import threading
 
     real_getaddrinfo = socket.getaddrinfo
@@ -203,7 +254,7 @@ def test_a_name_whose_address_changes_after_the_check_fetches_nothing(
         if host == "rebind.example.org":
             in_job = threading.current_thread().name.startswith("mediacache-job")
             seen_by_job.append(in_job)
-            host = "127.0.0.1" if in_job else "127.0.0.2"
+            host = loopback if in_job else "127.0.0.2"
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)

@@ -194,7 +194,14 @@ def test_a_receiver_that_never_answers_is_cut_off_at_the_timeout(configured, med
 
 def test_private_callback_refused_at_registration_and_nothing_is_queued(configured):
     _, client, admin = configured(ALLOW_PRIVATE_URLS=False)
-    for url in ("http://127.0.0.1:9/hook", "http://10.1.2.3/", "http://[::1]/", "http://localhost/x"):
+    private = ("http://127.0.0.1:9/hook", "http://10.1.2.3/", "http://[::1]/", "http://localhost/x")
+    carried = (
+        "http://[::10.0.0.1]/",
+        "http://[::ffff:0:a00:1]/",
+        "http://[2002:a00:1::]/",
+        "http://[64:ff9b:1::a00:1]/",
+    )
+    for url in (*private, *carried):
         response = client.post("/api/media/queue", json={"url": "https://example.org/a.mp3", "callback_url": url},
                                headers=admin)  # fmt: skip
         assert response.status_code == 400, response.json
@@ -219,6 +226,14 @@ def test_private_callback_refused_at_registration_and_nothing_is_queued(configur
 def test_the_guard_is_applied_again_when_connecting(receiver):
     # Registered while allowed, refused at the try: the address is checked where the socket connects.
     result = post_json(receiver.url(), b"{}", {}, AddressPolicy(allow_private=False), timeout=5)
+    assert not result.delivered and "private or local address" in result.error
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize("loopback", ["[::127.0.0.1]", "[::ffff:0:7f00:1]", "[2002:7f00:1::]", "[64:ff9b:1::7f00:1]"])
+def test_a_delivery_to_an_ipv6_form_of_loopback_is_refused_when_connecting(receiver, loopback):
+    url = receiver.url().replace("127.0.0.1", loopback)
+    result = post_json(url, b"{}", {}, AddressPolicy(allow_private=False), timeout=5)
     assert not result.delivered and "private or local address" in result.error
     assert receiver.received == []
 

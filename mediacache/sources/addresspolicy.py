@@ -1,10 +1,11 @@
 """The address policy: which hosts and addresses one job or look-up may connect to.
 
 Plain rules, no I/O but the DNS look-up in ``AddressPolicy.resolve``: public unicast
-addresses only (mapped and NAT64 forms judged by the IPv4 address inside), unless the
-operator allows private ones, certain networks or domains, blocks domains, or names the
-exact endpoints of this server's own helpers. netguard.py enforces a policy on every
-connection yt-dlp opens.
+addresses only, unless the operator allows private ones, certain networks or domains,
+blocks domains, or names the exact endpoints of this server's own helpers. An IPv6 address
+that carries an IPv4 one (mapped, compatible, translated, 6to4, Teredo, NAT64) leads to that
+IPv4 host, so the IPv4 address inside is held to the same rules. netguard.py enforces a
+policy on every connection yt-dlp opens.
 """
 
 from __future__ import annotations
@@ -16,19 +17,39 @@ from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215; read as /96 prefixes, the usual use
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, but a stack may still route it to IPv4
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT (RFC 2765)
 
 
 class AddressRefused(OSError):
     """A connection the policy forbids; raised before any packet is sent."""
 
 
+def embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address carries (Teredo: server and client); () for any other address."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return ()
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address.teredo is not None:
+        return address.teredo
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    # :: and ::1 are IPv6's own unspecified and loopback addresses, not IPv4 ones.
+    compatible = address in IPV4_COMPATIBLE and int(address) > 1
+    if compatible or any(address in net for net in (IPV4_TRANSLATED, NAT64, LOCAL_NAT64)):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
+
+
 def is_public(address: IPAddress) -> bool:
-    """Globally routable unicast; mapped and NAT64 forms are judged by the IPv4 address inside."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public(address.ipv4_mapped)
-        if address in NAT64:
-            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    """Globally routable unicast, and so is every IPv4 address it carries (mapped and NAT64: that one decides)."""
+    embedded = embedded_ipv4(address)
+    if not all(is_public(inner) for inner in embedded):
+        return False
+    if embedded and (address.ipv4_mapped is not None or address in NAT64):
+        return True  # a translation of the public IPv4 address, whatever ipaddress says of the IPv6 form
     return address.is_global and not address.is_multicast
 
 
@@ -76,8 +97,19 @@ class AddressPolicy:
         return None
 
     def address_allowed(self, address: IPAddress) -> bool:
-        """Whether a resolved address may be connected to."""
-        return self.allow_private or is_public(address) or any(address in net for net in self.allowed_networks)
+        """Whether a resolved address may be connected to (the one place that decides)."""
+        if self.allow_private or self._in_allowed_network(address):
+            return True
+        embedded = embedded_ipv4(address)
+        # ALLOWED_NETWORKS naming the IPv4 host an IPv6 form leads to exempts that form too.
+        if any(self._in_allowed_network(inner) for inner in embedded) and all(
+            self._in_allowed_network(inner) or is_public(inner) for inner in embedded
+        ):
+            return True
+        return is_public(address)
+
+    def _in_allowed_network(self, address: IPAddress) -> bool:
+        return any(address in net for net in self.allowed_networks)
 
     def resolve(self, host: str, port: int | None) -> list[tuple]:
         """getaddrinfo results the policy allows; raises AddressRefused if none (DNS failure included)."""
