@@ -31,26 +31,24 @@ login_required = _token_required()  # any valid access token; others get 401
 refresh_token_required = _token_required(refresh=True)  # POST /api/auth/refresh
 
 
-def renewal_allowed(view):
-    """Like ``login_required``, but an access token in its renewal grace passes too (POST /api/token only)."""
+def _authenticated_by(authenticate):
+    """A view decorator that lets ``authenticate()`` (which raises on a refused token) vet the request first."""
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate_for_renewal()
-        return view(*args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            authenticate()
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
-def logout_allowed(view):
-    """Any access or refresh token passes, expired or not, if it would otherwise (POST /api/auth/logout only)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate_for_logout()
-        return view(*args, **kwargs)
-
-    return wrapper
+# Like login_required, but an access token in its renewal grace passes too (POST /api/token only).
+renewal_allowed = _authenticated_by(authenticate_for_renewal)
+# Any access or refresh token passes, expired or not, if it would otherwise (POST /api/auth/logout only).
+logout_allowed = _authenticated_by(authenticate_for_logout)
 
 
 def admin_required(view):
