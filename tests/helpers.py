@@ -167,6 +167,28 @@ class LiveServer:
 TERMINAL_STATES = ("completed", "failed", "cancelled")
 
 
+def restarted_from(settings: dict[str, Any], version: int, *statements: str):
+    """The app started again on a database taken back to ``version``'s shape by ``statements``.
+
+    Each migration test does this: build a database, undo what the migration adds, mark it
+    older, and start again; the restarted app (its jobs stopped) is what the test inspects.
+    """
+    from sqlalchemy import text
+
+    from mediacache import create_app
+    from mediacache.db.extensions import db
+
+    app = create_app(settings)
+    with app.app_context():
+        for statement in (*statements, f"UPDATE schema_version SET version = {int(version)}"):
+            db.session.execute(text(statement))
+        db.session.commit()
+    app.extensions["mediacache.jobs"].shutdown()
+    restarted = create_app(settings)
+    restarted.extensions["mediacache.jobs"].shutdown()
+    return restarted
+
+
 def eventually(probe, *, timeout: float = 30, interval: float = 0.05, failure=lambda last: last):
     """Call ``probe`` until it returns something truthy, and return that: the one way tests wait.
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from mediacache import create_app
 from mediacache.core.edits import MAX_CLIP_SECONDS, Edits, settle_edits
 from mediacache.core.errors import DomainError
 from mediacache.core.loudness import Measured, plan_gain, r128_track_gain, replaygain
 from mediacache.core.profiles import PROFILES, Variant
 from mediacache.db.extensions import db
 
-from .helpers import make_settings
+from .helpers import make_settings, restarted_from
 
 
 def test_a_variant_without_edits_keeps_the_key_it_always_had():
@@ -71,17 +70,9 @@ def test_edits_say_when_the_audio_changes():
 
 
 def test_a_database_from_before_version_6_gains_the_edit_columns(tmp_path):
-    settings = make_settings(tmp_path)
-    app = create_app(settings)
-    with app.app_context():
-        for column in ("normalize_lufs", "clip_start_ms", "clip_end_ms"):
-            db.session.execute(text(f"ALTER TABLE media DROP COLUMN {column}"))
-        db.session.execute(text("UPDATE schema_version SET version = 5"))
-        db.session.commit()
-    app.extensions["mediacache.jobs"].shutdown()
-    restarted = create_app(settings)
+    drops = [f"ALTER TABLE media DROP COLUMN {column}" for column in ("normalize_lufs", "clip_start_ms", "clip_end_ms")]
+    restarted = restarted_from(make_settings(tmp_path), 5, *drops)
     with restarted.app_context():
         columns = {row[1] for row in db.session.execute(text("PRAGMA table_info('media')"))}
         assert {"normalize_lufs", "clip_start_ms", "clip_end_ms"} <= columns
         assert db.session.execute(text("SELECT version FROM schema_version")).scalar() >= 6
-    restarted.extensions["mediacache.jobs"].shutdown()

@@ -18,7 +18,16 @@ from mediacache.db import media_repo
 from mediacache.db.extensions import db
 from mediacache.db.models import Media
 from mediacache.media import reconcile, transitions
-from tests.helpers import ADMIN_PASSWORD, auth_header, eventually, login, make_settings, read_entry, wait_for_entry
+from tests.helpers import (
+    ADMIN_PASSWORD,
+    auth_header,
+    eventually,
+    login,
+    make_settings,
+    read_entry,
+    restarted_from,
+    wait_for_entry,
+)
 
 
 @pytest.fixture
@@ -239,19 +248,11 @@ def test_extractor_limits_parse_and_refuse_nonsense():
 def test_a_database_from_before_version_5_gains_the_retry_columns(tmp_path):
     from sqlalchemy import text
 
-    settings = make_settings(tmp_path)
-    app = create_app(settings)
-    with app.app_context():
-        db.session.execute(text("ALTER TABLE media DROP COLUMN retry_at"))
-        db.session.execute(text("ALTER TABLE media DROP COLUMN attempts"))
-        db.session.execute(text("UPDATE schema_version SET version = 4"))
-        db.session.commit()
-    app.extensions["mediacache.jobs"].shutdown()
-    restarted = create_app(settings)
+    restarted = restarted_from(make_settings(tmp_path), 4, "ALTER TABLE media DROP COLUMN retry_at",
+                               "ALTER TABLE media DROP COLUMN attempts")  # fmt: skip
     with restarted.app_context():
         columns = {row[1] for row in db.session.execute(text("PRAGMA table_info('media')"))}
         assert {"attempts", "retry_at"} <= columns
-    restarted.extensions["mediacache.jobs"].shutdown()
 
 
 def test_only_the_extractors_of_limited_sites_are_asked_which_site_a_url_is():

@@ -195,7 +195,7 @@ def test_an_older_database_gains_the_index_and_one_with_clashing_names_still_sta
     import logging
     import sqlite3
 
-    from tests.helpers import ADMIN_PASSWORD, make_settings
+    from tests.helpers import ADMIN_PASSWORD, make_settings, restarted_from
 
     settings = make_settings(tmp_path)
     create_app(settings)
@@ -214,12 +214,7 @@ def test_an_older_database_gains_the_index_and_one_with_clashing_names_still_sta
     assert client.delete(f"/api/users/{clash['id']}", headers=admin).status_code in (200, 204)
 
     fresh = tmp_path / "fresh"
-    settings = make_settings(fresh)
-    create_app(settings)
-    with sqlite3.connect(_database(fresh)) as raw:
-        raw.execute("DROP INDEX ux_users_username_folded")
-        raw.execute("UPDATE schema_version SET version = 10")
-    create_app(settings)
+    restarted_from(make_settings(fresh), 10, "DROP INDEX ux_users_username_folded")
     with sqlite3.connect(_database(fresh)) as raw:
         indexes = {row[1] for row in raw.execute("PRAGMA index_list('users')")}
     assert "ux_users_username_folded" in indexes

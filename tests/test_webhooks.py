@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, text
 
-from mediacache import create_app
 from mediacache.db.database import SCHEMA_VERSION
 from mediacache.db.extensions import db
 from mediacache.db.webhook_models import WebhookDelivery
@@ -25,6 +24,7 @@ from tests.helpers import (
     eventually,
     make_settings,
     queue_and_wait,
+    restarted_from,
     wait_for_entry,
 )
 from tests.webhook_receiver import Receiver
@@ -330,20 +330,12 @@ def test_a_delivery_survives_a_stop_between_the_job_finishing_and_the_post(tmp_p
 
 
 def test_a_database_from_before_webhooks_gains_their_tables(tmp_path):
-    settings = make_settings(tmp_path)
-    app = create_app(settings)
-    with app.app_context():
-        for table in ("webhook_deliveries", "webhook_registrations", "webhook_accounts"):
-            db.session.execute(text(f"DROP TABLE {table}"))
-        db.session.execute(text("UPDATE schema_version SET version = 5"))
-        db.session.commit()
-    app.extensions["mediacache.jobs"].shutdown()
-    restarted = create_app(settings)
+    drops = [f"DROP TABLE {table}" for table in ("webhook_deliveries", "webhook_registrations", "webhook_accounts")]
+    restarted = restarted_from(make_settings(tmp_path), 5, *drops)
     with restarted.app_context():
         tables = set(inspect(db.engine).get_table_names())
         assert {"webhook_deliveries", "webhook_registrations", "webhook_accounts"} <= tables
         assert db.session.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
-    restarted.extensions["mediacache.jobs"].shutdown()
 
 
 def test_finished_deliveries_are_forgotten_after_their_keeping_time(client, admin, app, media_server, receiver):
