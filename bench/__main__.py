@@ -78,7 +78,7 @@ def main(only: set[str]) -> int:
                     rows.append(jobs.normalized_job(server, origin))
                 if wanted("4"):
                     print("4. poll path…", flush=True)
-                    done = server.wait(server.queue(url=origin.url("/media/song-31.mp3"))[2]["id"])
+                    done = server.ready(url=origin.url("/media/song-31.mp3"))
                     rows += serving.poll_path(server, done["id"])
                 if wanted("5"):
                     print("5. file serving…", flush=True)

@@ -58,7 +58,7 @@ def file_serving(server: Server, workdir: Path, origin, seconds: int = 10) -> li
     """A ~4 MiB file at 16 clients (whole and ranged), MiB/s against nginx on the same file."""
     if ensure_debian_tool("wrk", "wrk") is None:
         return [{"name": "5. file serving", "skipped": "wrk is not available"}]
-    done = server.wait(server.queue(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")[2]["id"])
+    done = server.ready(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")
     nginx = start_nginx(workdir / "static_cache", workdir / "nginx")
     if nginx is None:
         return [{"name": "5. file serving", "skipped": "nginx is not available here"}]
@@ -102,7 +102,7 @@ def round_start(server: Server, workdir: Path, origin) -> list[dict]:
     (a browser keeping its connection between requests). MiB/s is a round's bytes over the time
     to the last byte of the last answer; p99 is over every request of every round.
     """
-    done = server.wait(server.queue(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")[2]["id"])
+    done = server.ready(url=origin.url("/media/big.mp3"), profile="mp3", bitrate="320k")
     name = (f"5. round start, {done['size_bytes'] / 1024**2:.1f} MiB, {ROUND_CLIENTS} clients at once, "
             f"{ROUND_IDLE} idle held (MiB/s vs nginx)")  # fmt: skip
     nginx = start_nginx(workdir / "static_cache", workdir / "nginx-round")

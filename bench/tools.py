@@ -100,13 +100,35 @@ class Server:
         raise TimeoutError(media_id)
 
     def time_job(self, poll_interval: float = 0.05, **params) -> float:
-        """Seconds from the queue call to the poll that sees the entry completed."""
+        """Seconds from the queue call to the poll that sees the entry completed (then, untimed, until it settles)."""
         started = time.perf_counter()
         status, _, body = self.queue(**params)
         assert status == 201, body
         done = self.wait(body["id"], poll_interval)
         assert done["status"] == "completed", done["error"]
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.settle(body["id"])
+        return elapsed
+
+    def ready(self, **params) -> dict:
+        """Queue, wait for the entry and its loudness (untimed: the file a later measurement needs)."""
+        done = self.wait(self.queue(**params)[2]["id"])
+        self.settle(done["id"])
+        return done
+
+    def settle(self, media_id: str, timeout: float = 600) -> None:
+        """Wait until an audio entry's loudness is measured in full.
+
+        A served file's true peak (a copy's whole loudness) is measured after completion, on CPU
+        time the jobs leave over: the next timed run, ours or a floor's, must not share the machine with it.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            loudness = self.live("GET", f"/api/media/{media_id}", headers=self.headers)[2]["metadata"]["loudness"]
+            if loudness is not None and not loudness.get("true_peak_pending"):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(media_id)
 
 
 def rss_mb(pid: int) -> float:

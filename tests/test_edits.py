@@ -48,11 +48,11 @@ def test_bad_edits_are_refused_with_their_code(normalize, start, end, code):
 
 
 def test_a_plain_gain_is_planned_when_it_fits_and_a_limiter_when_it_would_clip():
-    fits = plan_gain(Measured(-30.0, -27.0, 2.0), -16, -2.5, true_peak=False)
+    fits = plan_gain(Measured(-30.0, -27.0, 2.0, true_peak=False), -16, -2.5)
     assert (fits.gain_db, fits.limit_db) == (14.0, None)
-    clips = plan_gain(Measured(-30.0, -10.0, 2.0), -16, -2.5, true_peak=False)
+    clips = plan_gain(Measured(-30.0, -10.0, 2.0, true_peak=False), -16, -2.5)
     assert (clips.gain_db, clips.limit_db) == (14.0, -2.5)
-    silence = plan_gain(Measured(None, None, None), -16, -2.5, true_peak=False)
+    silence = plan_gain(Measured(None, None, None, true_peak=False), -16, -2.5)
     assert silence.gain_db == 0 and silence.limit_db is None
 
 

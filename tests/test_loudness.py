@@ -11,13 +11,16 @@ from urllib.parse import unquote
 
 import pytest
 
-from mediacache.core.loudness import MAX_TRUE_PEAK_DBTP
+from mediacache.core.encoding import encode_args
+from mediacache.core.loudness import MAX_TRUE_PEAK_DBTP, TRUE_PEAK_PENDING, GainPlan
+from mediacache.core.profiles import PROFILES, Variant
 from mediacache.sources.containers.gaintags import read_gain_tags
 from tests.helpers import eventually, read_entry
 
 from .helpers import queue_and_wait, wait_for_entry
 from .loudness_tools import QUIET_GAIN_DB, TONES, integrated_lufs, make_source, true_peak_dbtp
 
+OPUS = Variant(PROFILES["ogg-opus"], 128000, None)
 AUDIO_PROFILES = ("mp3", "ogg-opus", "ogg-vorbis", "m4a-aac", "flac")
 # Quiet tones with a click each second that reaches -1 dBFS: the gain to -16 LUFS would clip them.
 CLICKS = f"{10 ** (QUIET_GAIN_DB / 20)}*({TONES})+0.9*lt(mod(t,1),0.0005)"
@@ -63,36 +66,65 @@ def test_normalize_true_brings_every_profile_to_the_default_target(
 @pytest.mark.parametrize("profile", AUDIO_PROFILES)
 def test_every_audio_entry_carries_its_measured_loudness(app, client, admin, media_server, sources, profile):
     body = queue_and_wait(client, admin, media_server.url("/media/quiet.flac"), profile=profile)
-    if body["metadata"]["loudness"] is None:
+    ready = body["metadata"]["loudness"]
+    if ready is None:
         # flac → flac is copied, not encoded: its measurement follows a moment after completion.
         assert profile == "flac"
-        body = eventually(lambda: (now := read_entry(client, body["id"], admin))["metadata"]["loudness"] and now)
+    elif ready.get(TRUE_PEAK_PENDING):
+        # An encode measures in its own pass but sample peaks only; the true peak follows from the finished file.
+        assert ready["true_peak_dbtp"] is None and ready["integrated_lufs"] is not None
+    body = eventually(lambda: measured_entry(client, body["id"], admin))
     loudness = body["metadata"]["loudness"]
+    if ready is not None:
+        assert loudness["integrated_lufs"] == ready["integrated_lufs"]  # the gain tags were written from it
     path = served_file(app, body)
     assert loudness["integrated_lufs"] == pytest.approx(integrated_lufs(path), abs=0.5)
     assert loudness["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(path), abs=0.5)
     assert loudness["range_lu"] >= 0
-    assert "normalized" not in loudness
+    assert "normalized" not in loudness and TRUE_PEAK_PENDING not in loudness
     assert body["normalize"] is None
 
 
-def test_a_copy_left_unmeasured_by_a_stop_is_measured_at_the_next_start(app, client, admin, media_server, sources):
-    """A copy's measurement runs in the background after it is served; a stop drops it, the next start redoes it."""
-    from mediacache.db import media_repo
-    from mediacache.db.extensions import db
-    from mediacache.db.models import Media
+def measured_entry(client, media_id: str, headers) -> dict | None:
+    """The entry once its loudness is measured in full (nothing pending), else None."""
+    entry = read_entry(client, media_id, headers)
+    loudness = entry["metadata"]["loudness"]
+    return entry if loudness is not None and TRUE_PEAK_PENDING not in loudness else None
+
+
+def test_a_plain_encode_reads_sample_peaks_in_its_pass_and_a_normalized_one_true_peaks():
+    """The true peak's 4x oversampling costs an encode a third more time: only a normalized file's ceiling needs it."""
+    plain = " ".join(encode_args(OPUS, has_audio=True, plan=None, measure=True))
+    assert "ebur128=peak=sample" in plain and "peak=true" not in plain
+    normalized = encode_args(OPUS, has_audio=True, plan=GainPlan(-16, 3.0, None), measure=True, true_peak=True)
+    assert "ebur128=peak=true" in " ".join(normalized)
+
+
+@pytest.mark.parametrize("profile", ["flac", "ogg-opus"])
+def test_a_measurement_left_undone_by_a_stop_is_done_at_the_next_start(
+    app, client, admin, media_server, sources, profile
+):
+    """A copy's loudness and a plain encode's true peak are measured in the background once the file is served;
+    a stop drops that work, and the next start finds it again."""
+    from mediacache.jobs.background import BackgroundLane, get_background_lane
     from mediacache.media.reconcile import recover_on_start
 
-    body = queue_and_wait(client, admin, media_server.url("/media/quiet.flac"), profile="flac")
-    measured = eventually(lambda: read_entry(client, body["id"], admin)["metadata"]["loudness"])
-    with app.app_context():  # as a stop mid-measurement leaves it
-        metadata = db.session.get(Media, body["id"]).media_metadata
-        media_repo.change(body["id"], Media.id == body["id"], media_metadata={**metadata, "loudness": None})
-        db.session.commit()
-    assert read_entry(client, body["id"], admin)["metadata"]["loudness"] is None
+    get_background_lane(app).stop()  # stopped before the job ends: the measurement after it is dropped
+    body = queue_and_wait(client, admin, media_server.url("/media/quiet.flac"), profile=profile)
+    served = body["metadata"]["loudness"]
+    if profile == "flac":
+        assert served is None
+    else:  # the encode's own pass measured it, sample peaks only
+        assert served["integrated_lufs"] is not None and served["range_lu"] is not None
+        assert served["true_peak_dbtp"] is None and served[TRUE_PEAK_PENDING] is True
+
+    BackgroundLane(app)  # the next start's
     assert recover_on_start(app)["loudness_measuring"] == 1
-    again = eventually(lambda: read_entry(client, body["id"], admin)["metadata"]["loudness"])
-    assert again == measured
+    loudness = eventually(lambda: measured_entry(client, body["id"], admin))["metadata"]["loudness"]
+    assert loudness["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(served_file(app, body)), abs=0.5)
+    if served is not None:
+        assert loudness["integrated_lufs"] == served["integrated_lufs"]
+    assert recover_on_start(app)["loudness_measuring"] == 0  # measured once, never again
 
 
 def test_a_target_of_minus_14_is_reached(app, client, admin, media_server, sources):

@@ -16,6 +16,8 @@ LOSSY_HEADROOM_DB = 1.0
 # Peaks between samples that a sample-peak measurement cannot see: room left for them when
 # the first pass (which reads sample peaks, at half the cost of true peaks) decides the gain.
 INTERSAMPLE_ALLOWANCE_DB = 0.5
+# In ``metadata.loudness`` while the true peak of the finished file is still being measured.
+TRUE_PEAK_PENDING = "true_peak_pending"
 # The reference levels players apply tags against: R128 gain (Opus) and ReplayGain 2.0.
 R128_REFERENCE_LUFS = -23.0
 REPLAYGAIN_REFERENCE_LUFS = -18.0
@@ -28,14 +30,23 @@ class Measured:
     integrated_lufs: float | None  # None: silence (below the absolute gate)
     peak_db: float | None  # None: digital silence
     range_lu: float | None
+    true_peak: bool = True  # False: ``peak_db`` is the highest sample, blind to the peaks between samples
 
     def document(self) -> dict[str, Any]:
-        """``metadata.loudness`` of API.md (the peak a true peak)."""
-        return {
-            "integrated_lufs": self.integrated_lufs,
-            "true_peak_dbtp": self.peak_db,
-            "range_lu": self.range_lu,
-        }
+        """``metadata.loudness``: a sample peak is not a true peak, so until one is measured it is pending."""
+        if not self.true_peak:
+            return {"integrated_lufs": self.integrated_lufs, "true_peak_dbtp": None, "range_lu": self.range_lu,
+                    TRUE_PEAK_PENDING: True}  # fmt: skip
+        return {"integrated_lufs": self.integrated_lufs, "true_peak_dbtp": self.peak_db, "range_lu": self.range_lu}
+
+
+def with_true_peak(document: dict[str, Any], measured: Measured) -> dict[str, Any]:
+    """A ``metadata.loudness`` whose true peak was pending, completed by ``measured`` (of the finished file).
+
+    The integrated loudness stays the encode's own: the file's gain tags were written from it.
+    """
+    completed = {key: value for key, value in document.items() if key != TRUE_PEAK_PENDING}
+    return completed | {"true_peak_dbtp": measured.peak_db}
 
 
 @dataclass(frozen=True)
@@ -56,16 +67,15 @@ def ceiling_db(lossless: bool) -> float:
     return MAX_TRUE_PEAK_DBTP - (0.0 if lossless else LOSSY_HEADROOM_DB)
 
 
-def plan_gain(measured: Measured, target: float, ceiling: float, *, true_peak: bool) -> GainPlan:
+def plan_gain(measured: Measured, target: float, ceiling: float) -> GainPlan:
     """The linear gain to ``target``; with a limiter at ``ceiling`` if the gained peaks would pass it.
 
-    ``true_peak`` says whether ``measured.peak_db`` already counts the peaks between samples.
     Silence gets no gain (there is nothing to bring to any level).
     """
     if measured.integrated_lufs is None:
         return GainPlan(target, 0.0, None)
     gain = target - measured.integrated_lufs
-    allowance = 0.0 if true_peak else INTERSAMPLE_ALLOWANCE_DB
+    allowance = 0.0 if measured.true_peak else INTERSAMPLE_ALLOWANCE_DB
     if measured.peak_db is None or measured.peak_db + gain + allowance <= ceiling:
         return GainPlan(target, gain, None)
     return GainPlan(target, gain, ceiling)
@@ -78,7 +88,11 @@ def r128_track_gain(integrated_lufs: float) -> str:
 
 
 def replaygain(measured: Measured) -> dict[str, str]:
-    """REPLAYGAIN_TRACK_GAIN / _PEAK (ReplayGain 2.0: gain to -18 LUFS, peak as a linear amplitude)."""
+    """REPLAYGAIN_TRACK_GAIN / _PEAK (ReplayGain 2.0: gain to -18 LUFS, peak as a linear amplitude).
+
+    The peak is the measurement's own: a true peak for a normalized file, the sample peak
+    (ReplayGain 1.0's definition, which 2.0 allows) for a plain one.
+    """
     tags = {"REPLAYGAIN_TRACK_GAIN": f"{REPLAYGAIN_REFERENCE_LUFS - measured.integrated_lufs:+.2f} dB"}
     if measured.peak_db is not None:
         tags["REPLAYGAIN_TRACK_PEAK"] = f"{10 ** (measured.peak_db / 20):.6f}"

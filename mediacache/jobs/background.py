@@ -1,7 +1,7 @@
 """Work nobody waits for, done one piece at a time on a thread of its own, never in a job's worker.
 
-A file copied without an encode has its loudness measured after it is served
-(media/encode.py). Done in the job's worker, that measurement held the worker while the next
+A file copied without an encode has its loudness measured after it is served, and an encoded
+one its true peak (media/encode.py). Done in the job's worker, that measurement held the worker while the next
 job waited for one: the bench's remux and time-to-ready rows lost 0.1-0.5 s to it. Here it
 takes no worker, and its processes run only on CPU time the jobs leave over
 (sources/processes.py). A stop ends the piece under way and drops the rest; whoever queues

@@ -1,10 +1,13 @@
 """A job's encode with the variant's edits: the clip, the loudness gain in two passes, the meter riding along.
 
 Plain encodes measure what they encode in the same ffmpeg pass (the meter on a branch of the
-audio, core/encoding.py). A normalized one first measures the source (its clip) in a
-decode-only pass, then encodes with a linear gain; only if that gain would push peaks past
-the ceiling does a limiter take them (and ``metadata.loudness.normalized.limited`` says so).
-A file copied without an encode is measured once it is served (``measure_published``).
+audio, core/encoding.py), sample peaks only: the finished file's true peak is measured once
+it is served (``measure_published``), on CPU time the jobs leave over, because reading it
+in the pass cost a third more time to every encode. A normalized one first measures the
+source (its clip) in a decode-only pass, then encodes with a linear gain, reading true peaks
+(its ceiling is a true peak); only if that gain would push peaks past the ceiling does a
+limiter take them (and ``metadata.loudness.normalized.limited`` says so). A file copied
+without an encode is measured whole once it is served.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from flask import current_app
 
 from ..core.edits import Edits
 from ..core.encoding import encode_args
-from ..core.loudness import GainPlan, Measured, ceiling_db, plan_gain
+from ..core.loudness import GainPlan, Measured, ceiling_db, plan_gain, with_true_peak
 from ..core.profiles import Variant
 from ..core.states import Status
 from ..core.timeutil import utcnow
@@ -69,13 +72,13 @@ def encode(
     plan = None
     if normalize:
         first = loudness.measure(ffmpeg, source, control, edits=edits, true_peak=False)
-        plan = plan_gain(first, edits.normalize, ceiling, true_peak=False)
+        plan = plan_gain(first, edits.normalize, ceiling)
     if edits.clipped and duration:
         duration = max(0.0, min(duration, edits.end or duration) - edits.start)
     bound = ["-t", str(read_bound)] if read_bound else []
     measured = converted = None
     for attempt in (1, 2):
-        args = encode_args(variant, has_audio=has_audio, plan=plan, measure=measure) + bound
+        args = encode_args(variant, has_audio=has_audio, plan=plan, measure=measure, true_peak=normalize) + bound
         converted = ffmpeg_tool.convert(ffmpeg, source, output, args, tags, duration, report, control, keep_log=measure)
         measured = loudness.parse_summary(converted.log) if measure else None
         retry = _corrected(plan, measured, ceiling) if attempt == 1 else None
@@ -112,21 +115,26 @@ def check_clip(edits: Edits, source_seconds: float | None) -> None:
 
 
 def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata: dict, stopping: Event) -> None:
-    """Measure the loudness of a file that was copied, not encoded, once it is served (in the background lane).
+    """Measure a served file's loudness, or the true peak its encode left pending (in the background lane).
 
     A copy decodes nothing, so there is no pass to ride along on, and a decode of the whole
     file would cost many times the copy: the entry is served at once and its
     ``metadata.loudness`` follows a moment later. Such a file carries no gain tags (a file
-    being served is never rewritten).
+    being served is never rewritten). A plain encode's ``metadata.loudness`` gets its true
+    peak the same way, read from the finished file.
     """
     path = storage.live_file(media_id, file_name)
     control = Control(cancel=stopping, deadline=time.monotonic() + current_app.config["JOB_TIMEOUT"])
     try:
         measured = loudness.measure(ffmpeg, path, control, background=True) if path is not None else None
     except (JobError, JobCancelled, OSError) as exc:
-        log.warning("job %s: the loudness of the copied file could not be measured: %s", media_id, exc)
+        log.warning("job %s: the loudness of the served file could not be measured: %s", media_id, exc)
         return
     if measured is not None:
-        loudness_now = file_metadata | {"loudness": measured.document()}
-        media_repo.change(media_id, Media.status == Status.COMPLETED, media_metadata=loudness_now, updated_at=utcnow())
+        pending = file_metadata.get("loudness")
+        document = with_true_peak(pending, measured) if pending else measured.document()
+        media_repo.change(
+            media_id, Media.status == Status.COMPLETED, Media.file_name == file_name,
+            media_metadata=file_metadata | {"loudness": document}, updated_at=utcnow(),
+        )  # fmt: skip
         db.session.commit()

@@ -162,7 +162,8 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> tuple[str
     """Make and publish the entry's file.
 
     Returns the site whose extractor took the URL (for health), and what remains to be done
-    once the entry is served (the loudness of a file that was copied, not encoded), if anything.
+    once the entry is served (the loudness of a file that was copied, or the true peak of one
+    encoded plain), if anything.
     """
     config = current_app.config
     variant = variant_of(media)
@@ -257,6 +258,6 @@ def _produce(media: Media, workdir: Path, control: Control, report) -> tuple[str
     if not completed:
         # Cancelled or deleted while we worked: the file must not linger.
         storage.delete_files(media.id)
-    elif encoded.measured is None and not variant.profile.is_video:
+    elif not variant.profile.is_video and (encoded.measured is None or not encoded.measured.true_peak):
         follow_up = partial(measure_published, ffmpeg, media.id, file_name, file_metadata)
     return site_of(info.get("extractor")), follow_up

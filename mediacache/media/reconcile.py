@@ -12,8 +12,9 @@ import shutil
 from functools import partial
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
+from ..core.loudness import TRUE_PEAK_PENDING
 from ..core.profiles import PROFILES
 from ..core.states import RETAINED_STATES, RUNNING_STATES, WORKING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
@@ -123,7 +124,7 @@ def recover_on_start(app: Flask) -> dict[str, int]:
         )
         db.session.commit()
         reconciled = reconcile_storage()
-        measuring = measure_unmeasured_copies(app)
+        measuring = measure_unmeasured_files(app)
         db.session.remove()
     resubmitted = get_runner(app).resubmit_pending()
     summary = {"temp_removed": temp_removed, "reset": reset, "resubmitted": resubmitted, **reconciled,
@@ -133,19 +134,23 @@ def recover_on_start(app: Flask) -> dict[str, int]:
     return summary
 
 
-def measure_unmeasured_copies(app: Flask) -> int:
-    """Served audio copied without an encode and not yet measured (a stop ended its measurement,
-    or it predates loudness): measured again in the background, one at a time."""
+def measure_unmeasured_files(app: Flask) -> int:
+    """Served audio copied without an encode and not yet measured, or encoded with its true peak
+    still pending (a stop ended the measurement, or the file predates loudness): measured again
+    in the background, one at a time."""
+    unmeasured_copy = and_(
+        Media.transcode_mode == "remux", func.json_extract(Media.media_metadata, "$.loudness").is_(None)
+    )
+    pending = func.json_extract(Media.media_metadata, f"$.loudness.{TRUE_PEAK_PENDING}").is_(True)
     rows = db.session.execute(select(Media.id, Media.profile, Media.file_name, Media.media_metadata).where(
-        Media.status == Status.COMPLETED, Media.cache_state == CacheState.LIVE, Media.transcode_mode == "remux",
-        func.json_extract(Media.media_metadata, "$.loudness").is_(None),
+        Media.status == Status.COMPLETED, Media.cache_state == CacheState.LIVE, or_(unmeasured_copy, pending),
     )).all()  # fmt: skip
     unmeasured = [row for row in rows if row.profile in PROFILES and not PROFILES[row.profile].is_video]
     if unmeasured:
         try:
             ffmpeg, lane = find_ffmpeg(app.config["FFMPEG"]), get_background_lane(app)
         except JobError as exc:  # health says so too; the jobs will fail with it
-            log.warning("loudness of %d copied files not measured: %s", len(unmeasured), exc.message)
+            log.warning("loudness of %d served files not measured: %s", len(unmeasured), exc.message)
             return 0
         for row in unmeasured:
             lane.submit(partial(measure_published, ffmpeg, row.id, row.file_name, row.media_metadata or {}))

@@ -1,7 +1,8 @@
 """EBU R128 measurements by ffmpeg's ``ebur128`` filter: read from an encode's log, or in a pass of their own.
 
 An encode measures what it encodes (core/encoding.py hangs the meter on it); a file that was
-copied, not encoded, and the first pass of a normalization, are read here in a decode-only pass.
+copied, not encoded, the true peak of a plain encode's finished file, and the first pass of a
+normalization, are read here in a decode-only pass.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .processes import supervised, tool_process_options
 _SUMMARY = re.compile(
     r"Summary:.*?Integrated loudness:\s+I:\s+(?P<i>-?[\d.]+|-?inf|nan) LUFS.*?"
     r"Loudness range:\s+LRA:\s+(?P<lra>-?[\d.]+|-?inf|nan) LU.*?"
-    r"(?:True|Sample) peak:\s+Peak:\s+(?P<peak>-?[\d.]+|-?inf|nan) dBFS",
+    r"(?P<kind>True|Sample) peak:\s+Peak:\s+(?P<peak>-?[\d.]+|-?inf|nan) dBFS",
     re.DOTALL,
 )
 LOG_TAIL_BYTES = 64 * 1024
@@ -45,7 +46,8 @@ def parse_summary(log: str) -> Measured | None:
     integrated = _number(match.group("i"))
     if integrated is not None and integrated <= SILENCE_LUFS:
         integrated = None
-    return Measured(integrated, _number(match.group("peak")), _number(match.group("lra")))
+    true_peak = match.group("kind") == "True"
+    return Measured(integrated, _number(match.group("peak")), _number(match.group("lra")), true_peak)
 
 
 def measure(

@@ -193,7 +193,9 @@ class MediaSchema(Schema):
     length_ms = fields.Integer(allow_none=True)
     metadata = fields.Dict(allow_none=True, metadata={"description": (
         "title, artist, album, …; loudness: {integrated_lufs, true_peak_dbtp, range_lu, normalized?: "
-        "{target, gain_db, limited}} (EBU R128; null until measured, or for video not normalized)")})  # fmt: skip
+        "{target, gain_db, limited}, true_peak_pending?: true} (EBU R128; null until measured, or for video "
+        "not normalized; a plain encode's true peak is null and pending until its finished file is measured, "
+        "a moment after completion)")})  # fmt: skip
     progress = fields.Dict(allow_none=True)
     error = fields.Dict(allow_none=True)
     ttl = fields.Integer()

@@ -23,7 +23,7 @@ function loudnessPairs(loudness) {
   const done = loudness.normalized;
   return [
     ["Integrated", loudness.integrated_lufs === null ? "silence" : number(loudness.integrated_lufs, "LUFS")],
-    ["True peak", number(loudness.true_peak_dbtp, "dBTP")],
+    ["True peak", loudness.true_peak_pending ? "measuring…" : number(loudness.true_peak_dbtp, "dBTP")],
     ["Range", number(loudness.range_lu, "LU")],
     ["Normalized to", done && number(done.target, "LUFS")],
     ["Gain", done && number(done.gain_db, "dB", true)],
