@@ -271,6 +271,17 @@ def test_the_range_unit_is_case_insensitive(client, served):
     assert response.status_code == 206 and response.data == whole[10:20]
 
 
+def test_if_range_with_a_date_gets_the_range_only_for_exactly_the_last_modified_date(client, served):
+    """RFC 9110 §13.1.5: a date validator matches only if it is exactly Last-Modified; later is not newer."""
+    whole = client.get(served["path"])
+    modified = whole.headers["Last-Modified"]
+    exact = client.get(served["path"], headers={"Range": "bytes=10-19", "If-Range": modified})
+    assert exact.status_code == 206 and exact.data == whole.data[10:20]
+    for other in ("Fri, 01 Jan 2100 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", "not a date"):
+        answer = client.get(served["path"], headers={"Range": "bytes=10-19", "If-Range": other})
+        assert answer.status_code == 200 and answer.data == whole.data, other
+
+
 def test_if_range_with_a_weak_validator_gets_the_whole_file(client, served):
     """RFC 9110 §13.1.5: If-Range compares strongly, so a weak validator never matches."""
     whole = client.get(served["path"])

@@ -13,9 +13,16 @@ _ATTACHMENT_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 MAX_NAME_LENGTH = 120
 
 
+def _parts(artist: str | None, title: str | None) -> list[str]:
+    """Artist and title, with the artist held to half a name so that a long one cannot crowd out the title."""
+    if artist and title:
+        artist = artist.strip()[: MAX_NAME_LENGTH // 2]
+    return [part for part in (artist, title) if part]
+
+
 def safe_file_name(artist: str | None, title: str | None, extension: str) -> str:
     """``artist-title.ext`` from words only: nothing from the source can become a path."""
-    words = " ".join(part for part in (artist, title) if part)
+    words = " ".join(_parts(artist, title))
     text = unicodedata.normalize("NFKC", words).lower()
     slug = _UNSAFE_NAME_CHARS.sub("-", text).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
     return f"{slug or 'media'}.{extension}"
@@ -23,7 +30,7 @@ def safe_file_name(artist: str | None, title: str | None, extension: str) -> str
 
 def attachment_name(artist: str | None, title: str | None, extension: str) -> str:
     """``Artist - Title.ext`` for a download, with characters no filesystem accepts removed."""
-    words = " - ".join(part for part in (artist, title) if part) or "media"
+    words = " - ".join(_parts(artist, title)) or "media"
     clean = _plain_name(_visible(words))[:MAX_NAME_LENGTH].strip(" .")
     return f"{clean or 'media'}.{extension}"
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
-from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.http import http_date, is_resource_modified, parse_date, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from ...core import names
@@ -100,12 +100,19 @@ def _wanted_range(environ: dict, etag: str, modified: int, size: int) -> tuple[i
     if "HTTP_RANGE" not in environ or not size:
         return None
     if_range = environ.get("HTTP_IF_RANGE")
-    if if_range is not None and (if_range.lstrip().startswith("W/") or is_resource_modified(
-            environ, etag, last_modified=_moment(modified), ignore_if_range=False)):  # fmt: skip
-        # The client's copy is older than this file: it needs all of it. A weak validator
-        # never matches: If-Range compares strongly (RFC 9110 §13.1.5).
-        return None
+    if if_range is not None and not _same_copy(if_range, etag, modified):
+        return None  # the client's copy is not this file: it needs all of it
     return _one_range(environ["HTTP_RANGE"], size)
+
+
+def _same_copy(if_range: str, etag: str, modified: int) -> bool:
+    """Whether If-Range names this very file (RFC 9110 §13.1.5): its entity tag, compared strongly
+    (a weak one never matches), or exactly its Last-Modified date (not any later one)."""
+    validator = if_range.strip()
+    if validator.startswith(("W/", '"')):
+        return validator == etag
+    date = parse_date(validator)
+    return date is not None and date == _moment(modified)
 
 
 # One range-spec of RFC 9110 §14.1.1 in ASCII digits: first-[last], or -suffix.
