@@ -127,6 +127,22 @@ def test_a_measurement_left_undone_by_a_stop_is_done_at_the_next_start(
     assert recover_on_start(app)["loudness_measuring"] == 0  # measured once, never again
 
 
+def test_a_retained_file_served_again_gets_the_measurement_it_missed(app, client, admin, media_server, sources):
+    """Deleted (kept privately) before its true peak was measured, then queued again: measured once it is back."""
+    from mediacache.jobs.background import BackgroundLane, get_background_lane
+
+    get_background_lane(app).stop()  # the measurement after the job is dropped, as if the file had gone first
+    url = media_server.url("/media/quiet.flac")
+    body = queue_and_wait(client, admin, url, profile="ogg-opus")
+    assert body["metadata"]["loudness"][TRUE_PEAK_PENDING] is True
+    assert client.delete(f"/api/media/{body['id']}", headers=admin).status_code == 204
+    BackgroundLane(app)
+    again = client.post("/api/media/queue", json={"url": url, "profile": "ogg-opus"}, headers=admin)
+    assert again.status_code == 200 and again.json["restored"] is True, again.json
+    loudness = eventually(lambda: measured_entry(client, body["id"], admin))["metadata"]["loudness"]
+    assert loudness["true_peak_dbtp"] == pytest.approx(true_peak_dbtp(served_file(app, again.json)), abs=0.5)
+
+
 def test_a_target_of_minus_14_is_reached(app, client, admin, media_server, sources):
     body = queue_and_wait(client, admin, media_server.url("/media/loud.flac"), profile="ogg-opus", normalize=-14)
     assert integrated_lufs(served_file(app, body)) == pytest.approx(-14, abs=1)

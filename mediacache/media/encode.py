@@ -15,20 +15,23 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from threading import Event
 
-from flask import current_app
+from flask import Flask, current_app
+from sqlalchemy import and_, func, or_, select
 
 from ..core.edits import Edits
 from ..core.encoding import encode_args
-from ..core.loudness import GainPlan, Measured, ceiling_db, plan_gain, with_true_peak
-from ..core.profiles import Variant
-from ..core.states import Status
+from ..core.loudness import TRUE_PEAK_PENDING, GainPlan, Measured, ceiling_db, plan_gain, with_true_peak
+from ..core.profiles import PROFILES, Variant
+from ..core.states import CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
+from ..jobs.background import get_background_lane
 from ..sources import ffmpeg as ffmpeg_tool
 from ..sources import loudness
 from ..sources.jobcontrol import Control, JobCancelled, JobError
@@ -138,3 +141,32 @@ def measure_published(ffmpeg: str, media_id: str, file_name: str, file_metadata:
             media_metadata=file_metadata | {"loudness": document}, updated_at=utcnow(),
         )  # fmt: skip
         db.session.commit()
+
+
+def measure_unmeasured_files(app: Flask, media_id: str | None = None) -> int:
+    """Served audio copied without an encode and not yet measured, or encoded with its true peak
+    still pending, queued for ``measure_published`` (only ``media_id``, if given).
+
+    At start-up (a stop dropped the measurements under way, or files predate loudness), and
+    when a retained file is served again (its measurement found no file while it was away).
+    """
+    unmeasured_copy = and_(
+        Media.transcode_mode == "remux", func.json_extract(Media.media_metadata, "$.loudness").is_(None)
+    )
+    pending = func.json_extract(Media.media_metadata, f"$.loudness.{TRUE_PEAK_PENDING}").is_(True)
+    query = select(Media.id, Media.profile, Media.file_name, Media.media_metadata).where(
+        Media.status == Status.COMPLETED, Media.cache_state == CacheState.LIVE, or_(unmeasured_copy, pending),
+    )  # fmt: skip
+    if media_id is not None:
+        query = query.where(Media.id == media_id)
+    rows = db.session.execute(query).all()
+    unmeasured = [row for row in rows if row.profile in PROFILES and not PROFILES[row.profile].is_video]
+    if unmeasured:
+        try:
+            ffmpeg, lane = ffmpeg_tool.find_ffmpeg(app.config["FFMPEG"]), get_background_lane(app)
+        except JobError as exc:  # health says so too; the jobs will fail with it
+            log.warning("loudness of %d served files not measured: %s", len(unmeasured), exc.message)
+            return 0
+        for row in unmeasured:
+            lane.submit(partial(measure_published, ffmpeg, row.id, row.file_name, row.media_metadata or {}))
+    return len(unmeasured)

@@ -32,6 +32,7 @@ from ..jobs.runner import get_runner
 from ..sources import netguard
 from . import storage
 from .capacity import make_room, typical_file_size
+from .encode import measure_unmeasured_files
 from .entries import get_entry, require_owner
 from .render import is_valid_row
 
@@ -167,6 +168,8 @@ def _restore(media: Media, ttl: int) -> bool:
     if claimed and previous_state != CacheState.LIVE and not storage.restore_from_private(media.id, file_name):
         db.session.refresh(media)  # the file vanished meanwhile: the caller re-queues from the new state
         return False
+    if claimed and previous_state != CacheState.LIVE:
+        measure_unmeasured_files(current_app, media.id)  # its measurement found no file while it was away
     db.session.refresh(media)
     return claimed
 

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-from functools import partial
 
 from flask import Flask, current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 
-from ..core.loudness import TRUE_PEAK_PENDING
-from ..core.profiles import PROFILES
 from ..core.states import RETAINED_STATES, RUNNING_STATES, WORKING_STATES, CacheState, Status
 from ..core.timeutil import utcnow
 from ..db import media_repo
 from ..db.extensions import db
 from ..db.models import Media
-from ..jobs.background import get_background_lane
 from ..jobs.runner import get_runner
-from ..sources.ffmpeg import find_ffmpeg
-from ..sources.jobcontrol import JobError
 from . import storage
-from .encode import measure_published
+from .encode import measure_unmeasured_files
 from .lifecycle import purge_entry_files
 
 log = logging.getLogger(__name__)
@@ -132,26 +126,3 @@ def recover_on_start(app: Flask) -> dict[str, int]:
     if any(summary.values()):
         log.info("start-up recovery: %s", summary)
     return summary
-
-
-def measure_unmeasured_files(app: Flask) -> int:
-    """Served audio copied without an encode and not yet measured, or encoded with its true peak
-    still pending (a stop ended the measurement, or the file predates loudness): measured again
-    in the background, one at a time."""
-    unmeasured_copy = and_(
-        Media.transcode_mode == "remux", func.json_extract(Media.media_metadata, "$.loudness").is_(None)
-    )
-    pending = func.json_extract(Media.media_metadata, f"$.loudness.{TRUE_PEAK_PENDING}").is_(True)
-    rows = db.session.execute(select(Media.id, Media.profile, Media.file_name, Media.media_metadata).where(
-        Media.status == Status.COMPLETED, Media.cache_state == CacheState.LIVE, or_(unmeasured_copy, pending),
-    )).all()  # fmt: skip
-    unmeasured = [row for row in rows if row.profile in PROFILES and not PROFILES[row.profile].is_video]
-    if unmeasured:
-        try:
-            ffmpeg, lane = find_ffmpeg(app.config["FFMPEG"]), get_background_lane(app)
-        except JobError as exc:  # health says so too; the jobs will fail with it
-            log.warning("loudness of %d served files not measured: %s", len(unmeasured), exc.message)
-            return 0
-        for row in unmeasured:
-            lane.submit(partial(measure_published, ffmpeg, row.id, row.file_name, row.media_metadata or {}))
-    return len(unmeasured)
